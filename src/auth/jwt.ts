@@ -1,0 +1,105 @@
+import { createRemoteJWKSet, type JWTPayload, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import type { AuthConfig } from '../config.js';
+import { ForbiddenError, UnauthenticatedError } from '../graphql/errors.js';
+import { ROLES, type Role } from '../modules/clinician/clinician.entity.js';
+
+/** The authenticated clinician behind a request or a WebSocket. */
+export interface Viewer {
+  /** The token's `sub`, which is also the clinician's id. */
+  readonly id: string;
+  readonly name: string;
+  readonly roles: readonly Role[];
+  readonly isAdmin: boolean;
+  /** Epoch milliseconds at which the token expires. */
+  readonly expiresAt: number;
+}
+
+export interface TokenVerifier {
+  /** Resolves the viewer, or throws `UnauthenticatedError` / `ForbiddenError`. */
+  verify(token: string): Promise<Viewer>;
+}
+
+const SECRET_ALGORITHMS = ['HS256'];
+const JWKS_ALGORITHMS = ['RS256', 'ES256'];
+/** Clock skew tolerated between the identity provider and this pod. */
+const CLOCK_TOLERANCE_S = 5;
+
+export function createTokenVerifier(auth: AuthConfig): TokenVerifier {
+  const key =
+    auth.kind === 'secret' ? new TextEncoder().encode(auth.secret) : createRemoteJWKSet(new URL(auth.jwksUrl));
+  const options = {
+    algorithms: auth.kind === 'secret' ? SECRET_ALGORITHMS : JWKS_ALGORITHMS,
+    requiredClaims: ['sub', 'exp'],
+    clockTolerance: CLOCK_TOLERANCE_S,
+    ...(auth.issuer ? { issuer: auth.issuer } : {}),
+    ...(auth.audience ? { audience: auth.audience } : {}),
+  };
+
+  return {
+    async verify(token) {
+      let payload: JWTPayload;
+      try {
+        // `key` is either a Uint8Array or a key-set function; jose's overloads need them apart.
+        ({ payload } =
+          key instanceof Uint8Array ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options));
+      } catch (error) {
+        throw new UnauthenticatedError(describeJoseError(error));
+      }
+      return viewerFromClaims(payload);
+    },
+  };
+}
+
+function describeJoseError(error: unknown): string {
+  if (error instanceof joseErrors.JWTExpired) return 'Token expired';
+  if (error instanceof joseErrors.JWTClaimValidationFailed) return `Token rejected: ${error.claim} claim invalid`;
+  if (error instanceof joseErrors.JOSEError) return 'Token invalid';
+  return 'Token could not be verified';
+}
+
+export function viewerFromClaims(payload: JWTPayload): Viewer {
+  const sub = payload.sub?.trim();
+  if (!sub || sub.length > 200) throw new UnauthenticatedError('Token has no usable sub claim');
+  const claimed = Array.isArray(payload.roles) ? payload.roles : [];
+  const roles = ROLES.filter((role) => claimed.includes(role));
+  if (roles.length === 0) throw new ForbiddenError('Token grants no Clinical Copilot role');
+  const name = typeof payload.name === 'string' && payload.name.trim() ? payload.name.trim().slice(0, 200) : sub;
+  return Object.freeze({
+    id: sub,
+    name,
+    roles,
+    isAdmin: roles.includes('admin'),
+    expiresAt: (payload.exp ?? 0) * 1000,
+  });
+}
+
+/** The token of an `Authorization: Bearer …` value, or null. */
+export function bearerToken(header: unknown): string | null {
+  if (typeof header !== 'string') return null;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1] ?? null;
+}
+
+export interface TokenClaims {
+  sub: string;
+  name?: string;
+  roles: readonly Role[];
+  /** A jose time span such as `12h`, `15m`, or seconds. */
+  ttl?: string | number;
+  issuer?: string;
+  audience?: string;
+}
+
+/** Signs an HS256 token: for `npm run token`, the embedded demo token and tests. */
+export async function signToken(secret: string, claims: TokenClaims): Promise<string> {
+  let jwt = new SignJWT({ name: claims.name ?? claims.sub, roles: [...claims.roles] })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(claims.sub)
+    .setIssuedAt();
+  const ttl = claims.ttl ?? '12h';
+  jwt =
+    typeof ttl === 'number' ? jwt.setExpirationTime(Math.floor(Date.now() / 1000) + ttl) : jwt.setExpirationTime(ttl);
+  if (claims.issuer) jwt = jwt.setIssuer(claims.issuer);
+  if (claims.audience) jwt = jwt.setAudience(claims.audience);
+  return jwt.sign(new TextEncoder().encode(secret));
+}

@@ -1,0 +1,167 @@
+import { z } from 'zod';
+
+/**
+ * How the process runs. `embedded` is `npm start`: every outside service may be replaced by an
+ * in-process one. `api` is one stateless pod (`npm run start:api`): outside services are required.
+ */
+export type RunMode = 'embedded' | 'api';
+
+const port = z.coerce.number().int().min(0).max(65_535);
+const optionalUrl = (protocols: readonly string[]) =>
+  z
+    .url({ error: `must be a URL (${protocols.join(', ')})` })
+    .refine((value) => protocols.some((p) => value.startsWith(`${p}://`)), {
+      error: `must start with ${protocols.map((p) => `${p}://`).join(' or ')}`,
+    })
+    .optional();
+const nonEmpty = z.string().trim().min(1).optional();
+const boolFlag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+
+const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    PORT: port.default(4000),
+    HOST: z.string().trim().min(1).default('0.0.0.0'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+    DATABASE_URL: optionalUrl(['postgres', 'postgresql']),
+    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+    /** Where `npm start` keeps its PGlite files and generated secret. */
+    DATA_DIR: z.string().trim().min(1).default('.data'),
+
+    REDIS_URL: optionalUrl(['redis', 'rediss']),
+    NATS_URL: optionalUrl(['nats', 'tls']),
+    ML_URL: optionalUrl(['http', 'https']),
+
+    LLM_PROVIDER: z.enum(['openai', 'rules']).default('rules'),
+    LLM_BASE_URL: optionalUrl(['http', 'https']),
+    LLM_API_KEY: nonEmpty,
+    LLM_MODEL: nonEmpty,
+
+    JWT_SECRET: z
+      .string()
+      .min(32, { error: 'must be at least 32 characters (HS256 needs a 256-bit secret)' })
+      .optional(),
+    JWT_JWKS_URL: optionalUrl(['http', 'https']),
+    JWT_ISSUER: nonEmpty,
+    JWT_AUDIENCE: nonEmpty,
+
+    /** GraphiQL in the browser; on by default except in production. */
+    GRAPHIQL: boolFlag.optional(),
+    /** How long `/health/ready` waits for one dependency before calling it down. */
+    HEALTH_TIMEOUT_MS: z.coerce.number().int().min(50).max(10_000).default(1_000),
+    /** Time allowed to drain on SIGTERM before the process exits anyway. */
+    SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(120_000).default(25_000),
+  })
+  .superRefine((env, ctx) => {
+    if (env.LLM_PROVIDER === 'openai') {
+      for (const key of ['LLM_BASE_URL', 'LLM_MODEL'] as const) {
+        if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required when LLM_PROVIDER=openai' });
+      }
+    }
+    if (env.JWT_ISSUER === undefined && env.JWT_JWKS_URL) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_ISSUER'], message: 'is required with JWT_JWKS_URL' });
+    }
+    if (env.JWT_AUDIENCE === undefined && env.JWT_JWKS_URL) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_AUDIENCE'], message: 'is required with JWT_JWKS_URL' });
+    }
+  });
+
+type Env = z.infer<typeof envSchema>;
+
+/** Token verification: a shared secret (development, tests) or an OIDC provider's key set. */
+export type AuthConfig =
+  | { kind: 'secret'; secret: string; issuer?: string; audience?: string }
+  | { kind: 'jwks'; jwksUrl: string; issuer: string; audience: string };
+
+/** The validated, frozen configuration of one process. Nothing else reads `process.env`. */
+export interface Config {
+  readonly mode: RunMode;
+  readonly env: Env['NODE_ENV'];
+  readonly http: { readonly port: number; readonly host: string };
+  readonly logLevel: Env['LOG_LEVEL'];
+  /** `undefined` only in embedded mode, where PGlite stands in. */
+  readonly databaseUrl: string | undefined;
+  readonly databasePoolSize: number;
+  readonly dataDir: string;
+  readonly redisUrl: string | undefined;
+  readonly natsUrl: string | undefined;
+  readonly mlUrl: string | undefined;
+  readonly llm: {
+    readonly provider: Env['LLM_PROVIDER'];
+    readonly baseUrl: string | undefined;
+    readonly apiKey: string | undefined;
+    readonly model: string | undefined;
+  };
+  /** `undefined` only in embedded mode, which generates and keeps a secret under `dataDir`. */
+  readonly auth: AuthConfig | undefined;
+  readonly graphiql: boolean;
+  readonly healthTimeoutMs: number;
+  readonly shutdownGraceMs: number;
+}
+
+/** Thrown by {@link loadConfig}; its message is one line naming every bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Parses and validates the environment once, reporting every problem together.
+ * Empty strings count as unset, so `FOO=` in a compose file behaves like leaving it out.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'} ${issue.message}`);
+
+  if (parsed.success && mode === 'api') {
+    const e = parsed.data;
+    if (!e.DATABASE_URL) problems.push('DATABASE_URL is required (only `npm start` embeds a database)');
+    if (!e.JWT_SECRET && !e.JWT_JWKS_URL) problems.push('JWT_SECRET or JWT_JWKS_URL is required');
+  }
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+
+  const e = parsed.data;
+  return Object.freeze({
+    mode,
+    env: e.NODE_ENV,
+    http: Object.freeze({ port: e.PORT, host: e.HOST }),
+    logLevel: e.LOG_LEVEL,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    dataDir: e.DATA_DIR,
+    redisUrl: e.REDIS_URL,
+    natsUrl: e.NATS_URL,
+    mlUrl: e.ML_URL,
+    llm: Object.freeze({
+      provider: e.LLM_PROVIDER,
+      baseUrl: e.LLM_BASE_URL,
+      apiKey: e.LLM_API_KEY,
+      model: e.LLM_MODEL,
+    }),
+    auth: authConfig(e),
+    graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
+    healthTimeoutMs: e.HEALTH_TIMEOUT_MS,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+  });
+}
+
+function authConfig(e: Env): AuthConfig | undefined {
+  if (e.JWT_JWKS_URL && e.JWT_ISSUER && e.JWT_AUDIENCE) {
+    return { kind: 'jwks', jwksUrl: e.JWT_JWKS_URL, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE };
+  }
+  if (e.JWT_SECRET) {
+    return {
+      kind: 'secret',
+      secret: e.JWT_SECRET,
+      ...(e.JWT_ISSUER ? { issuer: e.JWT_ISSUER } : {}),
+      ...(e.JWT_AUDIENCE ? { audience: e.JWT_AUDIENCE } : {}),
+    };
+  }
+  return undefined;
+}

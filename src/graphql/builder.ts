@@ -1,0 +1,69 @@
+import SchemaBuilder from '@pothos/core';
+import RelayPlugin from '@pothos/plugin-relay';
+import { GraphQLScalarType, Kind } from 'graphql';
+import { isIsoDate } from '../modules/patient/patient.validation.js';
+import type { Context } from './context.js';
+import { BadUserInputError } from './errors.js';
+
+/** The schema builder: plugins, scalars and the context type. It defines no object types. */
+export const builder = new SchemaBuilder<{
+  Context: Context;
+  Scalars: {
+    Date: { Input: string; Output: string };
+    DateTime: { Input: Date; Output: Date | string };
+  };
+  DefaultFieldNullability: false;
+  DefaultEdgesNullability: false;
+  DefaultNodeNullability: false;
+}>({
+  plugins: [RelayPlugin],
+  defaultFieldNullability: false,
+  relay: {
+    clientMutationId: 'omit',
+    cursorType: 'String',
+    // Ids are plain UUIDs and clinician subjects, not global ids: no `node` / `nodes` fields.
+    nodeQueryOptions: false,
+    nodesQueryOptions: false,
+    edgesFieldOptions: { nullable: false },
+    nodeFieldOptions: { nullable: false },
+  },
+});
+
+/** The builder's resolved type parameters, for helpers that take a field builder. */
+export type BuilderTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
+
+builder.addScalarType(
+  'Date',
+  new GraphQLScalarType<string, string>({
+    name: 'Date',
+    description: 'A calendar date, ISO 8601 `YYYY-MM-DD`.',
+    serialize: (value) => String(value),
+    parseValue: (value) => parseDate(value),
+    parseLiteral: (ast) => parseDate(ast.kind === Kind.STRING ? ast.value : undefined),
+  }),
+);
+
+builder.addScalarType(
+  'DateTime',
+  new GraphQLScalarType<Date, string>({
+    name: 'DateTime',
+    description: 'An instant, ISO 8601 in UTC with milliseconds, e.g. `2026-01-31T08:15:00.000Z`.',
+    serialize: (value) => (value instanceof Date ? value : new Date(String(value))).toISOString(),
+    parseValue: (value) => parseDateTime(value),
+    parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : undefined),
+  }),
+);
+
+function parseDate(value: unknown): string {
+  if (typeof value !== 'string' || !isIsoDate(value)) throw new BadUserInputError('Date must be YYYY-MM-DD');
+  return value;
+}
+
+function parseDateTime(value: unknown): Date {
+  const date = typeof value === 'string' ? new Date(value) : null;
+  if (!date || Number.isNaN(date.getTime())) throw new BadUserInputError('DateTime must be ISO 8601');
+  return date;
+}
+
+builder.queryType({ description: 'Reads. Every operation needs a bearer token.' });
+builder.mutationType({ description: 'Writes. Every operation needs a bearer token.' });

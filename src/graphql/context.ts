@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { bearerToken, type TokenVerifier, type Viewer } from '../auth/jwt.js';
+import { type AuditLog, AuditTrail } from '../modules/audit/audit.service.js';
+import type { ClinicianRegistry } from '../modules/clinician/clinician.service.js';
+import { PatientService } from '../modules/patient/patient.service.js';
+import { UnauthenticatedError } from './errors.js';
+
+/** What every resolver gets: who is asking, and that operation's services. */
+export interface Context {
+  readonly viewer: Viewer;
+  readonly requestId: string;
+  readonly audit: AuditTrail;
+  readonly patients: PatientService;
+}
+
+/** The parts of the process a context is built from. */
+export interface ContextDeps {
+  orm: MikroORM;
+  auditLog: AuditLog;
+  clinicians: ClinicianRegistry;
+  verifier: TokenVerifier;
+}
+
+/**
+ * What the transports hand to Yoga's context factory. Over HTTP Yoga supplies `request` and
+ * `params`; over graphql-ws there is no Fetch request, so the socket adapter authenticates once at
+ * connection time and passes the `viewer` itself.
+ */
+export interface InitialContext {
+  request?: Request;
+  params?: { operationName?: string | null };
+  viewer?: Viewer;
+  requestId?: string;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The request id to log and audit under: the caller's `x-request-id` if sane, else a new one. */
+export function requestIdOf(request: Request | undefined): string {
+  const given = request?.headers.get('x-request-id');
+  return given && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** Verifies a bearer token and makes sure the clinician row exists (created on first sight). */
+export async function authenticate(deps: ContextDeps, authorization: unknown): Promise<Viewer> {
+  const token = bearerToken(authorization);
+  if (!token) throw new UnauthenticatedError();
+  const viewer = await deps.verifier.verify(token);
+  await deps.clinicians.ensure(viewer);
+  return viewer;
+}
+
+/** Builds one operation's context: a fresh EntityManager fork, loaders and audit trail. */
+export async function createContext(deps: ContextDeps, initial: InitialContext): Promise<Context> {
+  const viewer = initial.viewer ?? (await authenticate(deps, initial.request?.headers.get('authorization')));
+  const requestId = initial.requestId ?? requestIdOf(initial.request);
+  const em = deps.orm.em.fork();
+  const audit = new AuditTrail(deps.auditLog, viewer.id, requestId, initial.params?.operationName ?? null);
+  return {
+    viewer,
+    requestId,
+    audit,
+    patients: new PatientService(em, viewer, audit, deps.clinicians),
+  };
+}

@@ -1,0 +1,70 @@
+import { GraphQLError } from 'graphql';
+
+/** The contract's error codes (`extensions.code`). */
+export const ErrorCode = {
+  Unauthenticated: 'UNAUTHENTICATED',
+  Forbidden: 'FORBIDDEN',
+  NotFound: 'NOT_FOUND',
+  BadUserInput: 'BAD_USER_INPUT',
+  RateLimited: 'RATE_LIMITED',
+  MlUnavailable: 'ML_UNAVAILABLE',
+  QueueUnavailable: 'QUEUE_UNAVAILABLE',
+  Internal: 'INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * An error the client is meant to see: a fixed code and a message written for the client.
+ * Anything that is not an `AppError` is masked as `INTERNAL`.
+ */
+export abstract class AppError extends GraphQLError {
+  abstract readonly code: ErrorCode;
+
+  protected constructor(message: string, code: ErrorCode, extensions: Record<string, unknown> = {}) {
+    super(message, { extensions: { code, ...extensions } });
+  }
+}
+
+export class UnauthenticatedError extends AppError {
+  readonly code = ErrorCode.Unauthenticated;
+  constructor(message = 'A valid bearer token is required') {
+    // Yoga turns `extensions.http` into the HTTP status and strips it from the body.
+    super(message, ErrorCode.Unauthenticated, { http: { status: 401 } });
+  }
+}
+
+export class ForbiddenError extends AppError {
+  readonly code = ErrorCode.Forbidden;
+  constructor(message = 'Not permitted') {
+    super(message, ErrorCode.Forbidden);
+  }
+}
+
+/** Also the answer for something that exists but the viewer may not see: no existence leak. */
+export class NotFoundError extends AppError {
+  readonly code = ErrorCode.NotFound;
+  constructor(what: string) {
+    super(`${what} not found`, ErrorCode.NotFound);
+  }
+}
+
+export class BadUserInputError extends AppError {
+  readonly code = ErrorCode.BadUserInput;
+  constructor(message: string, field?: string) {
+    super(message, ErrorCode.BadUserInput, field ? { field } : {});
+  }
+}
+
+export class RateLimitedError extends AppError {
+  readonly code = ErrorCode.RateLimited;
+  constructor(retryAfterMs: number) {
+    super('Rate limit exceeded', ErrorCode.RateLimited, { retryAfterMs });
+  }
+}
+
+export class InternalError extends AppError {
+  readonly code = ErrorCode.Internal;
+  constructor() {
+    super('Internal server error', ErrorCode.Internal);
+  }
+}

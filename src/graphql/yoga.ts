@@ -1,0 +1,129 @@
+import { GraphQLError, getOperationAST, type OperationTypeNode } from 'graphql';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { Logger } from '../lib/logger.js';
+import type { Metrics } from '../lib/metrics.js';
+import { type Context, type ContextDeps, createContext, type InitialContext } from './context.js';
+import { AppError, ErrorCode, InternalError } from './errors.js';
+import { buildSchema } from './schema.js';
+
+export interface YogaOptions {
+  deps: ContextDeps;
+  logger: Logger;
+  metrics: Metrics;
+  graphiql: boolean;
+  /** Pre-filled into GraphiQL's headers editor (the embedded mode's demo token). */
+  graphiqlToken?: string;
+}
+
+export type Yoga = YogaServerInstance<InitialContext, Context>;
+
+/** The GraphQL-over-HTTP server (queries, mutations, SSE subscriptions); graphql-ws reuses it. */
+export function createGraphqlServer({ deps, logger, metrics, graphiql, graphiqlToken }: YogaOptions): Yoga {
+  return createYoga<InitialContext, Context>({
+    schema: buildSchema(),
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    healthCheckEndpoint: '/__yoga_health',
+    context: (initial) => createContext(deps, initial),
+    graphiql: graphiql
+      ? {
+          title: 'Clinical Copilot',
+          subscriptionsProtocol: 'WS',
+          ...(graphiqlToken ? { headers: JSON.stringify({ authorization: `Bearer ${graphiqlToken}` }) } : {}),
+        }
+      : false,
+    logging: {
+      debug: (...args) => logger.debug(yogaLogLine(args)),
+      info: (...args) => logger.info(yogaLogLine(args)),
+      warn: (...args) => logger.warn(yogaLogLine(args)),
+      error: (...args) => logger.error(yogaLogLine(args)),
+    },
+    maskedErrors: { maskError: (error) => maskError(error, logger) },
+    plugins: [useErrorCodes(), useAuditFlush(logger), useOperationMetrics(metrics)],
+  });
+}
+
+/** Yoga logs free text and error objects; keep only strings and error messages (no variables). */
+function yogaLogLine(args: unknown[]): string {
+  return args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : '')).join(' ');
+}
+
+/**
+ * Client-facing errors keep their code; anything else becomes `INTERNAL` and is logged here
+ * with its message only (no variables, no patient data).
+ */
+export function maskError(error: unknown, logger: Logger): Error {
+  const original = error instanceof GraphQLError ? error.originalError : error;
+  if (error instanceof GraphQLError && (!original || original instanceof GraphQLError)) {
+    if (original instanceof AppError || error.extensions.code) return error;
+    // graphql-js' own errors (variable coercion and the like) are the client's mistake.
+    return new GraphQLError(error.message, {
+      nodes: error.nodes,
+      path: error.path,
+      extensions: { ...error.extensions, code: ErrorCode.BadUserInput },
+    });
+  }
+  logger.error({ err: { name: (original as Error)?.name, message: (original as Error)?.message } }, 'unexpected error');
+  const path = error instanceof GraphQLError ? error.path : undefined;
+  return new GraphQLError(new InternalError().message, { path, extensions: { code: ErrorCode.Internal } });
+}
+
+/** Parse and validation errors are the client's mistake: give them the contract's code. */
+function useErrorCodes(): Plugin {
+  const withCode = (errors: readonly Error[]) =>
+    errors.map((e) =>
+      e instanceof GraphQLError && e.extensions.code
+        ? e
+        : new GraphQLError(e.message, {
+            nodes: e instanceof GraphQLError ? e.nodes : undefined,
+            extensions: { ...(e instanceof GraphQLError ? e.extensions : {}), code: ErrorCode.BadUserInput },
+          }),
+    );
+  return {
+    onValidate:
+      () =>
+      ({ result, setResult }) => {
+        if (result.length > 0) setResult(withCode(result));
+      },
+  };
+}
+
+/**
+ * The operation's reads are audited before its answer leaves: the response waits for the group
+ * commit. If the audit cannot be written the answer is withheld (fail closed).
+ */
+function useAuditFlush(logger: Logger): Plugin<Context> {
+  return {
+    onExecute: ({ args }) => ({
+      onExecuteDone: async ({ setResult }) => {
+        try {
+          await args.contextValue.audit.flush();
+        } catch {
+          logger.error({ requestId: args.contextValue.requestId }, 'answer withheld: audit write failed');
+          setResult({ errors: [new InternalError()] });
+        }
+      },
+    }),
+  };
+}
+
+/** Per-operation request count and duration (Prometheus). */
+function useOperationMetrics(metrics: Metrics): Plugin<Context> {
+  return {
+    onExecute: ({ args }) => {
+      const started = process.hrtime.bigint();
+      const operation = getOperationAST(args.document, args.operationName);
+      const labels = {
+        operation: metrics.operationLabel(operation?.name?.value ?? args.operationName),
+        type: (operation?.operation ?? 'unknown') as OperationTypeNode | 'unknown',
+      };
+      return {
+        onExecuteDone: ({ result }) => {
+          const failed = 'errors' in result && Array.isArray(result.errors) && result.errors.length > 0;
+          metrics.operations.inc({ ...labels, outcome: failed ? 'error' : 'ok' });
+          metrics.operationDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+        },
+      };
+    },
+  };
+}

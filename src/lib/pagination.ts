@@ -1,0 +1,55 @@
+import { BadUserInputError } from '../graphql/errors.js';
+
+/** Forward pagination arguments as the contract's connections take them. */
+export interface PageArgs {
+  first?: number | null;
+  after?: string | null;
+}
+
+/** A keyset position: the sort timestamp and the id that breaks ties. */
+export interface KeysetCursor {
+  at: Date;
+  id: string;
+}
+
+export interface Page<T> {
+  nodes: T[];
+  hasNextPage: boolean;
+  cursorOf: (node: T) => string;
+}
+
+export const DEFAULT_PAGE_SIZE = 20;
+export const MAX_PAGE_SIZE = 100;
+
+/** Validates `first`; one more row than this is fetched to know whether a next page exists. */
+export function pageSize(first: number | null | undefined): number {
+  if (first === null || first === undefined) return DEFAULT_PAGE_SIZE;
+  if (!Number.isInteger(first) || first < 0 || first > MAX_PAGE_SIZE) {
+    throw new BadUserInputError(`first must be an integer from 0 to ${MAX_PAGE_SIZE}`, 'first');
+  }
+  return first;
+}
+
+/** Cursors are opaque to clients: base64url of the keyset position. */
+export function encodeCursor({ at, id }: KeysetCursor): string {
+  return Buffer.from(`${at.toISOString()}|${id}`, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string | null | undefined): KeysetCursor | null {
+  if (cursor === null || cursor === undefined || cursor === '') return null;
+  const [iso, id, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const at = new Date(iso ?? '');
+  if (rest.length > 0 || !id || Number.isNaN(at.getTime())) {
+    throw new BadUserInputError('after is not a cursor this API issued', 'after');
+  }
+  return { at, id };
+}
+
+/** Trims the extra look-ahead row and reports whether there was one. */
+export function toPage<T>(rows: T[], size: number, key: (node: T) => KeysetCursor): Page<T> {
+  return {
+    nodes: rows.slice(0, size),
+    hasNextPage: rows.length > size,
+    cursorOf: (node) => encodeCursor(key(node)),
+  };
+}

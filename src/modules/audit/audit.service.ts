@@ -1,0 +1,140 @@
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { Logger } from '../../lib/logger.js';
+import { type AuditAction, AuditEvent, AuditOutcome, type AuditRecord } from './audit-event.entity.js';
+
+/** Rows per INSERT: 10 columns each keeps a batch far below Postgres' 65,535 parameters. */
+const MAX_BATCH = 2_000;
+
+interface Pending {
+  events: AuditEvent[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Writes audit events durably with group commit. Every caller awaits its own events, and the
+ * answer is not sent until they are in Postgres; but callers that arrive while an INSERT is under
+ * way share the next one. Under load that is one multi-row INSERT for many requests, never one
+ * round trip per field or per patient, and with no timer there is no added latency when idle.
+ */
+export class AuditLog {
+  private queue: Pending[] = [];
+  private inFlight: Promise<void> | null = null;
+
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly source: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Resolves once every record is committed; rejects if the INSERT failed. */
+  write(records: readonly AuditRecord[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    const now = new Date();
+    const events = records.map((record) => new AuditEvent(record, this.source, now));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ events, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Waits for everything queued so far (shutdown). */
+  async drain(): Promise<void> {
+    while (this.inFlight) await this.inFlight;
+  }
+
+  /** Builds events for a caller that inserts them in its own transaction. */
+  events(records: readonly AuditRecord[]): AuditEvent[] {
+    const now = new Date();
+    return records.map((record) => new AuditEvent(record, this.source, now));
+  }
+
+  private pump(): void {
+    if (this.inFlight || this.queue.length === 0) return;
+    const batch: Pending[] = [];
+    let rows = 0;
+    while (this.queue.length > 0 && rows < MAX_BATCH) {
+      const next = this.queue.shift() as Pending;
+      batch.push(next);
+      rows += next.events.length;
+    }
+    this.inFlight = this.insert(batch).finally(() => {
+      this.inFlight = null;
+      this.pump();
+    });
+  }
+
+  private async insert(batch: Pending[]): Promise<void> {
+    try {
+      await this.orm.em.fork().insertMany(
+        AuditEvent,
+        batch.flatMap((p) => p.events),
+      );
+      for (const p of batch) p.resolve();
+    } catch (error) {
+      this.logger.error({ err: { message: (error as Error).message }, rows: batch.length }, 'audit write failed');
+      for (const p of batch) p.reject(error);
+    }
+  }
+}
+
+/** What a resolver says about an access; the trail fills in who and which request. */
+export interface AuditNote {
+  action: AuditAction;
+  patientId: string | null;
+  subtype: string;
+  outcome?: AuditOutcome;
+}
+
+/**
+ * The audit events of one GraphQL operation. Reads are collected and written once when the
+ * operation ends (through {@link AuditLog}); writes persist theirs inside their own transaction
+ * with {@link AuditTrail.inTransaction}, so a change and its audit row commit together.
+ */
+export class AuditTrail {
+  private readonly notes = new Map<string, AuditRecord>();
+
+  constructor(
+    private readonly log: AuditLog,
+    private readonly agentId: string,
+    private readonly requestId: string | null,
+    private operationName: string | null,
+  ) {}
+
+  setOperationName(name: string | null): void {
+    this.operationName = name;
+  }
+
+  /** Records an access to be written when the operation ends. Repeats within one operation count once. */
+  record(note: AuditNote): void {
+    const record = this.toRecord(note);
+    const key = `${record.action}|${record.patientId}|${record.subtype}`;
+    const existing = this.notes.get(key);
+    // A failure after a success for the same access keeps the worse outcome.
+    if (!existing || existing.outcome < record.outcome) this.notes.set(key, record);
+  }
+
+  /** Persists an audit event in `em`'s unit of work (the caller's transaction). */
+  inTransaction(em: EntityManager, note: AuditNote): void {
+    for (const event of this.log.events([this.toRecord(note)])) em.persist(event);
+  }
+
+  /** Writes what was recorded; resolves when it is durable. */
+  async flush(): Promise<void> {
+    const records = [...this.notes.values()];
+    this.notes.clear();
+    await this.log.write(records);
+  }
+
+  private toRecord(note: AuditNote): AuditRecord {
+    return {
+      action: note.action,
+      outcome: note.outcome ?? AuditOutcome.Success,
+      agentId: this.agentId,
+      patientId: note.patientId,
+      subtype: note.subtype,
+      operationName: this.operationName,
+      requestId: this.requestId,
+    };
+  }
+}

@@ -1,0 +1,76 @@
+import { randomUUID } from 'node:crypto';
+import { EntitySchema } from '@mikro-orm/core';
+import { Clinician } from '../clinician/clinician.entity.js';
+import { Patient } from '../patient/patient.entity.js';
+
+export const DIAGNOSIS_STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+export type DiagnosisStatus = (typeof DIAGNOSIS_STATUSES)[number];
+export const TERMINAL_STATUSES: ReadonlySet<DiagnosisStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+
+export interface Differential {
+  condition: string;
+  likelihood: number | null;
+  rationale: string | null;
+}
+
+/** What a finished diagnosis job produced, and which provider and model produced it. */
+export interface DiagnosisResult {
+  summary: string;
+  differentials: Differential[];
+  provider: string;
+  model: string;
+}
+
+/**
+ * The durable record of one LLM diagnosis job. `version` grows by one with every change so
+ * subscribers can order updates and drop duplicates.
+ */
+export class Diagnosis {
+  id: string = randomUUID();
+  patient: Patient;
+  requestedBy: Clinician;
+  status: DiagnosisStatus = 'QUEUED';
+  progress = 0;
+  stage: string | null = null;
+  partialText: string | null = null;
+  result: DiagnosisResult | null = null;
+  error: string | null = null;
+  attempts = 0;
+  version = 1;
+  symptoms: string[];
+  notes: string | null;
+  createdAt: Date = new Date();
+  updatedAt: Date = new Date();
+  completedAt: Date | null = null;
+
+  constructor(patient: Patient, requestedBy: Clinician, symptoms: string[], notes: string | null) {
+    this.patient = patient;
+    this.requestedBy = requestedBy;
+    this.symptoms = symptoms;
+    this.notes = notes;
+  }
+}
+
+export const DiagnosisSchema = new EntitySchema<Diagnosis>({
+  class: Diagnosis,
+  tableName: 'diagnosis',
+  indexes: [{ name: 'diagnosis_patient_created_idx', properties: ['patient', 'createdAt', 'id'] }],
+  properties: {
+    id: { type: 'uuid', primary: true },
+    patient: { kind: 'm:1', entity: () => Patient, deleteRule: 'cascade' },
+    requestedBy: { kind: 'm:1', entity: () => Clinician, deleteRule: 'restrict' },
+    status: { enum: true, items: () => [...DIAGNOSIS_STATUSES], columnType: 'text' },
+    progress: { type: 'double', columnType: 'double precision' },
+    stage: { type: 'string', columnType: 'text', nullable: true },
+    partialText: { type: 'text', columnType: 'text', nullable: true },
+    result: { type: 'json', columnType: 'jsonb', nullable: true },
+    error: { type: 'text', columnType: 'text', nullable: true },
+    attempts: { type: 'integer' },
+    version: { type: 'integer' },
+    symptoms: { type: 'json', columnType: 'jsonb' },
+    notes: { type: 'text', columnType: 'text', nullable: true },
+    createdAt: { type: 'Date', columnType: 'timestamptz' },
+    updatedAt: { type: 'Date', columnType: 'timestamptz' },
+    completedAt: { type: 'Date', columnType: 'timestamptz', nullable: true },
+  },
+});

@@ -1,0 +1,244 @@
+import {
+  type EntityManager,
+  type FilterQuery,
+  LockMode,
+  QueryOrder,
+  UniqueConstraintViolationException,
+} from '@mikro-orm/postgresql';
+import DataLoader from 'dataloader';
+import type { Viewer } from '../../auth/jwt.js';
+import { AppError, BadUserInputError, NotFoundError } from '../../graphql/errors.js';
+import { decodeCursor, type Page, type PageArgs, pageSize, toPage } from '../../lib/pagination.js';
+import { parseInput } from '../../lib/validation.js';
+import type { AuditNote, AuditTrail } from '../audit/audit.service.js';
+import { AuditOutcome } from '../audit/audit-event.entity.js';
+import { Clinician } from '../clinician/clinician.entity.js';
+import type { ClinicianRegistry } from '../clinician/clinician.service.js';
+import { CareTeamMember } from './care-team-member.entity.js';
+import { Observation, pickObservationValues } from './observation.entity.js';
+import { Patient } from './patient.entity.js';
+import {
+  type CreatePatientInput,
+  clinicianIdSchema,
+  createPatientSchema,
+  isUuid,
+  type ObservationsInput,
+  observationsSchema,
+} from './patient.validation.js';
+
+/** Audit subtypes: what was done, independent of the GraphQL field that did it. */
+export const PatientAudit = {
+  read: 'patient.read',
+  search: 'patient.search',
+  create: 'patient.create',
+  recordObservations: 'patient.observations.create',
+  addCareTeamMember: 'patient.careTeam.add',
+} as const;
+
+const MAX_SEARCH_LENGTH = 100;
+
+/**
+ * Everything about patients for one viewer and one operation (it holds that operation's
+ * EntityManager fork and DataLoaders). The care-team rule lives here, in {@link accessFilter},
+ * and every path to a patient goes through it.
+ */
+export class PatientService {
+  private readonly visible = new DataLoader<string, Patient | null>((ids) => this.loadVisible(ids));
+  private readonly careTeams = new DataLoader<string, Clinician[]>((ids) => this.loadCareTeams(ids));
+
+  constructor(
+    private readonly em: EntityManager,
+    private readonly viewer: Viewer,
+    private readonly audit: AuditTrail,
+    private readonly clinicians: ClinicianRegistry,
+  ) {}
+
+  /**
+   * The care-team rule: admins see every patient; a clinician sees the patients whose care team
+   * they are on. Whatever falls outside is reported exactly like a patient that does not exist.
+   */
+  private accessFilter(): FilterQuery<Patient> {
+    return this.viewer.isAdmin ? {} : { careTeam: { clinician: this.viewer.id } };
+  }
+
+  /** The patient if it exists and the viewer may see it; else null. Audited as a read. */
+  async find(id: string): Promise<Patient | null> {
+    const patient = isUuid(id) ? await this.visible.load(id.toLowerCase()) : null;
+    this.audit.record({
+      action: 'R',
+      patientId: isUuid(id) ? id.toLowerCase() : null,
+      subtype: PatientAudit.read,
+      outcome: patient ? AuditOutcome.Success : AuditOutcome.MinorFailure,
+    });
+    return patient;
+  }
+
+  /** Like {@link find}, but a missing or hidden patient is a `NOT_FOUND` error. */
+  async get(id: string): Promise<Patient> {
+    const patient = await this.find(id);
+    if (!patient) throw new NotFoundError('Patient');
+    return patient;
+  }
+
+  /**
+   * The viewer's patients, newest first, optionally narrowed by a case-insensitive prefix of the
+   * MRN, given name or family name. Every patient returned is audited as read.
+   */
+  async list(args: PageArgs & { search?: string | null }): Promise<Page<Patient>> {
+    const size = pageSize(args.first);
+    const after = decodeCursor(args.after);
+    const conditions: FilterQuery<Patient>[] = [this.accessFilter()];
+    const search = args.search?.trim();
+    if (search) {
+      if (search.length > MAX_SEARCH_LENGTH) {
+        throw new BadUserInputError(`search must be at most ${MAX_SEARCH_LENGTH} characters`, 'search');
+      }
+      const prefix = `${search.replace(/[\\%_]/g, '\\$&')}%`;
+      conditions.push({
+        $or: [{ mrn: { $ilike: prefix } }, { givenName: { $ilike: prefix } }, { familyName: { $ilike: prefix } }],
+      });
+    }
+    if (after) {
+      conditions.push({ $or: [{ createdAt: { $lt: after.at } }, { createdAt: after.at, id: { $lt: after.id } }] });
+    }
+    const rows = await this.em.find(
+      Patient,
+      { $and: conditions },
+      { orderBy: [{ createdAt: QueryOrder.DESC }, { id: QueryOrder.DESC }], limit: size + 1 },
+    );
+    const page = toPage(rows, size, (p) => ({ at: p.createdAt, id: p.id }));
+    for (const patient of page.nodes) {
+      this.visible.prime(patient.id, patient);
+      this.audit.record({ action: 'R', patientId: patient.id, subtype: PatientAudit.search });
+    }
+    return page;
+  }
+
+  /** Creates a patient; the creator joins its care team. An MRN already in use is `BAD_USER_INPUT`. */
+  async create(input: CreatePatientInput): Promise<Patient> {
+    return this.audited({ action: 'C', patientId: null, subtype: PatientAudit.create }, async () => {
+      const fields = parseInput(createPatientSchema, input);
+      try {
+        return await this.em.transactional(async (em) => {
+          const creator = em.getReference(Clinician, this.viewer.id);
+          const patient = new Patient({ ...fields, createdBy: creator });
+          em.persist(patient);
+          em.persist(new CareTeamMember(patient, creator, this.viewer.id));
+          this.audit.inTransaction(em, { action: 'C', patientId: patient.id, subtype: PatientAudit.create });
+          return patient;
+        });
+      } catch (error) {
+        if (error instanceof UniqueConstraintViolationException) {
+          throw new BadUserInputError('A patient with this MRN already exists', 'mrn');
+        }
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * Appends one observation row and folds its values into the patient's snapshot. The patient row
+   * is locked for the transaction, so concurrent recordings never lose each other's fields.
+   */
+  async recordObservations(patientId: string, input: ObservationsInput): Promise<Patient> {
+    const note: AuditNote = { action: 'C', patientId, subtype: PatientAudit.recordObservations };
+    return this.audited(note, async () => {
+      await this.requireVisible(patientId);
+      const values = pickObservationValues(parseInput(observationsSchema, input));
+      return this.em.transactional(async (em) => {
+        const patient = await em.findOneOrFail(Patient, patientId, { lockMode: LockMode.PESSIMISTIC_WRITE });
+        const observation = new Observation(patient, this.viewer.id, values);
+        em.persist(observation);
+        patient.latestObservations = { ...patient.latestObservations, ...values };
+        patient.observedAt = observation.recordedAt;
+        this.audit.inTransaction(em, note);
+        return patient;
+      });
+    });
+  }
+
+  /** Adds a clinician (by token `sub`) to the care team. Adding a member twice changes nothing. */
+  async addCareTeamMember(patientId: string, clinicianId: string): Promise<Patient> {
+    const note: AuditNote = { action: 'U', patientId, subtype: PatientAudit.addCareTeamMember };
+    return this.audited(note, async () => {
+      await this.requireVisible(patientId);
+      const memberId = parseInput(clinicianIdSchema, clinicianId);
+      await this.em.transactional(async (em) => {
+        const clinician = await this.clinicians.ensureReferenced(em, memberId);
+        const patient = em.getReference(Patient, patientId);
+        const existing = await em.findOne(CareTeamMember, { patient, clinician });
+        if (existing) return;
+        em.persist(new CareTeamMember(patient, clinician, this.viewer.id));
+        this.audit.inTransaction(em, note);
+      });
+      this.careTeams.clear(patientId);
+      return this.em.findOneOrFail(Patient, patientId, { refresh: true });
+    });
+  }
+
+  /** The care team of a patient the viewer was already allowed to read (batched per operation). */
+  careTeam(patient: Patient): Promise<Clinician[]> {
+    return this.careTeams.load(patient.id);
+  }
+
+  /** Observation history of a readable patient, newest first. */
+  async observations(patient: Patient, args: PageArgs): Promise<Page<Observation>> {
+    const size = pageSize(args.first);
+    const after = decodeCursor(args.after);
+    const rows = await this.em.find(
+      Observation,
+      after
+        ? {
+            patient: patient.id,
+            $or: [{ recordedAt: { $lt: after.at } }, { recordedAt: after.at, id: { $lt: after.id } }],
+          }
+        : { patient: patient.id },
+      { orderBy: [{ recordedAt: QueryOrder.DESC }, { id: QueryOrder.DESC }], limit: size + 1 },
+    );
+    return toPage(rows, size, (o) => ({ at: o.recordedAt, id: o.id }));
+  }
+
+  private async requireVisible(patientId: string): Promise<Patient> {
+    const patient = isUuid(patientId) ? await this.visible.load(patientId.toLowerCase()) : null;
+    if (!patient) throw new NotFoundError('Patient');
+    return patient;
+  }
+
+  /**
+   * Runs a write; a refused or failed write is still audited (outside the rolled-back transaction),
+   * with the contract's failure outcome. Successful writes audit inside their transaction.
+   */
+  private async audited<T>(note: AuditNote, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      this.audit.record({
+        ...note,
+        patientId: note.patientId && isUuid(note.patientId) ? note.patientId.toLowerCase() : null,
+        outcome: error instanceof AppError ? AuditOutcome.MinorFailure : AuditOutcome.SeriousFailure,
+      });
+      throw error;
+    }
+  }
+
+  private async loadVisible(ids: readonly string[]): Promise<(Patient | null)[]> {
+    const rows = await this.em.find(Patient, { $and: [{ id: { $in: [...ids] } }, this.accessFilter()] });
+    const byId = new Map(rows.map((p) => [p.id, p]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  private async loadCareTeams(patientIds: readonly string[]): Promise<Clinician[][]> {
+    const members = await this.em.find(
+      CareTeamMember,
+      { patient: { $in: [...patientIds] } },
+      { populate: ['clinician'], orderBy: { addedAt: QueryOrder.ASC } },
+    );
+    const byPatient = new Map<string, Clinician[]>();
+    for (const member of members) {
+      const list = byPatient.get(member.patient.id) ?? [];
+      list.push(member.clinician);
+      byPatient.set(member.patient.id, list);
+    }
+    return patientIds.map((id) => byPatient.get(id) ?? []);
+  }
+}
