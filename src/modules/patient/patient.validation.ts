@@ -24,12 +24,9 @@ export function isIsoDate(value: string): boolean {
 }
 
 export const createPatientSchema = z.object({
-  mrn: z
-    .string()
-    .trim()
-    .regex(MRN_PATTERN, {
-      error: 'mrn must be 1–64 letters, digits, spaces or . _ / - and start with a letter or digit',
-    }),
+  mrn: z.string().trim().regex(MRN_PATTERN, {
+    error: 'mrn must be 1–64 letters, digits, spaces or . _ / - and start with a letter or digit',
+  }),
   givenName: personName('givenName'),
   familyName: personName('familyName'),
   birthDate: z

@@ -1,0 +1,65 @@
+/**
+ * `npm start`: the whole of Clinical Copilot in one process with no outside services. Every
+ * dependency that has no URL in the environment is replaced by an embedded one: PGlite for
+ * PostgreSQL (files under `.data/`). Prints the GraphiQL URL and a demo admin token.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildApp } from './app.js';
+import { signToken } from './auth/jwt.js';
+import { type AuthConfig, ConfigError, loadConfig } from './config.js';
+import { migrateUp } from './db/orm.js';
+import { startEmbeddedPostgres } from './db/embedded-postgres.js';
+import { createDeps } from './deps.js';
+import { runUntilSignal } from './lifecycle.js';
+
+export const DEMO_ADMIN = { sub: 'demo-admin', name: 'Demo Admin', roles: ['clinician', 'admin'] as const };
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env, 'embedded');
+  mkdirSync(config.dataDir, { recursive: true });
+
+  const postgres = config.databaseUrl ? undefined : await startEmbeddedPostgres(join(config.dataDir, 'pglite'));
+  const auth: AuthConfig = config.auth ?? { kind: 'secret', secret: persistentSecret(config.dataDir) };
+  // PGlite runs one session at a time: one pooled connection keeps transactions apart.
+  const effective = postgres ? { ...config, databasePoolSize: 1 } : config;
+  const deps = await createDeps(effective, {
+    auth,
+    ...(postgres ? { databaseUrl: postgres.url } : {}),
+  });
+  await migrateUp(deps.orm);
+
+  const token =
+    auth.kind === 'secret'
+      ? await signToken(auth.secret, { ...DEMO_ADMIN, ttl: '12h', ...pick(auth, 'issuer', 'audience') })
+      : undefined;
+  const app = buildApp(effective, deps, token ? { graphiqlToken: token } : {});
+  const url = await app.listen();
+  console.log(`GraphiQL: ${url.href}`);
+  if (token) console.log(`Token: ${token}`);
+
+  await runUntilSignal(deps.logger, config.shutdownGraceMs, async () => {
+    await app.close();
+    await deps.close();
+    await postgres?.close();
+  });
+}
+
+/** A random HS256 secret, generated once and kept under the data directory (mode 0600). */
+function persistentSecret(dataDir: string): string {
+  const file = join(dataDir, 'jwt-secret');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const secret = randomBytes(48).toString('base64url');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
+}
+
+function pick(auth: AuthConfig, ...keys: ('issuer' | 'audience')[]): { issuer?: string; audience?: string } {
+  return Object.fromEntries(keys.filter((k) => auth[k]).map((k) => [k, auth[k]]));
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof ConfigError ? error.message : `start failed: ${(error as Error).message}`);
+  process.exit(1);
+});
