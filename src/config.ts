@@ -3,8 +3,9 @@ import { z } from 'zod';
 /**
  * How the process runs. `embedded` is `npm start`: every outside service may be replaced by an
  * in-process one. `api` is one stateless pod (`npm run start:api`): outside services are required.
+ * `ml` is the reference model server (`npm run start:ml`), which needs none of them.
  */
-export type RunMode = 'embedded' | 'api';
+export type RunMode = 'embedded' | 'api' | 'ml';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const optionalUrl = (protocols: readonly string[]) =>
@@ -32,6 +33,8 @@ const envSchema = z
     REDIS_URL: optionalUrl(['redis', 'rediss']),
     NATS_URL: optionalUrl(['nats', 'tls']),
     ML_URL: optionalUrl(['http', 'https']),
+    /** Port of the reference model server (`npm run start:ml`). */
+    ML_PORT: port.default(8081),
 
     LLM_PROVIDER: z.enum(['openai', 'rules']).default('rules'),
     LLM_BASE_URL: optionalUrl(['http', 'https']),
@@ -87,6 +90,7 @@ export interface Config {
   readonly redisUrl: string | undefined;
   readonly natsUrl: string | undefined;
   readonly mlUrl: string | undefined;
+  readonly mlPort: number;
   readonly llm: {
     readonly provider: Env['LLM_PROVIDER'];
     readonly baseUrl: string | undefined;
@@ -138,6 +142,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
     redisUrl: e.REDIS_URL,
     natsUrl: e.NATS_URL,
     mlUrl: e.ML_URL,
+    mlPort: e.ML_PORT,
     llm: Object.freeze({
       provider: e.LLM_PROVIDER,
       baseUrl: e.LLM_BASE_URL,
