@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { buildApp } from './app.js';
 import { signToken } from './auth/jwt.js';
 import { type AuthConfig, ConfigError, loadConfig } from './config.js';
-import { migrateUp } from './db/orm.js';
 import { startEmbeddedPostgres } from './db/embedded-postgres.js';
+import { migrateUp } from './db/orm.js';
 import { createDeps } from './deps.js';
 import { runUntilSignal } from './lifecycle.js';
 

@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Migrator } from '@mikro-orm/migrations';
 import { defineConfig, MikroORM, type Options } from '@mikro-orm/postgresql';
+import { migrationsList } from '../../migrations/index.js';
 import { AuditEventSchema } from '../modules/audit/audit-event.entity.js';
 import { ClinicianSchema } from '../modules/clinician/clinician.entity.js';
 import { DiagnosisSchema } from '../modules/diagnosis/diagnosis.entity.js';
@@ -23,16 +24,18 @@ export const ENTITIES = [
 const here = dirname(fileURLToPath(import.meta.url));
 /** Under tsx this module is `src/db/orm.ts`; built, it is `dist/src/db/orm.js`. */
 const runningTs = import.meta.url.endsWith('.ts');
-/** `migrations/` beside `src/`: the TypeScript sources, or their compiled copy under `dist/`. */
-export const MIGRATIONS_DIR = resolve(here, '../../migrations');
+/** Where `migration:create` writes: the TypeScript sources (beside `src/`), not their build. */
+export const MIGRATIONS_DIR = resolve(here, runningTs ? '../../migrations' : '../../../migrations');
 
 export interface OrmSettings {
   databaseUrl: string;
   poolSize: number;
+  /** Keep the migrator quiet (tests, and the API's own start-up). */
+  silent?: boolean;
 }
 
 /** One MikroORM configuration for the API, the CLI, tests and the embedded mode. */
-export function ormOptions({ databaseUrl, poolSize }: OrmSettings): Options {
+export function ormOptions({ databaseUrl, poolSize, silent = false }: OrmSettings): Options {
   return defineConfig({
     clientUrl: databaseUrl,
     entities: ENTITIES,
@@ -45,11 +48,13 @@ export function ormOptions({ databaseUrl, poolSize }: OrmSettings): Options {
     allowGlobalContext: false,
     preferTs: runningTs,
     migrations: {
+      // New migrations are written here; the ones applied come from the static list.
       path: MIGRATIONS_DIR,
       pathTs: MIGRATIONS_DIR,
-      glob: runningTs ? '!(*.d).ts' : '!(*.d).js',
+      migrationsList,
       tableName: 'mikro_orm_migrations',
       transactional: true,
+      silent,
       allOrNothing: true,
       snapshot: true,
       // A fixed name: the snapshot must not depend on which database generated it.

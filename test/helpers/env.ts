@@ -1,0 +1,11 @@
+/**
+ * The tests' own settings: where the machine's services are. The only reader of `process.env` in
+ * the test tree (the app's own configuration is always built explicitly by the tests).
+ */
+export const testEnv = {
+  /** A database on the server where test databases may be created and dropped. */
+  postgresAdminUrl: process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+} as const;
+
+/** A random secret for one test run's HS256 tokens. */
+export const TEST_JWT_SECRET = `test-secret-${crypto.randomUUID()}-${crypto.randomUUID()}`;
