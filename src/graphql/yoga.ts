@@ -39,7 +39,7 @@ export function createGraphqlServer({ deps, logger, metrics, graphiql, graphiqlT
       error: (...args) => logger.error(yogaLogLine(args)),
     },
     maskedErrors: { maskError: (error) => maskError(error, logger) },
-    plugins: [useErrorCodes(), useAuditFlush(logger), useOperationMetrics(metrics)],
+    plugins: [useErrorCodes(), useAuditFlush(logger), useOperationMetrics(metrics, logger)],
   });
 }
 
@@ -94,21 +94,30 @@ function useErrorCodes(): Plugin {
  */
 function useAuditFlush(logger: Logger): Plugin<Context> {
   return {
-    onExecute: ({ args }) => ({
-      onExecuteDone: async ({ setResult }) => {
-        try {
-          await args.contextValue.audit.flush();
-        } catch {
-          logger.error({ requestId: args.contextValue.requestId }, 'answer withheld: audit write failed');
-          setResult({ errors: [new InternalError()] });
-        }
-      },
-    }),
+    onExecute: ({ args }) => {
+      // Clients need not send `operationName`; the audit names the operation the document ran.
+      args.contextValue.audit.setOperationName(
+        getOperationAST(args.document, args.operationName)?.name?.value ?? args.operationName ?? null,
+      );
+      return {
+        onExecuteDone: async ({ setResult }) => {
+          try {
+            await args.contextValue.audit.flush();
+          } catch {
+            logger.error({ requestId: args.contextValue.requestId }, 'answer withheld: audit write failed');
+            setResult({ errors: [new InternalError()] });
+          }
+        },
+      };
+    },
   };
 }
 
-/** Per-operation request count and duration (Prometheus). */
-function useOperationMetrics(metrics: Metrics): Plugin<Context> {
+/**
+ * Per-operation request count and duration (Prometheus), and one log line per operation with
+ * its request id, name, outcome and error codes — never its variables.
+ */
+function useOperationMetrics(metrics: Metrics, logger: Logger): Plugin<Context> {
   return {
     onExecute: ({ args }) => {
       const started = process.hrtime.bigint();
@@ -119,9 +128,21 @@ function useOperationMetrics(metrics: Metrics): Plugin<Context> {
       };
       return {
         onExecuteDone: ({ result }) => {
-          const failed = 'errors' in result && Array.isArray(result.errors) && result.errors.length > 0;
-          metrics.operations.inc({ ...labels, outcome: failed ? 'error' : 'ok' });
-          metrics.operationDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+          const errors = 'errors' in result && Array.isArray(result.errors) ? (result.errors as GraphQLError[]) : [];
+          const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+          metrics.operations.inc({ ...labels, outcome: errors.length > 0 ? 'error' : 'ok' });
+          metrics.operationDuration.observe(labels, seconds);
+          logger.info(
+            {
+              requestId: args.contextValue.requestId,
+              clinician: args.contextValue.viewer.id,
+              operation: labels.operation,
+              type: labels.type,
+              ms: Math.round(seconds * 10_000) / 10,
+              ...(errors.length > 0 ? { errorCodes: errors.map((e) => e.extensions?.code ?? 'UNKNOWN') } : {}),
+            },
+            'graphql operation',
+          );
         },
       };
     },

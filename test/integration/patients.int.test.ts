@@ -6,10 +6,11 @@ import {
   PatientDocument,
   PatientObservationsDocument,
   PatientsDocument,
+  type PatientsQuery,
   RecordObservationsDocument,
 } from '../gql/graphql.js';
 import { queryDatabase } from '../helpers/database.js';
-import { execute } from '../helpers/graphql.js';
+import { execute, type GraphQLResponse } from '../helpers/graphql.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 
 let api: TestApi;
@@ -203,7 +204,12 @@ describe('patients: pagination and search', () => {
     let after: string | null = null;
     let pages = 0;
     for (;;) {
-      const res = await execute(api.url, PatientsDocument, { first: 3, after }, { token: frank });
+      const res: GraphQLResponse<PatientsQuery> = await execute(
+        api.url,
+        PatientsDocument,
+        { first: 3, after },
+        { token: frank },
+      );
       const { edges, pageInfo } = res.expectData().patients;
       seen.push(...edges.map((e) => e.node.id));
       pages += 1;

@@ -20,6 +20,8 @@ interface Pending {
 export class AuditLog {
   private queue: Pending[] = [];
   private inFlight: Promise<void> | null = null;
+  /** INSERT statements and rows written so far (for metrics and to show the batching). */
+  readonly stats = { inserts: 0, events: 0 };
 
   constructor(
     private readonly orm: MikroORM,
@@ -66,10 +68,10 @@ export class AuditLog {
 
   private async insert(batch: Pending[]): Promise<void> {
     try {
-      await this.orm.em.fork().insertMany(
-        AuditEvent,
-        batch.flatMap((p) => p.events),
-      );
+      const events = batch.flatMap((p) => p.events);
+      await this.orm.em.fork().insertMany(AuditEvent, events);
+      this.stats.inserts += 1;
+      this.stats.events += events.length;
       for (const p of batch) p.resolve();
     } catch (error) {
       this.logger.error({ err: { message: (error as Error).message }, rows: batch.length }, 'audit write failed');

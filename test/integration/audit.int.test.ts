@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AddCareTeamMemberDocument,
+  CreatePatientDocument,
+  PatientDocument,
+  PatientsDocument,
+  RecordObservationsDocument,
+} from '../gql/graphql.js';
+import { queryDatabase } from '../helpers/database.js';
+import { execute } from '../helpers/graphql.js';
+import { startTestApi, type TestApi } from '../helpers/server.js';
+
+interface AuditRow {
+  action: string;
+  outcome: number;
+  agent_id: string;
+  patient_id: string | null;
+  subtype: string;
+  operation_name: string | null;
+  request_id: string | null;
+}
+
+let api: TestApi;
+let token: string;
+const MRN = 'AUDIT-MRN-7741';
+const GIVEN = 'Zebedee';
+const FAMILY = 'Quixotic';
+
+beforeAll(async () => {
+  api = await startTestApi();
+  token = await api.token('auditor', { name: 'Dr Audit' });
+});
+afterAll(() => api?.close());
+
+const auditRows = (patientId: string) =>
+  queryDatabase<AuditRow>(
+    api.db.url,
+    `select action, outcome, agent_id, patient_id, subtype, operation_name, request_id
+       from audit_event where patient_id = $1 order by recorded_at, subtype`,
+    [patientId],
+  );
+
+describe('audit events', () => {
+  let patientId: string;
+
+  it('records the creation, in the same transaction as the patient', async () => {
+    const res = await execute(
+      api.url,
+      CreatePatientDocument,
+      { input: { mrn: MRN, givenName: GIVEN, familyName: FAMILY, birthDate: '1941-04-01', sex: 'MALE' } },
+      { token, headers: { 'x-request-id': 'req-create-1' } },
+    );
+    patientId = res.expectData().createPatient.id;
+    expect(await auditRows(patientId)).toEqual([
+      {
+        action: 'C',
+        outcome: 0,
+        agent_id: 'auditor',
+        patient_id: patientId,
+        subtype: 'patient.create',
+        operation_name: 'CreatePatient',
+        request_id: 'req-create-1',
+      },
+    ]);
+  });
+
+  it('records each read once per operation, before the answer is sent', async () => {
+    const res = await execute(api.url, PatientDocument, { id: patientId }, { token });
+    res.expectData();
+    // No waiting: the response is only sent after the audit row is committed.
+    const reads = (await auditRows(patientId)).filter((r) => r.action === 'R');
+    expect(reads).toEqual([
+      expect.objectContaining({ subtype: 'patient.read', outcome: 0, operation_name: 'Patient' }),
+    ]);
+  });
+
+  it('records list reads for every patient returned, in one batch', async () => {
+    await execute(api.url, PatientsDocument, { first: 10 }, { token });
+    const reads = (await auditRows(patientId)).filter((r) => r.subtype === 'patient.search');
+    expect(reads).toHaveLength(1);
+  });
+
+  it('records writes and refused accesses with FHIR outcome codes', async () => {
+    await execute(api.url, RecordObservationsDocument, { patientId, input: { heartRate: 71 } }, { token });
+    await execute(api.url, RecordObservationsDocument, { patientId, input: { heartRate: 900 } }, { token });
+    const stranger = await api.token('stranger');
+    await execute(api.url, PatientDocument, { id: patientId }, { token: stranger });
+    await execute(api.url, AddCareTeamMemberDocument, { patientId, clinicianId: 'x' }, { token: stranger });
+
+    const rows = await auditRows(patientId);
+    expect(rows.filter((r) => r.subtype === 'patient.observations.create').map((r) => [r.action, r.outcome])).toEqual([
+      ['C', 0],
+      ['C', 4],
+    ]);
+    expect(rows.filter((r) => r.agent_id === 'stranger').map((r) => [r.action, r.subtype, r.outcome])).toEqual([
+      ['R', 'patient.read', 4],
+      ['U', 'patient.careTeam.add', 4],
+    ]);
+  });
+
+  it('audits many concurrent reads with fewer INSERTs than reads (group commit), losing none', async () => {
+    const before = (await auditRows(patientId)).length;
+    const insertsBefore = api.deps.auditLog.stats.inserts;
+    await Promise.all(
+      Array.from({ length: 40 }, () =>
+        execute(api.url, PatientDocument, { id: patientId }, { token }).then((r) => r.expectData()),
+      ),
+    );
+    expect((await auditRows(patientId)).length).toBe(before + 40);
+    const inserts = api.deps.auditLog.stats.inserts - insertsBefore;
+    expect(inserts).toBeGreaterThan(0);
+    expect(inserts).toBeLessThan(40);
+  });
+
+  it('never puts patient names or MRNs in the logs', async () => {
+    // Provoke logging on every path we have: success, bad input, not found.
+    await execute(api.url, PatientsDocument, { search: GIVEN }, { token });
+    await execute(
+      api.url,
+      CreatePatientDocument,
+      { input: { mrn: MRN, givenName: GIVEN, familyName: FAMILY, birthDate: '1941-04-01', sex: 'MALE' } },
+      { token },
+    );
+    expect(api.logs.lines.length).toBeGreaterThan(0);
+    for (const secret of [MRN, GIVEN, FAMILY]) expect(api.logs.text).not.toContain(secret);
+  });
+});
