@@ -6,7 +6,7 @@ const require = createRequire(import.meta.url);
 export default defineConfig({
   resolve: {
     // One copy of graphql-js for the schema, Yoga and the tests ("another module or realm").
-    alias: { graphql: require.resolve('graphql') },
+    alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
   },
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],

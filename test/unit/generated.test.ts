@@ -1,0 +1,39 @@
+import { readFileSync } from 'node:fs';
+import { generate } from '@graphql-codegen/cli';
+import { describe, expect, it } from 'vitest';
+import config from '../../codegen.ts';
+import { printedSchema } from '../../src/graphql/print.js';
+
+const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
+
+describe('generated files are up to date (run `npm run generate`)', () => {
+  it('schema/schema.graphql is the printed code-first schema', () => {
+    expect(read('schema/schema.graphql')).toBe(printedSchema());
+  });
+
+  it('test/gql/ is what graphql-codegen generates from it', async () => {
+    const outputs = await generate({ ...config, cwd: new URL('../..', import.meta.url).pathname, silent: true }, false);
+    expect(outputs.length).toBeGreaterThan(0);
+    for (const { filename, content } of outputs) {
+      expect(read(filename.replace(/^.*?test\/gql\//, 'test/gql/')), filename).toBe(content);
+    }
+  }, 60_000);
+});
+
+describe('the contract', () => {
+  it('names every operation, type and field of the contract in the printed schema', () => {
+    const sdl = printedSchema();
+    for (const line of [
+      'me: Clinician!',
+      'patient(id: ID!): Patient',
+      'createPatient(input: CreatePatientInput!): Patient!',
+      'recordObservations(patientId: ID!, input: ObservationsInput!): Patient!',
+      'addCareTeamMember(patientId: ID!, clinicianId: ID!): Patient!',
+      'latestObservations: ObservationSnapshot',
+      'careTeam: [Clinician!]!',
+    ]) {
+      expect(sdl).toContain(line);
+    }
+    expect(sdl).toMatch(/patients\(\s*"""[^]*?first: Int[^]*?after: String[^]*?search: String[^]*?\): PatientConnection!/);
+  });
+});
