@@ -34,6 +34,8 @@ describe('the contract', () => {
     ]) {
       expect(sdl).toContain(line);
     }
-    expect(sdl).toMatch(/patients\(\s*"""[^]*?first: Int[^]*?after: String[^]*?search: String[^]*?\): PatientConnection!/);
+    expect(sdl).toMatch(
+      /patients\(\s*"""[\s\S]*?first: Int[\s\S]*?after: String[\s\S]*?search: String[\s\S]*?\): PatientConnection!/,
+    );
   });
 });
