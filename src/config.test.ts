@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+const SECRET = 'a'.repeat(32);
+const base = { DATABASE_URL: 'postgres://u@db:5432/cc', JWT_SECRET: SECRET };
+
+function problems(env: Record<string, string>, mode: 'api' | 'embedded' = 'api'): string {
+  try {
+    loadConfig(env, mode);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message).not.toContain('\n');
+    return message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('applies the contract defaults', () => {
+    const config = loadConfig(base);
+    expect(config.http).toEqual({ port: 4000, host: '0.0.0.0' });
+    expect(config.llm.provider).toBe('rules');
+    expect(config.databasePoolSize).toBe(10);
+    expect(config.auth).toEqual({ kind: 'secret', secret: SECRET });
+    expect(config.graphiql).toBe(true);
+    expect(config.mlPort).toBe(8081);
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('lets the API refuse to start without a database or token verification, naming both', () => {
+    const message = problems({});
+    expect(message).toContain('DATABASE_URL is required');
+    expect(message).toContain('JWT_SECRET or JWT_JWKS_URL is required');
+  });
+
+  it('lets the embedded mode start with nothing set', () => {
+    const config = loadConfig({}, 'embedded');
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.auth).toBeUndefined();
+  });
+
+  it('reports every bad variable at once, each by name', () => {
+    const message = problems({
+      ...base,
+      PORT: 'eighty',
+      DATABASE_URL: 'mysql://x',
+      REDIS_URL: 'not a url',
+      LLM_PROVIDER: 'gpt',
+      JWT_SECRET: 'short',
+    });
+    for (const name of ['PORT', 'DATABASE_URL', 'REDIS_URL', 'LLM_PROVIDER', 'JWT_SECRET'])
+      expect(message).toContain(name);
+  });
+
+  it('requires the OpenAI-compatible settings only for that provider', () => {
+    const message = problems({ ...base, LLM_PROVIDER: 'openai' });
+    expect(message).toContain('LLM_BASE_URL is required when LLM_PROVIDER=openai');
+    expect(message).toContain('LLM_MODEL is required when LLM_PROVIDER=openai');
+    const ok = loadConfig({ ...base, LLM_PROVIDER: 'openai', LLM_BASE_URL: 'http://llm:8000/v1', LLM_MODEL: 'm' });
+    expect(ok.llm).toEqual({ provider: 'openai', baseUrl: 'http://llm:8000/v1', model: 'm', apiKey: undefined });
+  });
+
+  it('configures OIDC verification with issuer and audience, and requires both', () => {
+    expect(problems({ DATABASE_URL: base.DATABASE_URL, JWT_JWKS_URL: 'https://idp/jwks' })).toMatch(
+      /JWT_ISSUER is required with JWT_JWKS_URL.*JWT_AUDIENCE is required with JWT_JWKS_URL/,
+    );
+    const config = loadConfig({
+      DATABASE_URL: base.DATABASE_URL,
+      JWT_JWKS_URL: 'https://idp/jwks',
+      JWT_ISSUER: 'https://idp',
+      JWT_AUDIENCE: 'copilot',
+    });
+    expect(config.auth).toEqual({
+      kind: 'jwks',
+      jwksUrl: 'https://idp/jwks',
+      issuer: 'https://idp',
+      audience: 'copilot',
+    });
+  });
+
+  it('treats empty strings as unset and turns GraphiQL off in production', () => {
+    const config = loadConfig({ ...base, PORT: '', NODE_ENV: 'production' });
+    expect(config.http.port).toBe(4000);
+    expect(config.graphiql).toBe(false);
+    expect(loadConfig({ ...base, NODE_ENV: 'production', GRAPHIQL: 'true' }).graphiql).toBe(true);
+  });
+
+  it('bounds the pool size', () => {
+    expect(problems({ ...base, DATABASE_POOL_SIZE: '0' })).toContain('DATABASE_POOL_SIZE');
+    expect(loadConfig({ ...base, DATABASE_POOL_SIZE: '25' }).databasePoolSize).toBe(25);
+  });
+});
