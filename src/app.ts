@@ -27,15 +27,14 @@ export interface AppOptions {
 /** Wires HTTP, GraphQL over HTTP/SSE, graphql-ws, health and metrics. Does not listen by itself. */
 export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): App {
   const { logger, metrics } = deps;
-  const contextDeps = { orm: deps.orm, auditLog: deps.auditLog, clinicians: deps.clinicians, verifier: deps.verifier };
   const yoga = createGraphqlServer({
-    deps: contextDeps,
+    deps,
     logger,
     metrics,
     graphiql: config.graphiql,
     ...(options.graphiqlToken ? { graphiqlToken: options.graphiqlToken } : {}),
   });
-  const ws = createGraphqlWsServer(yoga, contextDeps, logger);
+  const ws = createGraphqlWsServer(yoga, deps, logger);
   let draining = false;
 
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void> | void> = {

@@ -31,10 +31,20 @@ const envSchema = z
     DATA_DIR: z.string().trim().min(1).default('.data'),
 
     REDIS_URL: optionalUrl(['redis', 'rediss']),
+    /** Prefix of every Redis key this deployment writes (several deployments may share a Redis). */
+    REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/).default('cc:'),
     NATS_URL: optionalUrl(['nats', 'tls']),
     ML_URL: optionalUrl(['http', 'https']),
     /** Port of the reference model server (`npm run start:ml`). */
     ML_PORT: port.default(8081),
+    /** Longest wait for one model-server call before it counts as failed. */
+    ML_TIMEOUT_MS: z.coerce.number().int().min(50).max(30_000).default(750),
+    /** How long a cached assessment is served as CACHE without asking the model again. */
+    ASSESSMENT_FRESH_MS: z.coerce.number().int().min(0).default(10 * 60_000),
+    /** How long a cached assessment is kept to serve as STALE_CACHE while the model server fails. */
+    ASSESSMENT_RETAIN_MS: z.coerce.number().int().min(1_000).default(24 * 60 * 60_000),
+    /** How long the ML circuit breaker stays open before letting one trial call through. */
+    ML_BREAKER_RESET_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
 
     LLM_PROVIDER: z.enum(['openai', 'rules']).default('rules'),
     LLM_BASE_URL: optionalUrl(['http', 'https']),
@@ -62,6 +72,9 @@ const envSchema = z
         if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required when LLM_PROVIDER=openai' });
       }
     }
+    if (env.ASSESSMENT_RETAIN_MS < env.ASSESSMENT_FRESH_MS) {
+      ctx.addIssue({ code: 'custom', path: ['ASSESSMENT_RETAIN_MS'], message: 'must not be shorter than ASSESSMENT_FRESH_MS' });
+    }
     if (env.JWT_ISSUER === undefined && env.JWT_JWKS_URL) {
       ctx.addIssue({ code: 'custom', path: ['JWT_ISSUER'], message: 'is required with JWT_JWKS_URL' });
     }
@@ -88,9 +101,15 @@ export interface Config {
   readonly databasePoolSize: number;
   readonly dataDir: string;
   readonly redisUrl: string | undefined;
+  readonly redisKeyPrefix: string;
   readonly natsUrl: string | undefined;
   readonly mlUrl: string | undefined;
   readonly mlPort: number;
+  readonly ml: {
+    readonly timeoutMs: number;
+    readonly breakerResetMs: number;
+  };
+  readonly assessment: { readonly freshMs: number; readonly retainMs: number };
   readonly llm: {
     readonly provider: Env['LLM_PROVIDER'];
     readonly baseUrl: string | undefined;
@@ -127,6 +146,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
     const e = parsed.data;
     if (!e.DATABASE_URL) problems.push('DATABASE_URL is required (only `npm start` embeds a database)');
     if (!e.JWT_SECRET && !e.JWT_JWKS_URL) problems.push('JWT_SECRET or JWT_JWKS_URL is required');
+    if (!e.REDIS_URL) problems.push('REDIS_URL is required (only `npm start` runs without Redis)');
+    if (!e.ML_URL) problems.push('ML_URL is required (only `npm start` embeds the model server)');
   }
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
 
@@ -140,9 +161,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
     databasePoolSize: e.DATABASE_POOL_SIZE,
     dataDir: e.DATA_DIR,
     redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     natsUrl: e.NATS_URL,
     mlUrl: e.ML_URL,
     mlPort: e.ML_PORT,
+    ml: Object.freeze({ timeoutMs: e.ML_TIMEOUT_MS, breakerResetMs: e.ML_BREAKER_RESET_MS }),
+    assessment: Object.freeze({ freshMs: e.ASSESSMENT_FRESH_MS, retainMs: e.ASSESSMENT_RETAIN_MS }),
     llm: Object.freeze({
       provider: e.LLM_PROVIDER,
       baseUrl: e.LLM_BASE_URL,

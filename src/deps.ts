@@ -4,8 +4,13 @@ import { createTokenVerifier, type TokenVerifier } from './auth/jwt.js';
 import type { AuthConfig, Config } from './config.js';
 import { initOrm } from './db/orm.js';
 import type { HealthCheck } from './http/health.js';
+import { Breaker } from './lib/breaker.js';
+import { type KeyValueCache, MemoryCache, RedisCache } from './lib/cache.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { Metrics } from './lib/metrics.js';
+import { connectRedis, type Redis } from './lib/redis.js';
+import { ModelClient, ModelServerError } from './ml/client.js';
+import { AssessmentEngine } from './modules/assessment/assessment.engine.js';
 import { AuditLog } from './modules/audit/audit.service.js';
 import { ClinicianRegistry } from './modules/clinician/clinician.service.js';
 
@@ -14,42 +19,94 @@ export interface Deps {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly orm: MikroORM;
+  /** Absent only in the embedded mode without REDIS_URL. */
+  readonly redis: Redis | undefined;
+  readonly cache: KeyValueCache;
   readonly auditLog: AuditLog;
   readonly clinicians: ClinicianRegistry;
   readonly verifier: TokenVerifier;
+  readonly mlBreaker: Breaker;
+  readonly assessmentEngine: AssessmentEngine;
   readonly healthChecks: readonly HealthCheck[];
   close(): Promise<void>;
 }
 
 export interface DepsOverrides {
   logger?: Logger;
-  /** The embedded mode supplies the PGlite URL and generated secret here. */
+  /** The embedded mode supplies the PGlite URL, generated secret and in-process model server here. */
   databaseUrl?: string;
   auth?: AuthConfig;
+  mlUrl?: string;
 }
 
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
   const logger = overrides.logger ?? createLogger({ level: config.logLevel });
   const databaseUrl = overrides.databaseUrl ?? config.databaseUrl;
   const auth = overrides.auth ?? config.auth;
+  const mlUrl = overrides.mlUrl ?? config.mlUrl;
   if (!databaseUrl) throw new Error('DATABASE_URL is required');
   if (!auth) throw new Error('JWT_SECRET or JWT_JWKS_URL is required');
+  if (!mlUrl) throw new Error('ML_URL is required');
 
+  const metrics = new Metrics();
   const orm = await initOrm({ databaseUrl, poolSize: config.databasePoolSize });
   // Fail at start-up, with one clear line, rather than on the first request.
   await orm.em.getConnection().execute('select 1');
+  const redis = config.redisUrl
+    ? await connectRedis({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix }).catch(async (error: Error) => {
+        await orm.close(true);
+        throw new Error(`cannot reach Redis: ${error.message}`);
+      })
+    : undefined;
+  const cache: KeyValueCache = redis ? new RedisCache(redis) : new MemoryCache();
   const auditLog = new AuditLog(orm, hostname(), logger);
+  const mlClient = new ModelClient({ baseUrl: mlUrl, timeoutMs: config.ml.timeoutMs });
+  const mlBreaker = new Breaker(
+    'ml',
+    {
+      // The client aborts at its own deadline; the breaker's is a backstop just after it.
+      timeoutMs: config.ml.timeoutMs + 100,
+      resetMs: config.ml.breakerResetMs,
+      errorThresholdPercentage: 50,
+      volumeThreshold: 5,
+      rollingWindowMs: 10_000,
+      isCallerError: (error) => error instanceof ModelServerError && error.isClientError,
+    },
+    metrics,
+    logger,
+  );
+  const assessmentEngine = new AssessmentEngine({
+    cache,
+    client: mlClient,
+    breaker: mlBreaker,
+    metrics,
+    logger,
+    freshMs: config.assessment.freshMs,
+    retainMs: config.assessment.retainMs,
+  });
+
+  const healthChecks: HealthCheck[] = [{ name: 'database', check: () => orm.em.getConnection().execute('select 1') }];
+  // The model server is deliberately not a readiness check: a failing model degrades answers
+  // (stale cache, ML_UNAVAILABLE); it must not take every pod out of the load balancer.
+  if (redis) healthChecks.push({ name: 'redis', check: () => cache.ping() });
 
   return {
     logger,
-    metrics: new Metrics(),
+    metrics,
     orm,
+    redis,
+    cache,
     auditLog,
     clinicians: new ClinicianRegistry(orm),
     verifier: createTokenVerifier(auth),
-    healthChecks: [{ name: 'database', check: () => orm.em.getConnection().execute('select 1') }],
+    mlBreaker,
+    assessmentEngine,
+    healthChecks,
     close: async () => {
+      mlBreaker.shutdown();
+      await mlClient.close();
       await auditLog.drain();
+      redis?.disconnect();
       await orm.close(true);
     },
   };

@@ -1,7 +1,9 @@
 /**
  * `npm start`: the whole of Clinical Copilot in one process with no outside services. Every
  * dependency that has no URL in the environment is replaced by an embedded one: PGlite for
- * PostgreSQL (files under `.data/`). Prints the GraphiQL URL and a demo admin token.
+ * PostgreSQL (files under `.data/`), an in-process LRU for the Redis cache, and the reference model
+ * server on a loopback port (so assessments use the same Open Inference Protocol client as in
+ * production). Prints the GraphiQL URL and a demo admin token.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -13,6 +15,7 @@ import { startEmbeddedPostgres } from './db/embedded-postgres.js';
 import { migrateUp } from './db/orm.js';
 import { createDeps } from './deps.js';
 import { runUntilSignal } from './lifecycle.js';
+import { createModelServer } from './ml/server.js';
 
 export const DEMO_ADMIN = { sub: 'demo-admin', name: 'Demo Admin', roles: ['clinician', 'admin'] as const };
 
@@ -21,12 +24,15 @@ async function main(): Promise<void> {
   mkdirSync(config.dataDir, { recursive: true });
 
   const postgres = config.databaseUrl ? undefined : await startEmbeddedPostgres(join(config.dataDir, 'pglite'));
+  const modelServer = config.mlUrl ? undefined : createModelServer();
+  const mlUrl = modelServer ? (await modelServer.listen(0, '127.0.0.1')).href : undefined;
   const auth: AuthConfig = config.auth ?? { kind: 'secret', secret: persistentSecret(config.dataDir) };
   // PGlite runs one session at a time: one pooled connection keeps transactions apart.
   const effective = postgres ? { ...config, databasePoolSize: 1 } : config;
   const deps = await createDeps(effective, {
     auth,
     ...(postgres ? { databaseUrl: postgres.url } : {}),
+    ...(mlUrl ? { mlUrl } : {}),
   });
   await migrateUp(deps.orm);
 
@@ -42,6 +48,7 @@ async function main(): Promise<void> {
   await runUntilSignal(deps.logger, config.shutdownGraceMs, async () => {
     await app.close();
     await deps.close();
+    await modelServer?.close();
     await postgres?.close();
   });
 }

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { bearerToken, type TokenVerifier, type Viewer } from '../auth/jwt.js';
+import type { AssessmentEngine } from '../modules/assessment/assessment.engine.js';
+import { AssessmentService } from '../modules/assessment/assessment.service.js';
 import { type AuditLog, AuditTrail } from '../modules/audit/audit.service.js';
 import type { ClinicianRegistry } from '../modules/clinician/clinician.service.js';
 import { PatientService } from '../modules/patient/patient.service.js';
@@ -12,6 +14,7 @@ export interface Context {
   readonly requestId: string;
   readonly audit: AuditTrail;
   readonly patients: PatientService;
+  readonly assessments: AssessmentService;
 }
 
 /** The parts of the process a context is built from. */
@@ -20,6 +23,7 @@ export interface ContextDeps {
   auditLog: AuditLog;
   clinicians: ClinicianRegistry;
   verifier: TokenVerifier;
+  assessmentEngine: AssessmentEngine;
 }
 
 /**
@@ -62,5 +66,6 @@ export async function createContext(deps: ContextDeps, initial: InitialContext):
     requestId,
     audit,
     patients: new PatientService(em, viewer, audit, deps.clinicians),
+    assessments: new AssessmentService(deps.assessmentEngine, audit),
   };
 }

@@ -68,3 +68,11 @@ export class InternalError extends AppError {
     super('Internal server error', ErrorCode.Internal);
   }
 }
+
+/** The model server failed or is cut off by its circuit breaker, and nothing usable is cached. */
+export class MlUnavailableError extends AppError {
+  readonly code = ErrorCode.MlUnavailable;
+  constructor(message = 'The risk model is unavailable and no cached assessment exists') {
+    super(message, ErrorCode.MlUnavailable);
+  }
+}

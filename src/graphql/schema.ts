@@ -3,6 +3,7 @@ import { builder } from './builder.js';
 // Type modules register their types and fields with the builder when imported.
 import '../modules/clinician/clinician.graphql.js';
 import '../modules/patient/patient.graphql.js';
+import '../modules/assessment/assessment.graphql.js';
 
 let schema: GraphQLSchema | undefined;
 

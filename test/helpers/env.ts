@@ -5,6 +5,8 @@
 export const testEnv = {
   /** A database on the server where test databases may be created and dropped. */
   postgresAdminUrl: process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+  /** A Redis the tests may write to, each under a key prefix of its own. */
+  redisUrl: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
 } as const;
 
 /** A random secret for one test run's HS256 tokens. */

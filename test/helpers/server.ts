@@ -5,8 +5,10 @@ import { type Config, loadConfig } from '../../src/config.js';
 import { initOrm, migrateUp } from '../../src/db/orm.js';
 import { createDeps, type Deps } from '../../src/deps.js';
 import { createLogger } from '../../src/lib/logger.js';
+import { createModelServer, type ModelServer } from '../../src/ml/server.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
-import { TEST_JWT_SECRET } from './env.js';
+import { TEST_JWT_SECRET, testEnv } from './env.js';
+import { deleteRedisKeys, uniqueRedisPrefix } from './redis.js';
 
 /** Captures a process's JSON log lines so tests can grep them. */
 export class LogCapture extends Writable {
@@ -29,6 +31,9 @@ export interface TestApi {
   readonly app: App;
   readonly db: TestDatabase;
   readonly logs: LogCapture;
+  readonly redisKeyPrefix: string;
+  /** The model server this instance started for itself, if it did. */
+  readonly modelServer: ModelServer | undefined;
   /** A valid token for `sub` (roles default to clinician). */
   token(sub: string, claims?: Partial<Omit<TokenClaims, 'sub'>>): Promise<string>;
   close(): Promise<void>;
@@ -37,6 +42,10 @@ export interface TestApi {
 export interface TestApiOptions {
   /** Reuse a database (two API instances on one database); default: a fresh one, dropped on close. */
   db?: TestDatabase;
+  /** Share a Redis key prefix with another instance; default: a fresh one, its keys deleted on close. */
+  redisKeyPrefix?: string;
+  /** A model server to use; default: an in-process reference model server of its own. */
+  mlUrl?: string;
   env?: Record<string, string>;
 }
 
@@ -56,6 +65,10 @@ export async function migratedDatabase(): Promise<TestDatabase> {
 export async function startTestApi(options: TestApiOptions = {}): Promise<TestApi> {
   const ownDb = !options.db;
   const db = options.db ?? (await migratedDatabase());
+  const ownPrefix = !options.redisKeyPrefix;
+  const redisKeyPrefix = options.redisKeyPrefix ?? uniqueRedisPrefix();
+  const modelServer = options.mlUrl ? undefined : createModelServer();
+  const mlUrl = options.mlUrl ?? (await (modelServer as ModelServer).listen(0, '127.0.0.1')).href;
   const config = loadConfig(
     {
       NODE_ENV: 'test',
@@ -65,6 +78,9 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
       DATABASE_URL: db.url,
       DATABASE_POOL_SIZE: '5',
       JWT_SECRET: TEST_JWT_SECRET,
+      REDIS_URL: testEnv.redisUrl,
+      REDIS_KEY_PREFIX: redisKeyPrefix,
+      ML_URL: mlUrl,
       ...options.env,
     },
     'api',
@@ -83,11 +99,15 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     app,
     db,
     logs,
+    redisKeyPrefix,
+    modelServer,
     token: (sub, claims = {}) => signToken(TEST_JWT_SECRET, { sub, roles: ['clinician'], ...claims }),
     close: async () => {
       await app.close();
       await deps.close();
+      await modelServer?.close();
       if (ownDb) await db.drop();
+      if (ownPrefix) await deleteRedisKeys(redisKeyPrefix);
     },
   };
 }

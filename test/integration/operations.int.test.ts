@@ -20,7 +20,13 @@ describe('health', () => {
     const res = await fetch(`${api.base}/health/ready`);
     expect(res.status).toBe(200);
     const body = await res.json();
-    expect(body).toEqual({ status: 'ok', checks: { database: { ok: true, latencyMs: expect.any(Number) } } });
+    expect(body).toEqual({
+      status: 'ok',
+      checks: {
+        database: { ok: true, latencyMs: expect.any(Number) },
+        redis: { ok: true, latencyMs: expect.any(Number) },
+      },
+    });
   });
 
   it('turns readiness to 503 naming the database when it is unreachable', async () => {

@@ -1,0 +1,327 @@
+import { type AppError, BadUserInputError, MlUnavailableError } from '../../graphql/errors.js';
+import type { Breaker } from '../../lib/breaker.js';
+import type { KeyValueCache } from '../../lib/cache.js';
+import type { Logger } from '../../lib/logger.js';
+import type { Metrics } from '../../lib/metrics.js';
+import { type ModelClient, ModelServerError } from '../../ml/client.js';
+import {
+  columnInput,
+  type FactorKind,
+  type InputContract,
+  type ModelMetadata,
+  type RiskLevel,
+  readRiskBatch,
+  type TensorMetadata,
+} from '../../ml/protocol.js';
+import { type InputRow, type RiskModelName, rowDigest } from './assessment.inputs.js';
+
+/** Where an answer came from (the contract's `AssessmentSource`). */
+export type AssessmentSource = 'LIVE' | 'CACHE' | 'STALE_CACHE';
+
+/** What is cached per (model, version, inputs): everything but the patient, which the inputs do not name. */
+export interface CachedAssessment {
+  model: string;
+  modelVersion: string;
+  score: number;
+  riskLevel: RiskLevel;
+  factorKind: FactorKind;
+  /** Factor (model input) name → points or contribution. */
+  factors: [string, number][];
+  /** Epoch milliseconds. */
+  computedAt: number;
+}
+
+export interface Assessment extends CachedAssessment {
+  source: AssessmentSource;
+}
+
+/** What the engine knows of a model: its version and the domain of its inputs. */
+export interface ModelDescription {
+  name: string;
+  version: string;
+  inputs: TensorMetadata[];
+}
+
+export interface EngineOptions {
+  cache: KeyValueCache;
+  client: ModelClient;
+  breaker: Breaker;
+  metrics: Metrics;
+  logger: Logger;
+  /** Served as CACHE for this long after it was computed. */
+  freshMs: number;
+  /** Kept (to serve as STALE_CACHE while the model fails) for this long. */
+  retainMs: number;
+  /** How often a pod re-reads a model's metadata (to notice a new version). */
+  metadataRefreshMs?: number;
+}
+
+/** One patient's request: the model and its input row. */
+export interface AssessmentRequest {
+  model: RiskModelName;
+  row: InputRow;
+}
+
+const KEY_VERSION = 'v1';
+/** Model metadata is kept this long in the shared cache, so a pod started during an outage can key. */
+const METADATA_RETAIN_MS = 30 * 24 * 60 * 60_000;
+
+/**
+ * Computes risk assessments through the model server, guarded by a circuit breaker, cached in a
+ * shared store. The cache key is model + model version + a digest of the input row, so new
+ * observations or a new model version miss by construction, and identical inputs hit from any pod.
+ *
+ * Concurrent misses for the same key within a pod share one model call (single flight); across
+ * pods they are not coordinated: a miss costs one idempotent batched call per pod at worst, and a
+ * distributed lock would add a Redis round trip to every miss to save that.
+ */
+export class AssessmentEngine {
+  private readonly inFlight = new Map<string, Promise<CachedAssessment>>();
+  private readonly descriptions = new Map<string, { description: ModelDescription; fetchedAt: number }>();
+  private readonly describing = new Map<string, Promise<{ description: ModelDescription; reachable: boolean }>>();
+  private readonly metadataRefreshMs: number;
+
+  constructor(private readonly o: EngineOptions) {
+    this.metadataRefreshMs = o.metadataRefreshMs ?? 60_000;
+  }
+
+  /**
+   * The model's version and input domain: from this pod's memory while recent, else from the model
+   * server (through the breaker), else — the server failing — from the shared cache, in which case
+   * `reachable` is false and callers should not try the server again for this request.
+   */
+  describe(model: RiskModelName): Promise<{ description: ModelDescription; reachable: boolean }> {
+    const known = this.descriptions.get(model);
+    if (known && Date.now() - known.fetchedAt < this.metadataRefreshMs) {
+      return Promise.resolve({ description: known.description, reachable: true });
+    }
+    // Concurrent requests share one metadata call.
+    let running = this.describing.get(model);
+    if (!running) {
+      running = this.fetchDescription(model, known?.description).finally(() => this.describing.delete(model));
+      this.describing.set(model, running);
+    }
+    return running;
+  }
+
+  private async fetchDescription(
+    model: RiskModelName,
+    known: ModelDescription | undefined,
+  ): Promise<{ description: ModelDescription; reachable: boolean }> {
+    try {
+      const metadata = await this.o.breaker.run(() => this.o.client.metadata(model));
+      const description = toDescription(model, metadata);
+      this.descriptions.set(model, { description, fetchedAt: Date.now() });
+      await this.o.cache
+        .setMany([{ key: metadataKey(model), value: JSON.stringify(description), ttlMs: METADATA_RETAIN_MS }])
+        .catch(() => undefined);
+      return { description, reachable: true };
+    } catch (error) {
+      if (error instanceof ModelServerError && error.isClientError) {
+        throw new MlUnavailableError(`Model ${model} is not served`);
+      }
+      if (known) return { description: known, reachable: false };
+      const [shared] = await this.o.cache.mget([metadataKey(model)]).catch(() => [null]);
+      if (shared) return { description: JSON.parse(shared) as ModelDescription, reachable: false };
+      throw new MlUnavailableError();
+    }
+  }
+
+  /**
+   * Assesses a batch (one per patient, in order): one cache MGET for all, then at most one model
+   * call per model for the misses. Each result is an assessment or the error for that patient.
+   */
+  async assess(requests: readonly AssessmentRequest[]): Promise<(Assessment | AppError)[]> {
+    const results: (Assessment | AppError | undefined)[] = new Array(requests.length);
+    const models = [...new Set(requests.map((r) => r.model))];
+    const described = await Promise.all(models.map((m) => this.describe(m).catch((error: AppError) => error)));
+    const descriptions = new Map(models.map((m, i) => [m, described[i]]));
+
+    const keys = requests.map((r) => {
+      const d = descriptions.get(r.model);
+      return d && !(d instanceof Error) ? assessmentKey(r.model, d.description.version, r.row) : null;
+    });
+    const cached = await this.readCache(keys);
+    const now = Date.now();
+    const pending: { index: number; key: string; stale: CachedAssessment | null }[] = [];
+    requests.forEach((request, index) => {
+      const description = descriptions.get(request.model);
+      const key = keys[index];
+      if (description instanceof Error || !key) {
+        results[index] = description instanceof Error ? description : new MlUnavailableError();
+        return;
+      }
+      const entry = cached[index] ?? null;
+      if (entry && now - entry.computedAt < this.o.freshMs) {
+        this.o.metrics.cacheLookups.inc({ cache: 'assessment', result: 'hit' });
+        results[index] = { ...entry, source: 'CACHE' };
+        return;
+      }
+      this.o.metrics.cacheLookups.inc({ cache: 'assessment', result: entry ? 'stale' : 'miss' });
+      pending.push({ index, key, stale: entry });
+    });
+
+    // A model whose metadata could not be read from the server is failing: do not call it again now.
+    const computable = pending.filter(({ index }) => {
+      const d = descriptions.get((requests[index] as AssessmentRequest).model);
+      return d && !(d instanceof Error) && d.reachable;
+    });
+    const computed = this.compute(
+      computable.map(({ index, key }) => {
+        const request = requests[index] as AssessmentRequest;
+        const d = descriptions.get(request.model) as { description: ModelDescription };
+        return { key, request, description: d.description };
+      }),
+    );
+    await Promise.all(
+      pending.map(async ({ index, key, stale }) => {
+        try {
+          const running = computed.get(key);
+          if (!running) throw new MlUnavailableError();
+          results[index] = { ...(await running), source: 'LIVE' };
+        } catch (error) {
+          if (error instanceof BadUserInputError) results[index] = error;
+          else if (stale) results[index] = { ...stale, source: 'STALE_CACHE' };
+          else results[index] = new MlUnavailableError();
+        }
+      }),
+    );
+    return results as (Assessment | AppError)[];
+  }
+
+  private async readCache(keys: readonly (string | null)[]): Promise<(CachedAssessment | null)[]> {
+    const present = keys.filter((k): k is string => k !== null);
+    let values: (string | null)[] = [];
+    try {
+      values = await this.o.cache.mget(present);
+    } catch (error) {
+      // A cache outage degrades to computing; it must not fail the request.
+      this.o.metrics.cacheLookups.inc({ cache: 'assessment', result: 'error' }, present.length);
+      this.o.logger.warn({ err: { message: (error as Error).message } }, 'assessment cache read failed');
+    }
+    let next = 0;
+    return keys.map((key) => {
+      if (key === null) return null;
+      const raw = values[next++];
+      return raw ? (JSON.parse(raw) as CachedAssessment) : null;
+    });
+  }
+
+  /**
+   * Starts (or joins) the model calls for the given keys: one batched call per model for the keys
+   * no call of this pod is already computing. Returns a promise per key.
+   */
+  private compute(
+    items: readonly { key: string; request: AssessmentRequest; description: ModelDescription }[],
+  ): Map<string, Promise<CachedAssessment>> {
+    const promises = new Map<string, Promise<CachedAssessment>>();
+    const fresh = new Map<RiskModelName, { description: ModelDescription; batch: { key: string; row: InputRow }[] }>();
+    for (const { key, request, description } of items) {
+      const running = this.inFlight.get(key);
+      if (running) {
+        promises.set(key, running);
+        continue;
+      }
+      const group = fresh.get(request.model) ?? { description, batch: [] };
+      if (!group.batch.some((i) => i.key === key)) group.batch.push({ key, row: request.row });
+      fresh.set(request.model, group);
+    }
+    for (const [model, { description, batch }] of fresh) {
+      const call = this.inferBatch(model, description, batch);
+      batch.forEach(({ key }, i) => {
+        const one = call.then((rows) => {
+          const row = rows[i];
+          if (row instanceof Error) throw row;
+          return row as CachedAssessment;
+        });
+        // Settled either way by the caller; this keeps an unobserved rejection from crashing.
+        one.catch(() => undefined);
+        this.inFlight.set(key, one);
+        void one.finally(() => this.inFlight.delete(key)).catch(() => undefined);
+        promises.set(key, one);
+      });
+    }
+    return promises;
+  }
+
+  /** One batched inference; a 4xx for a batch is retried row by row so one bad row fails alone. */
+  private async inferBatch(
+    model: RiskModelName,
+    description: ModelDescription,
+    batch: readonly { key: string; row: InputRow }[],
+  ): Promise<(CachedAssessment | Error)[]> {
+    try {
+      return await this.inferRows(model, description, batch);
+    } catch (error) {
+      if (!(error instanceof ModelServerError && error.isClientError)) throw error;
+      if (batch.length === 1) return [new BadUserInputError(`The ${model} model refused this patient's values: ${error.message}`)];
+      return Promise.all(
+        batch.map((item) =>
+          this.inferRows(model, description, [item]).then(
+            ([row]) => row as CachedAssessment,
+            (e: unknown) =>
+              e instanceof ModelServerError && e.isClientError
+                ? new BadUserInputError(`The ${model} model refused this patient's values: ${e.message}`)
+                : (e as Error),
+          ),
+        ),
+      );
+    }
+  }
+
+  private async inferRows(
+    model: RiskModelName,
+    description: ModelDescription,
+    batch: readonly { key: string; row: InputRow }[],
+  ): Promise<CachedAssessment[]> {
+    const inputs = description.inputs.map((meta) =>
+      columnInput(meta as InputContract, batch.map(({ row }) => row[meta.name] as number | boolean | string)),
+    );
+    const started = performance.now();
+    let outcome = 'error';
+    try {
+      const response = await this.o.breaker.run(() => this.o.client.infer(model, { inputs }));
+      const answer = readRiskBatch(response);
+      outcome = 'ok';
+      const version = response.model_version ?? description.version;
+      if (version !== description.version) this.descriptions.delete(model);
+      const computedAt = Date.now();
+      const entries = answer.rows.map(
+        (row): CachedAssessment => ({
+          model,
+          modelVersion: version,
+          score: row.score,
+          riskLevel: row.riskLevel,
+          factorKind: answer.factorKind,
+          factors: row.factors.map((f) => [f.name, f.value]),
+          computedAt,
+        }),
+      );
+      // The key uses the version that actually answered, so an upgrade mid-flight is not mislabelled.
+      await this.o.cache
+        .setMany(
+          entries.map((entry, i) => ({
+            key: assessmentKey(model, version, (batch[i] as { row: InputRow }).row),
+            value: JSON.stringify(entry),
+            ttlMs: this.o.retainMs,
+          })),
+        )
+        .catch((error: Error) => this.o.logger.warn({ err: { message: error.message } }, 'assessment cache write failed'));
+      return entries;
+    } finally {
+      this.o.metrics.modelCalls.observe({ model, outcome }, (performance.now() - started) / 1000);
+    }
+  }
+}
+
+function toDescription(model: string, metadata: ModelMetadata): ModelDescription {
+  const version = metadata.versions?.at(-1);
+  if (!version) throw new MlUnavailableError(`Model ${model} reports no version`);
+  return { name: model, version, inputs: metadata.inputs };
+}
+
+export function assessmentKey(model: string, version: string, row: InputRow): string {
+  return `assessment:${KEY_VERSION}:${model}:${version}:${rowDigest(row)}`;
+}
+
+const metadataKey = (model: string) => `model-metadata:${KEY_VERSION}:${model}`;
