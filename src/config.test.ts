@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config.js';
 
 const SECRET = 'a'.repeat(32);
-const base = { DATABASE_URL: 'postgres://u@db:5432/cc', JWT_SECRET: SECRET };
+const base = {
+  DATABASE_URL: 'postgres://u@db:5432/cc',
+  JWT_SECRET: SECRET,
+  REDIS_URL: 'redis://cache:6379',
+  ML_URL: 'http://models:8081',
+};
 
 function problems(env: Record<string, string>, mode: 'api' | 'embedded' = 'api'): string {
   try {
@@ -28,10 +33,12 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(config)).toBe(true);
   });
 
-  it('lets the API refuse to start without a database or token verification, naming both', () => {
+  it('lets the API refuse to start without a database, token verification, Redis or model server', () => {
     const message = problems({});
     expect(message).toContain('DATABASE_URL is required');
     expect(message).toContain('JWT_SECRET or JWT_JWKS_URL is required');
+    expect(message).toContain('REDIS_URL is required');
+    expect(message).toContain('ML_URL is required');
   });
 
   it('lets the embedded mode start with nothing set', () => {
@@ -62,11 +69,12 @@ describe('loadConfig', () => {
   });
 
   it('configures OIDC verification with issuer and audience, and requires both', () => {
-    expect(problems({ DATABASE_URL: base.DATABASE_URL, JWT_JWKS_URL: 'https://idp/jwks' })).toMatch(
+    const { JWT_SECRET: _unused, ...withoutSecret } = base;
+    expect(problems({ ...withoutSecret, JWT_JWKS_URL: 'https://idp/jwks' })).toMatch(
       /JWT_ISSUER is required with JWT_JWKS_URL.*JWT_AUDIENCE is required with JWT_JWKS_URL/,
     );
     const config = loadConfig({
-      DATABASE_URL: base.DATABASE_URL,
+      ...withoutSecret,
       JWT_JWKS_URL: 'https://idp/jwks',
       JWT_ISSUER: 'https://idp',
       JWT_AUDIENCE: 'copilot',

@@ -32,7 +32,10 @@ const envSchema = z
 
     REDIS_URL: optionalUrl(['redis', 'rediss']),
     /** Prefix of every Redis key this deployment writes (several deployments may share a Redis). */
-    REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/).default('cc:'),
+    REDIS_KEY_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9:_.-]{1,64}$/)
+      .default('cc:'),
     NATS_URL: optionalUrl(['nats', 'tls']),
     ML_URL: optionalUrl(['http', 'https']),
     /** Port of the reference model server (`npm run start:ml`). */
@@ -40,9 +43,17 @@ const envSchema = z
     /** Longest wait for one model-server call before it counts as failed. */
     ML_TIMEOUT_MS: z.coerce.number().int().min(50).max(30_000).default(750),
     /** How long a cached assessment is served as CACHE without asking the model again. */
-    ASSESSMENT_FRESH_MS: z.coerce.number().int().min(0).default(10 * 60_000),
+    ASSESSMENT_FRESH_MS: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(10 * 60_000),
     /** How long a cached assessment is kept to serve as STALE_CACHE while the model server fails. */
-    ASSESSMENT_RETAIN_MS: z.coerce.number().int().min(1_000).default(24 * 60 * 60_000),
+    ASSESSMENT_RETAIN_MS: z.coerce
+      .number()
+      .int()
+      .min(1_000)
+      .default(24 * 60 * 60_000),
     /** How long the ML circuit breaker stays open before letting one trial call through. */
     ML_BREAKER_RESET_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
 
@@ -73,7 +84,11 @@ const envSchema = z
       }
     }
     if (env.ASSESSMENT_RETAIN_MS < env.ASSESSMENT_FRESH_MS) {
-      ctx.addIssue({ code: 'custom', path: ['ASSESSMENT_RETAIN_MS'], message: 'must not be shorter than ASSESSMENT_FRESH_MS' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ASSESSMENT_RETAIN_MS'],
+        message: 'must not be shorter than ASSESSMENT_FRESH_MS',
+      });
     }
     if (env.JWT_ISSUER === undefined && env.JWT_JWKS_URL) {
       ctx.addIssue({ code: 'custom', path: ['JWT_ISSUER'], message: 'is required with JWT_JWKS_URL' });

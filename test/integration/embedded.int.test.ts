@@ -3,7 +3,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CreatePatientDocument, MeDocument, PatientDocument } from '../gql/graphql.js';
+import {
+  AssessmentDocument,
+  CreatePatientDocument,
+  MeDocument,
+  PatientDocument,
+  RecordObservationsDocument,
+} from '../gql/graphql.js';
 import { execute } from '../helpers/graphql.js';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -64,6 +70,28 @@ describe('npm start (embedded mode)', () => {
       { token: first.token },
     );
     const id = created.expectData().createPatient.id;
+    // Assessments run on the in-process model server and cache.
+    await execute(
+      first.url,
+      RecordObservationsDocument,
+      {
+        patientId: id,
+        input: {
+          respiratoryRate: 24,
+          spo2: 95,
+          onSupplementalOxygen: false,
+          systolicBp: 105,
+          heartRate: 115,
+          consciousness: 'ALERT',
+          temperatureC: 38.5,
+        },
+      },
+      { token: first.token },
+    );
+    const live = await execute(first.url, AssessmentDocument, { patientId: id }, { token: first.token });
+    expect(live.expectData().assessment).toMatchObject({ score: 7, source: 'LIVE' });
+    const cached = await execute(first.url, AssessmentDocument, { patientId: id }, { token: first.token });
+    expect(cached.expectData().assessment.source).toBe('CACHE');
     const page = await fetch(first.url, { headers: { accept: 'text/html' } });
     expect(page.status).toBe(200);
 

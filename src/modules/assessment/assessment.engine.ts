@@ -63,6 +63,8 @@ export interface AssessmentRequest {
 }
 
 const KEY_VERSION = 'v1';
+/** How long a pod remembers a result it just computed, to cover the MGET-before-SET race. */
+const RECENT_MS = 1_000;
 /** Model metadata is kept this long in the shared cache, so a pod started during an outage can key. */
 const METADATA_RETAIN_MS = 30 * 24 * 60 * 60_000;
 
@@ -77,6 +79,7 @@ const METADATA_RETAIN_MS = 30 * 24 * 60 * 60_000;
  */
 export class AssessmentEngine {
   private readonly inFlight = new Map<string, Promise<CachedAssessment>>();
+  private readonly recent = new Map<string, CachedAssessment>();
   private readonly descriptions = new Map<string, { description: ModelDescription; fetchedAt: number }>();
   private readonly describing = new Map<string, Promise<{ description: ModelDescription; reachable: boolean }>>();
   private readonly metadataRefreshMs: number;
@@ -151,7 +154,7 @@ export class AssessmentEngine {
         results[index] = description instanceof Error ? description : new MlUnavailableError();
         return;
       }
-      const entry = cached[index] ?? null;
+      const entry = cached[index] ?? this.recent.get(key) ?? null;
       if (entry && now - entry.computedAt < this.o.freshMs) {
         this.o.metrics.cacheLookups.inc({ cache: 'assessment', result: 'hit' });
         results[index] = { ...entry, source: 'CACHE' };
@@ -234,10 +237,16 @@ export class AssessmentEngine {
           if (row instanceof Error) throw row;
           return row as CachedAssessment;
         });
-        // Settled either way by the caller; this keeps an unobserved rejection from crashing.
-        one.catch(() => undefined);
         this.inFlight.set(key, one);
-        void one.finally(() => this.inFlight.delete(key)).catch(() => undefined);
+        one.then(
+          (entry) => {
+            // A request whose MGET was answered just before this result's SET finds it here.
+            this.recent.set(key, entry);
+            setTimeout(() => this.recent.get(key) === entry && this.recent.delete(key), RECENT_MS).unref();
+          },
+          () => undefined,
+        );
+        void one.finally(() => this.inFlight.get(key) === one && this.inFlight.delete(key)).catch(() => undefined);
         promises.set(key, one);
       });
     }
@@ -254,7 +263,8 @@ export class AssessmentEngine {
       return await this.inferRows(model, description, batch);
     } catch (error) {
       if (!(error instanceof ModelServerError && error.isClientError)) throw error;
-      if (batch.length === 1) return [new BadUserInputError(`The ${model} model refused this patient's values: ${error.message}`)];
+      if (batch.length === 1)
+        return [new BadUserInputError(`The ${model} model refused this patient's values: ${error.message}`)];
       return Promise.all(
         batch.map((item) =>
           this.inferRows(model, description, [item]).then(
@@ -275,7 +285,10 @@ export class AssessmentEngine {
     batch: readonly { key: string; row: InputRow }[],
   ): Promise<CachedAssessment[]> {
     const inputs = description.inputs.map((meta) =>
-      columnInput(meta as InputContract, batch.map(({ row }) => row[meta.name] as number | boolean | string)),
+      columnInput(
+        meta as InputContract,
+        batch.map(({ row }) => row[meta.name] as number | boolean | string),
+      ),
     );
     const started = performance.now();
     let outcome = 'error';
@@ -306,7 +319,9 @@ export class AssessmentEngine {
             ttlMs: this.o.retainMs,
           })),
         )
-        .catch((error: Error) => this.o.logger.warn({ err: { message: error.message } }, 'assessment cache write failed'));
+        .catch((error: Error) =>
+          this.o.logger.warn({ err: { message: error.message } }, 'assessment cache write failed'),
+        );
       return entries;
     } finally {
       this.o.metrics.modelCalls.observe({ model, outcome }, (performance.now() - started) / 1000);

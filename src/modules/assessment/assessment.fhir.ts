@@ -17,7 +17,12 @@ const LOINC: Record<string, { code: string; display: string; unit?: string; ucum
     unit: '%',
     ucum: '%',
   },
-  totalCholesterol: { code: '2093-3', display: 'Cholesterol [Mass/volume] in Serum or Plasma', unit: 'mg/dL', ucum: 'mg/dL' },
+  totalCholesterol: {
+    code: '2093-3',
+    display: 'Cholesterol [Mass/volume] in Serum or Plasma',
+    unit: 'mg/dL',
+    ucum: 'mg/dL',
+  },
   hdlCholesterol: {
     code: '2085-9',
     display: 'Cholesterol in HDL [Mass/volume] in Serum or Plasma',
@@ -51,7 +56,11 @@ const QUALITATIVE: Record<Assessment['riskLevel'], string> = {
  * and band in `prediction`. Framingham's score is a probability (`probabilityDecimal`); NEWS2's is
  * a points total, so it goes in the rationale and `qualitativeRisk` carries the band.
  */
-export function toFhirRiskAssessment(patientId: string, assessment: Assessment, row: InputRow): Record<string, unknown> {
+export function toFhirRiskAssessment(
+  patientId: string,
+  assessment: Assessment,
+  row: InputRow,
+): Record<string, unknown> {
   const model = assessment.model as RiskModelName;
   const text = MODEL_TEXT[model];
   const computedAt = new Date(assessment.computedAt).toISOString();
@@ -100,9 +109,21 @@ function observationResource(id: string, field: string, value: unknown, patientI
     : { text: field };
   const valueX =
     typeof value === 'number'
-      ? { valueQuantity: { value, ...(loinc?.unit ? { unit: loinc.unit, system: 'http://unitsofmeasure.org', code: loinc.ucum } : {}) } }
+      ? {
+          valueQuantity: {
+            value,
+            ...(loinc?.unit ? { unit: loinc.unit, system: 'http://unitsofmeasure.org', code: loinc.ucum } : {}),
+          },
+        }
       : typeof value === 'boolean'
         ? { valueBoolean: value }
         : { valueString: String(value) };
-  return { resourceType: 'Observation', id, status: 'final', code, subject: { reference: `Patient/${patientId}` }, ...valueX };
+  return {
+    resourceType: 'Observation',
+    id,
+    status: 'final',
+    code,
+    subject: { reference: `Patient/${patientId}` },
+    ...valueX,
+  };
 }

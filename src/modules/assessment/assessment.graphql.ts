@@ -59,12 +59,20 @@ export const RiskAssessmentRef = builder.objectRef<PatientAssessment>('RiskAsses
   description: 'A risk score for a patient from a clinical model, computed on their latest observations.',
   fields: (t) => ({
     patientId: t.exposeID('patientId', { description: 'The patient assessed.' }),
-    model: t.exposeString('model', { description: 'The model, as the model server names it (`news2`, `framingham-cvd-10y`).' }),
+    model: t.exposeString('model', {
+      description: 'The model, as the model server names it (`news2`, `framingham-cvd-10y`).',
+    }),
     modelVersion: t.exposeString('modelVersion', { description: 'The version of the model that computed it.' }),
-    score: t.exposeFloat('score', { description: 'NEWS2: the aggregate score (0–20). Framingham: the 10-year risk (0–1).' }),
+    score: t.exposeFloat('score', {
+      description: 'NEWS2: the aggregate score (0–20). Framingham: the 10-year risk (0–1).',
+    }),
     riskLevel: t.field({ type: RiskLevelEnum, description: 'The risk band.', resolve: (a) => a.riskLevel }),
     source: t.field({ type: SourceEnum, description: 'Computed now, or from the cache.', resolve: (a) => a.source }),
-    computedAt: t.field({ type: 'DateTime', description: 'When the model computed it.', resolve: (a) => new Date(a.computedAt) }),
+    computedAt: t.field({
+      type: 'DateTime',
+      description: 'When the model computed it.',
+      resolve: (a) => new Date(a.computedAt),
+    }),
     factors: t.field({
       type: [RiskFactorRef],
       description: 'How each input contributed.',
@@ -92,7 +100,11 @@ builder.queryField('assessment', (t) =>
       'Without `model`, the first model the observations allow (NEWS2, then Framingham).',
     args: {
       patientId: t.arg.id({ required: true }),
-      model: t.arg({ type: RiskModelEnum, required: false, description: 'Which model; default: the first that applies.' }),
+      model: t.arg({
+        type: RiskModelEnum,
+        required: false,
+        description: 'Which model; default: the first that applies.',
+      }),
     },
     resolve: async (_root, args, ctx) => {
       const patient = await ctx.patients.get(String(args.patientId));
@@ -105,7 +117,8 @@ builder.objectField(PatientRef, 'assessment', (t) =>
   t.field({
     type: RiskAssessmentRef,
     nullable: true,
-    description: 'The risk assessment (as `Query.assessment`); null when no model can assess the observations recorded.',
+    description:
+      'The risk assessment (as `Query.assessment`); null when no model can assess the observations recorded.',
     args: { model: t.arg({ type: RiskModelEnum, required: false }) },
     resolve: (patient, args, ctx) => ctx.assessments.forPatient(patient, { model: args.model, required: false }),
   }),

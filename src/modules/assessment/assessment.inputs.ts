@@ -86,6 +86,10 @@ export function outsideDomain(model: RiskModelName, row: InputRow, inputs: reado
 
 /** A stable digest of a row: same values, same digest, whatever the key order. */
 export function rowDigest(row: InputRow): string {
-  const canonical = JSON.stringify(Object.keys(row).sort().map((k) => [k, row[k]]));
+  const canonical = JSON.stringify(
+    Object.keys(row)
+      .sort()
+      .map((k) => [k, row[k]]),
+  );
   return createHash('sha256').update(canonical).digest('base64url').slice(0, 32);
 }

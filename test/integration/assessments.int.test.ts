@@ -1,0 +1,341 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createModelServer, type InferEvent, type ModelServer } from '../../src/ml/server.js';
+import {
+  AssessmentDocument,
+  AssessmentFhirDocument,
+  CreatePatientDocument,
+  type CreatePatientInput,
+  type ObservationsInput,
+  PatientAssessmentsDocument,
+  PatientDocument,
+  RecordObservationsDocument,
+} from '../gql/graphql.js';
+import { FaultyModelServer } from '../helpers/faulty-model-server.js';
+import { execute } from '../helpers/graphql.js';
+import { listRedisKeys } from '../helpers/redis.js';
+import { startTestApi, type TestApi } from '../helpers/server.js';
+
+/** RCP NEWS2 chart: RR 24 → 2, SpO2 95 → 1, air → 0, SBP 105 → 1, HR 115 → 2, alert → 0, 38.5 °C → 1. */
+const VITALS_SCORE_7: ObservationsInput = {
+  respiratoryRate: 24,
+  spo2: 95,
+  onSupplementalOxygen: false,
+  systolicBp: 105,
+  heartRate: 115,
+  consciousness: 'ALERT',
+  temperatureC: 38.5,
+};
+
+function yearsAgo(years: number, extraDays = 30): string {
+  const d = new Date();
+  d.setUTCFullYear(d.getUTCFullYear() - years);
+  d.setUTCDate(d.getUTCDate() - extraDays);
+  return d.toISOString().slice(0, 10);
+}
+
+let mrnSeq = 0;
+async function patientWith(
+  api: TestApi,
+  token: string,
+  obs?: ObservationsInput,
+  over: Partial<CreatePatientInput> = {},
+) {
+  mrnSeq += 1;
+  const input: CreatePatientInput = {
+    mrn: `AS-${Date.now().toString(36)}-${mrnSeq}`,
+    givenName: 'Test',
+    familyName: 'Patient',
+    birthDate: '1960-05-05',
+    sex: 'MALE',
+    ...over,
+  };
+  const id = (await execute(api.url, CreatePatientDocument, { input }, { token })).expectData().createPatient.id;
+  if (obs) (await execute(api.url, RecordObservationsDocument, { patientId: id, input: obs }, { token })).expectData();
+  return id;
+}
+
+describe('assessments with a healthy model server', () => {
+  let model: ModelServer;
+  let modelUrl: string;
+  const calls: InferEvent[] = [];
+  let a: TestApi;
+  let b: TestApi;
+  let token: string;
+
+  beforeAll(async () => {
+    model = createModelServer({ onInfer: (event) => calls.push(event) });
+    modelUrl = (await model.listen(0, '127.0.0.1')).href;
+    a = await startTestApi({ mlUrl: modelUrl });
+    // A second pod: same database, same Redis prefix, same model server.
+    b = await startTestApi({ mlUrl: modelUrl, db: a.db, redisKeyPrefix: a.redisKeyPrefix });
+    token = await a.token('dr-assess');
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+    await model?.close();
+  });
+
+  it('computes NEWS2 live, then answers from the cache without calling the model', async () => {
+    const id = await patientWith(a, token, VITALS_SCORE_7);
+    const before = calls.length;
+    const live = (await execute(a.url, AssessmentDocument, { patientId: id }, { token })).expectData().assessment;
+    expect(live).toMatchObject({
+      patientId: id,
+      model: 'news2',
+      modelVersion: '1.0.0',
+      score: 7,
+      riskLevel: 'HIGH',
+      source: 'LIVE',
+    });
+    expect(Object.fromEntries(live.factors.map((f) => [f.name, f.points]))).toEqual({
+      respiratoryRate: 2,
+      spo2: 1,
+      onSupplementalOxygen: 0,
+      systolicBp: 1,
+      heartRate: 2,
+      consciousness: 0,
+      temperatureC: 1,
+    });
+    expect(live.factors.find((f) => f.name === 'heartRate')).toEqual({
+      name: 'heartRate',
+      value: '115',
+      points: 2,
+      contribution: null,
+    });
+    expect(calls.length).toBe(before + 1);
+
+    const cached = (await execute(a.url, AssessmentDocument, { patientId: id }, { token })).expectData().assessment;
+    expect(cached).toEqual({ ...live, source: 'CACHE' });
+    expect(calls.length).toBe(before + 1);
+  });
+
+  it('shares the cache between pods', async () => {
+    const id = await patientWith(a, token, VITALS_SCORE_7);
+    const onA = (await execute(a.url, AssessmentDocument, { patientId: id }, { token })).expectData().assessment;
+    const before = calls.length;
+    const onB = (await execute(b.url, AssessmentDocument, { patientId: id }, { token })).expectData().assessment;
+    expect(onB).toEqual({ ...onA, source: onA.source === 'LIVE' ? 'CACHE' : onA.source });
+    expect(calls.length).toBe(before);
+  });
+
+  it('misses after new observations and scores the new snapshot', async () => {
+    const id = await patientWith(a, token, VITALS_SCORE_7);
+    await execute(a.url, AssessmentDocument, { patientId: id }, { token });
+    await execute(
+      a.url,
+      RecordObservationsDocument,
+      { patientId: id, input: { heartRate: 80, respiratoryRate: 16 } },
+      { token },
+    );
+    const after = (await execute(a.url, AssessmentDocument, { patientId: id }, { token })).expectData().assessment;
+    // RR 16 → 0, HR 80 → 0; the rest unchanged: 0+1+0+1+0+0+1 = 3, no single 3 → LOW.
+    expect(after).toMatchObject({ score: 3, riskLevel: 'LOW', source: 'LIVE' });
+  });
+
+  it('assesses a page of patients with one cache read and one batched model call', async () => {
+    const clinician = await a.token('dr-batch');
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      // Inputs no other test uses: the cache is keyed by inputs, so a twin would be a (correct) hit.
+      ids.push(await patientWith(a, clinician, { ...VITALS_SCORE_7, heartRate: 61 + i * 3, temperatureC: 37.3 }));
+    }
+    await patientWith(a, clinician); // no observations: assessment null, no call
+    const before = calls.length;
+    const first = (await execute(a.url, PatientAssessmentsDocument, { first: 50 }, { token: clinician })).expectData();
+    const nodes = first.patients.edges.map((e) => e.node);
+    expect(nodes.filter((n) => n.assessment).map((n) => n.assessment?.source)).toEqual(Array(12).fill('LIVE'));
+    expect(nodes.filter((n) => !n.assessment)).toHaveLength(1);
+    expect(calls.slice(before)).toEqual([{ model: 'news2', version: '1.0.0', batchSize: 12 }]);
+
+    const again = (await execute(a.url, PatientAssessmentsDocument, { first: 50 }, { token: clinician })).expectData();
+    expect(again.patients.edges.filter((e) => e.node.assessment).map((e) => e.node.assessment?.source)).toEqual(
+      Array(12).fill('CACHE'),
+    );
+    expect(calls.length).toBe(before + 1);
+  });
+
+  it('collapses concurrent misses for the same inputs into one model call', async () => {
+    const id = await patientWith(a, token, { ...VITALS_SCORE_7, temperatureC: 36.6 });
+    const before = calls.length;
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => execute(a.url, AssessmentDocument, { patientId: id }, { token })),
+    );
+    for (const answer of answers) expect(answer.expectData().assessment.score).toBe(6);
+    expect(calls.length - before).toBe(1);
+  });
+
+  it('uses Framingham when only cardiovascular inputs are recorded (published example: 10.37514 %)', async () => {
+    // pharmaverse/admiral compute_framingham() example: man, 53, TC 216.16, HDL 54.91, SBP 133 untreated.
+    const id = await patientWith(
+      a,
+      token,
+      {
+        totalCholesterol: 216.16,
+        hdlCholesterol: 54.91,
+        systolicBp: 133,
+        onBpTreatment: false,
+        smoker: false,
+        diabetic: false,
+      },
+      { birthDate: yearsAgo(53), sex: 'MALE' },
+    );
+    const res = (await execute(a.url, AssessmentDocument, { patientId: id }, { token })).expectData().assessment;
+    expect(res.model).toBe('framingham-cvd-10y');
+    expect(res.score * 100).toBeCloseTo(10.37514, 3);
+    expect(res.riskLevel).toBe('MEDIUM');
+    expect(res.factors.find((f) => f.name === 'age')).toMatchObject({ value: '53', points: null });
+    expect(res.factors.every((f) => typeof f.contribution === 'number')).toBe(true);
+  });
+
+  it('answers BAD_USER_INPUT naming what is missing or out of the model domain', async () => {
+    const sparse = await patientWith(a, token, { heartRate: 90 });
+    const res = await execute(a.url, AssessmentDocument, { patientId: sparse }, { token });
+    expect(res.codes).toEqual(['BAD_USER_INPUT']);
+    expect(res.errors?.[0]?.message).toContain(
+      'news2 needs respiratoryRate, spo2, onSupplementalOxygen, systolicBp, consciousness, temperatureC',
+    );
+    const young = await patientWith(
+      a,
+      token,
+      {
+        totalCholesterol: 200,
+        hdlCholesterol: 50,
+        systolicBp: 120,
+        onBpTreatment: false,
+        smoker: false,
+        diabetic: false,
+      },
+      { birthDate: yearsAgo(25) },
+    );
+    const framingham = await execute(
+      a.url,
+      AssessmentDocument,
+      { patientId: young, model: 'FRAMINGHAM_CVD_10Y' },
+      { token },
+    );
+    expect(framingham.codes).toEqual(['BAD_USER_INPUT']);
+    expect(framingham.errors?.[0]?.message).toContain("framingham-cvd-10y does not apply to this patient's age");
+    // Patient.assessment is simply null when nothing applies.
+    const read = await execute(a.url, PatientDocument, { id: sparse }, { token });
+    expect(read.errors).toBeUndefined();
+  });
+
+  it("answers another clinician's patient with NOT_FOUND and computes nothing", async () => {
+    const id = await patientWith(a, token, VITALS_SCORE_7);
+    const before = calls.length;
+    const res = await execute(a.url, AssessmentDocument, { patientId: id }, { token: await a.token('dr-other') });
+    expect(res.codes).toEqual(['NOT_FOUND']);
+    expect(res.data).toBeNull();
+    expect(calls.length).toBe(before);
+  });
+
+  it('offers the assessment as a FHIR R4 RiskAssessment', async () => {
+    const id = await patientWith(a, token, VITALS_SCORE_7);
+    const fhir = (await execute(a.url, AssessmentFhirDocument, { patientId: id }, { token })).expectData().assessment
+      .fhir as Record<string, unknown> & { contained: { id: string; code: { coding?: { code: string }[] } }[] };
+    expect(fhir).toMatchObject({
+      resourceType: 'RiskAssessment',
+      status: 'final',
+      subject: { reference: `Patient/${id}` },
+      method: { coding: [{ code: 'news2' }] },
+      performer: { display: 'Risk model news2 1.0.0' },
+      prediction: [
+        { qualitativeRisk: { coding: [{ code: 'high' }], text: 'HIGH' }, rationale: 'NEWS2 aggregate score 7' },
+      ],
+    });
+    expect(fhir.basis).toHaveLength(7);
+    expect(fhir.contained.map((o) => o.code.coding?.[0]?.code)).toContain('9279-1');
+  });
+
+  it('stores only ids and scores in the cache, never patient identifiers', async () => {
+    const keys = await listRedisKeys(a.redisKeyPrefix);
+    expect(keys.some((k) => k.startsWith('assessment:v1:news2:1.0.0:'))).toBe(true);
+    expect(keys.some((k) => k.startsWith('model-metadata:v1:news2'))).toBe(true);
+  });
+});
+
+describe('assessments when the model server fails', () => {
+  let upstream: ModelServer;
+  let faulty: FaultyModelServer;
+  let api: TestApi;
+  let token: string;
+
+  beforeAll(async () => {
+    upstream = createModelServer();
+    faulty = new FaultyModelServer(await upstream.listen(0, '127.0.0.1'));
+    await faulty.start();
+    api = await startTestApi({
+      mlUrl: faulty.url,
+      // Everything cached is already "old": a healthy model recomputes, a failing one serves STALE_CACHE.
+      env: { ASSESSMENT_FRESH_MS: '0', ML_TIMEOUT_MS: '300', ML_BREAKER_RESET_MS: '400' },
+    });
+    token = await api.token('dr-breaker');
+  });
+  afterAll(async () => {
+    await api?.close();
+    await faulty?.close();
+    await upstream?.close();
+  });
+
+  const breakerState = async () => {
+    const text = await (await fetch(`${api.base}/metrics`)).text();
+    return Number(/circuit_breaker_state\{breaker="ml"\} (\d)/.exec(text)?.[1]);
+  };
+  const timed = async (id: string) => {
+    const started = performance.now();
+    const res = await execute(api.url, AssessmentDocument, { patientId: id }, { token });
+    return { res, ms: performance.now() - started };
+  };
+
+  it.each(['down', 'error500', 'hang'] as const)(
+    'with the server %s: serves STALE_CACHE or ML_UNAVAILABLE within 1 s, opens the breaker, recovers',
+    async (mode) => {
+      // Inputs of this case alone (the cache is keyed by inputs): SBP 101–110 and HR 51–90 score 1 and 0.
+      const variant = { down: 0, error500: 1, hang: 2 }[mode];
+      const cachedId = await patientWith(api, token, { ...VITALS_SCORE_7, systolicBp: 102 + variant });
+      const uncachedId = await patientWith(api, token, { ...VITALS_SCORE_7, systolicBp: 102 + variant, heartRate: 85 });
+      expect((await timed(cachedId)).res.expectData().assessment.source).toBe('LIVE');
+
+      await faulty.setMode(mode);
+      for (let i = 0; i < 6; i++) {
+        const stale = await timed(cachedId);
+        expect(stale.res.expectData().assessment).toMatchObject({ source: 'STALE_CACHE', score: 7 });
+        expect(stale.ms).toBeLessThan(1_000);
+        const none = await timed(uncachedId);
+        expect(none.res.codes).toEqual(['ML_UNAVAILABLE']);
+        expect(none.ms).toBeLessThan(1_000);
+      }
+      expect(await breakerState()).toBe(2);
+      // Open: answers no longer wait for the server at all.
+      const requestsBefore = faulty.inferRequests;
+      const fast = await timed(uncachedId);
+      expect(fast.res.codes).toEqual(['ML_UNAVAILABLE']);
+      expect(fast.ms).toBeLessThan(200);
+      expect(faulty.inferRequests).toBe(requestsBefore);
+
+      await faulty.setMode('pass');
+      await new Promise((resolve) => setTimeout(resolve, 500)); // past the reset timeout: half-open
+      const recovered = await timed(uncachedId);
+      expect(recovered.res.expectData().assessment).toMatchObject({ source: 'LIVE', score: 5 });
+      expect(await breakerState()).toBe(0);
+    },
+    20_000,
+  );
+
+  it('does not let bad-input answers (4xx) trip the breaker', async () => {
+    const ids = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => patientWith(api, token, { ...VITALS_SCORE_7, heartRate: 140 + i })),
+    );
+    await faulty.setMode('error400');
+    try {
+      for (const id of ids) {
+        const res = await execute(api.url, AssessmentDocument, { patientId: id }, { token });
+        expect(res.codes).toEqual(['BAD_USER_INPUT']);
+      }
+      expect(await breakerState()).toBe(0);
+    } finally {
+      await faulty.setMode('pass');
+    }
+  });
+});
