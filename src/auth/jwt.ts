@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, type JWTPayload, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { AuthConfig } from '../config.js';
 import { ForbiddenError, UnauthenticatedError } from '../graphql/errors.js';
 import { ROLES, type Role } from '../modules/clinician/clinician.entity.js';
@@ -35,8 +36,19 @@ export function createTokenVerifier(auth: AuthConfig): TokenVerifier {
     ...(auth.audience ? { audience: auth.audience } : {}),
   };
 
+  // jose verifies through WebCrypto, which costs far more than the rest of a cached read. A token
+  // that verified once stays valid until it expires (JWTs cannot be revoked), so a pod remembers
+  // verified tokens until then — bounded in number and never past `exp`.
+  const verified = new LRUCache<string, Viewer>({ max: 10_000, ttl: 5 * 60_000, ttlAutopurge: false });
+
   return {
     async verify(token) {
+      const known = verified.get(token);
+      if (known) {
+        if (known.expiresAt > Date.now()) return known;
+        verified.delete(token);
+        throw new UnauthenticatedError('Token expired');
+      }
       let payload: JWTPayload;
       try {
         // `key` is either a Uint8Array or a key-set function; jose's overloads need them apart.
@@ -45,7 +57,9 @@ export function createTokenVerifier(auth: AuthConfig): TokenVerifier {
       } catch (error) {
         throw new UnauthenticatedError(describeJoseError(error));
       }
-      return viewerFromClaims(payload);
+      const viewer = viewerFromClaims(payload);
+      verified.set(token, viewer, { ttl: Math.max(1, Math.min(5 * 60_000, viewer.expiresAt - Date.now())) });
+      return viewer;
     },
   };
 }

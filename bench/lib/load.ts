@@ -1,0 +1,112 @@
+import { Pool } from 'undici';
+
+/** One request of a load run: a GraphQL body (the pool already knows the origin and headers). */
+export interface LoadTarget {
+  url: URL;
+  headers: Record<string, string>;
+  /** The body of the i-th request (lets a run rotate over many patients). */
+  body: (i: number) => string;
+  /** Whether an answer counts as the expected one (e.g. has data, or the expected error code). */
+  accept: (status: number, body: string) => boolean;
+}
+
+export interface LoadResult {
+  requests: number;
+  unexpected: number;
+  durationS: number;
+  rps: number;
+  /** Latencies in milliseconds. */
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+function summarize(latencies: number[], unexpected: number, durationS: number): LoadResult {
+  const sorted = Float64Array.from(latencies).sort();
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  const round = (n: number) => Math.round(n * 1000) / 1000;
+  return {
+    requests: latencies.length,
+    unexpected,
+    durationS: round(durationS),
+    rps: Math.round(latencies.length / durationS),
+    p50: round(at(0.5)),
+    p90: round(at(0.9)),
+    p99: round(at(0.99)),
+    max: round(sorted[sorted.length - 1] ?? Number.NaN),
+  };
+}
+
+async function send(pool: Pool, target: LoadTarget, i: number): Promise<boolean> {
+  const res = await pool.request({
+    method: 'POST',
+    path: target.url.pathname,
+    headers: target.headers,
+    body: target.body(i),
+  });
+  const text = await res.body.text();
+  return target.accept(res.statusCode, text);
+}
+
+/**
+ * Open-loop load at a fixed rate: request i is due at start + i/rate, and its latency is measured
+ * from when it was due (not when it was sent), so a stalled server cannot hide its queueing delay
+ * (no coordinated omission).
+ */
+export async function fixedRate(target: LoadTarget, rate: number, durationMs: number, connections = 32): Promise<LoadResult> {
+  const pool = new Pool(target.url.origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
+  const total = Math.round((rate * durationMs) / 1000);
+  const latencies: number[] = [];
+  let unexpected = 0;
+  const inFlight = new Set<Promise<void>>();
+  const start = performance.now();
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const p = send(pool, target, i).then(
+      (ok) => {
+        latencies.push(performance.now() - due);
+        if (!ok) unexpected += 1;
+      },
+      () => {
+        latencies.push(performance.now() - due);
+        unexpected += 1;
+      },
+    );
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  }
+  await Promise.all(inFlight);
+  const durationS = (performance.now() - start) / 1000;
+  await pool.close();
+  return summarize(latencies, unexpected, durationS);
+}
+
+/** Closed-loop saturation: `concurrency` workers send back to back for `durationMs`. */
+export async function saturate(target: LoadTarget, concurrency: number, durationMs: number): Promise<LoadResult> {
+  const pool = new Pool(target.url.origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 30_000 });
+  const latencies: number[] = [];
+  let unexpected = 0;
+  let next = 0;
+  const start = performance.now();
+  const end = start + durationMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const i = next++;
+        const sent = performance.now();
+        try {
+          if (!(await send(pool, target, i))) unexpected += 1;
+        } catch {
+          unexpected += 1;
+        }
+        latencies.push(performance.now() - sent);
+      }
+    }),
+  );
+  const durationS = (performance.now() - start) / 1000;
+  await pool.close();
+  return summarize(latencies, unexpected, durationS);
+}

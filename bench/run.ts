@@ -1,0 +1,60 @@
+/**
+ * `npm run bench [-- --scenario assessment] [--seconds 10]`: runs benchmark scenarios against the
+ * built servers and writes `bench/results/<scenario>.json` and `.md` (the latest run; history is in
+ * git). Figures are percentiles and ratios over many requests, measured in one run on this machine.
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import { runAssessmentScenario } from './scenarios/assessment.js';
+
+const SCENARIOS: Record<string, (o: { seconds: number }) => Promise<Record<string, unknown>>> = {
+  assessment: runAssessmentScenario,
+};
+
+const { values } = parseArgs({
+  options: { scenario: { type: 'string', multiple: true }, seconds: { type: 'string', default: '10' } },
+});
+const seconds = Number(values.seconds);
+const chosen = values.scenario ?? Object.keys(SCENARIOS);
+
+for (const name of chosen) {
+  const run = SCENARIOS[name];
+  if (!run) throw new Error(`unknown scenario ${name}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+  console.log(`bench: ${name} (${seconds} s per phase)…`);
+  const started = new Date();
+  const result = await run({ seconds });
+  const report = {
+    scenario: name,
+    date: started.toISOString(),
+    command: `npm run bench -- --scenario ${name} --seconds ${seconds}`,
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    ...result,
+  };
+  const base = new URL(`./results/${name}`, import.meta.url).pathname;
+  writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(`${base}.md`, toMarkdown(report));
+  console.log(toMarkdown(report));
+}
+
+function toMarkdown(report: Record<string, unknown>): string {
+  const phases = report.phases as Record<string, Record<string, number>>;
+  const targets = (report.targets ?? {}) as Record<string, { target: number; measured: number; met: boolean }>;
+  const lines = [
+    `# Benchmark: ${report.scenario}`,
+    '',
+    `${report.date} · \`${report.command}\` · ${JSON.stringify(report.machine)}`,
+    '',
+    '| phase | requests | unexpected | req/s | p50 ms | p90 ms | p99 ms | max ms |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...Object.entries(phases).map(
+      ([name, p]) => `| ${name} | ${p.requests} | ${p.unexpected} | ${p.rps} | ${p.p50} | ${p.p90} | ${p.p99} | ${p.max} |`,
+    ),
+    '',
+    '| target | goal | measured | met |',
+    '| --- | ---: | ---: | :---: |',
+    ...Object.entries(targets).map(([name, t]) => `| ${name} | ${t.target} | ${t.measured} | ${t.met ? 'yes' : 'no'} |`),
+    '',
+  ];
+  return lines.join('\n');
+}
