@@ -28,7 +28,12 @@ for (const name of chosen) {
     scenario: name,
     date: started.toISOString(),
     command: `npm run bench -- --scenario ${name} --seconds ${seconds}`,
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+    },
     ...result,
   };
   const base = new URL(`./results/${name}`, import.meta.url).pathname;
@@ -48,12 +53,15 @@ function toMarkdown(report: Record<string, unknown>): string {
     '| phase | requests | unexpected | req/s | p50 ms | p90 ms | p99 ms | max ms |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...Object.entries(phases).map(
-      ([name, p]) => `| ${name} | ${p.requests} | ${p.unexpected} | ${p.rps} | ${p.p50} | ${p.p90} | ${p.p99} | ${p.max} |`,
+      ([name, p]) =>
+        `| ${name} | ${p.requests} | ${p.unexpected} | ${p.rps} | ${p.p50} | ${p.p90} | ${p.p99} | ${p.max} |`,
     ),
     '',
     '| target | goal | measured | met |',
     '| --- | ---: | ---: | :---: |',
-    ...Object.entries(targets).map(([name, t]) => `| ${name} | ${t.target} | ${t.measured} | ${t.met ? 'yes' : 'no'} |`),
+    ...Object.entries(targets).map(
+      ([name, t]) => `| ${name} | ${t.target} | ${t.measured} | ${t.met ? 'yes' : 'no'} |`,
+    ),
     '',
   ];
   return lines.join('\n');

@@ -54,7 +54,12 @@ async function send(pool: Pool, target: LoadTarget, i: number): Promise<boolean>
  * from when it was due (not when it was sent), so a stalled server cannot hide its queueing delay
  * (no coordinated omission).
  */
-export async function fixedRate(target: LoadTarget, rate: number, durationMs: number, connections = 32): Promise<LoadResult> {
+export async function fixedRate(
+  target: LoadTarget,
+  rate: number,
+  durationMs: number,
+  connections = 32,
+): Promise<LoadResult> {
   const pool = new Pool(target.url.origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
   const total = Math.round((rate * durationMs) / 1000);
   const latencies: number[] = [];

@@ -10,7 +10,9 @@ export function freePort(): Promise<number> {
     probe.once('error', reject);
     probe.listen(0, '127.0.0.1', () => {
       const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      probe.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -22,7 +24,11 @@ export interface Running {
 }
 
 /** Starts `node <script>` from the built `dist/`, as a container would, and waits until `ready()` answers. */
-export async function startNode(script: string, env: Record<string, string>, ready: () => Promise<boolean>): Promise<Running> {
+export async function startNode(
+  script: string,
+  env: Record<string, string>,
+  ready: () => Promise<boolean>,
+): Promise<Running> {
   const child = spawn(process.execPath, [script], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },

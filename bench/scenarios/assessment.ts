@@ -49,8 +49,10 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
   const running: Running[] = [];
   try {
     const mlPort = await freePort();
-    const ml = await startNode('dist/src/ml/main.js', { ML_PORT: String(mlPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn' }, () =>
-      httpOk(`http://127.0.0.1:${mlPort}/v2/health/ready`),
+    const ml = await startNode(
+      'dist/src/ml/main.js',
+      { ML_PORT: String(mlPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+      () => httpOk(`http://127.0.0.1:${mlPort}/v2/health/ready`),
     );
     running.push(ml);
     const common = {
@@ -89,27 +91,44 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
     // Patients with distinct vitals, so each has its own cache key.
     const ids: string[] = [];
     for (let i = 0; i < PATIENTS; i++) {
-      const created = await gql(url, token, 'mutation C($input: CreatePatientInput!) { createPatient(input: $input) { id } }', {
-        input: { mrn: `BENCH-${i}`, givenName: 'Bench', familyName: `Patient${i}`, birthDate: '1960-01-01', sex: 'FEMALE' },
-      });
-      const id = created.createPatient?.id as string;
-      await gql(url, token, 'mutation O($id: ID!, $input: ObservationsInput!) { recordObservations(patientId: $id, input: $input) { id } }', {
-        id,
-        input: {
-          respiratoryRate: 18,
-          spo2: 96,
-          onSupplementalOxygen: false,
-          systolicBp: 120,
-          heartRate: 40 + i,
-          consciousness: 'ALERT',
-          temperatureC: 37,
+      const created = await gql(
+        url,
+        token,
+        'mutation C($input: CreatePatientInput!) { createPatient(input: $input) { id } }',
+        {
+          input: {
+            mrn: `BENCH-${i}`,
+            givenName: 'Bench',
+            familyName: `Patient${i}`,
+            birthDate: '1960-01-01',
+            sex: 'FEMALE',
+          },
         },
-      });
+      );
+      const id = created.createPatient?.id as string;
+      await gql(
+        url,
+        token,
+        'mutation O($id: ID!, $input: ObservationsInput!) { recordObservations(patientId: $id, input: $input) { id } }',
+        {
+          id,
+          input: {
+            respiratoryRate: 18,
+            spo2: 96,
+            onSupplementalOxygen: false,
+            systolicBp: 120,
+            heartRate: 40 + i,
+            consciousness: 'ALERT',
+            temperatureC: 37,
+          },
+        },
+      );
       ids.push(id);
     }
     for (const id of ids) await gql(url, token, 'query A($id: ID!) { assessment(patientId: $id) { score } }', { id });
 
-    const has = (source: string) => (status: number, body: string) => status === 200 && body.includes(`"source":"${source}"`);
+    const has = (source: string) => (status: number, body: string) =>
+      status === 200 && body.includes(`"source":"${source}"`);
     const cached: LoadTarget = {
       url,
       headers,
@@ -174,7 +193,17 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
       breakerOpenP99Ms: { target: 5, measured: breakerOpen.p99, met: breakerOpen.p99 <= 5 },
     };
     return {
-      phases: { ceiling, meSaturated, patientSaturated, cachedSaturated, cachedAt1000, cachedAt500, live, breakerOpen, breakerOpenAt500 },
+      phases: {
+        ceiling,
+        meSaturated,
+        patientSaturated,
+        cachedSaturated,
+        cachedAt1000,
+        cachedAt500,
+        live,
+        breakerOpen,
+        breakerOpenAt500,
+      },
       targets,
     };
   } finally {
