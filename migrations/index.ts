@@ -1,9 +1,13 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261127213021 } from './Migration20261127213021.js';
+import { Migration20261127220424 } from './Migration20261127220424.js';
 
 /**
  * Every migration, in order. Listed statically (not globbed) so the same code runs under tsx,
  * vitest and compiled JavaScript. `npm run migration:create` writes a file; add it here — a test
  * fails when a migration file is missing from this list.
  */
-export const migrationsList: MigrationObject[] = [{ name: 'Migration20261127213021', class: Migration20261127213021 }];
+export const migrationsList: MigrationObject[] = [
+  { name: 'Migration20261127213021', class: Migration20261127213021 },
+  { name: 'Migration20261127220424', class: Migration20261127220424 },
+];

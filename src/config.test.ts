@@ -6,6 +6,7 @@ const base = {
   DATABASE_URL: 'postgres://u@db:5432/cc',
   JWT_SECRET: SECRET,
   REDIS_URL: 'redis://cache:6379',
+  NATS_URL: 'nats://queue:4222',
   ML_URL: 'http://models:8081',
 };
 
@@ -39,6 +40,18 @@ describe('loadConfig', () => {
     expect(message).toContain('JWT_SECRET or JWT_JWKS_URL is required');
     expect(message).toContain('REDIS_URL is required');
     expect(message).toContain('ML_URL is required');
+    expect(message).toContain('NATS_URL is required');
+  });
+
+  it('lets a worker start without token verification or a model server', () => {
+    const { JWT_SECRET: _s, ML_URL: _m, ...workerEnv } = base;
+    expect(loadConfig(workerEnv, 'worker').jobs).toEqual({
+      namespace: 'cc',
+      maxDeliver: 5,
+      retryDelayMs: 1_000,
+      ackWaitMs: 30_000,
+      outboxPollMs: 500,
+    });
   });
 
   it('lets the embedded mode start with nothing set', () => {

@@ -3,9 +3,10 @@ import { z } from 'zod';
 /**
  * How the process runs. `embedded` is `npm start`: every outside service may be replaced by an
  * in-process one. `api` is one stateless pod (`npm run start:api`): outside services are required.
+ * `worker` is a diagnosis worker (`npm run start:worker`): database, Redis and NATS required.
  * `ml` is the reference model server (`npm run start:ml`), which needs none of them.
  */
-export type RunMode = 'embedded' | 'api' | 'ml';
+export type RunMode = 'embedded' | 'api' | 'worker' | 'ml';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const optionalUrl = (protocols: readonly string[]) =>
@@ -37,6 +38,25 @@ const envSchema = z
       .regex(/^[A-Za-z0-9:_.-]{1,64}$/)
       .default('cc:'),
     NATS_URL: optionalUrl(['nats', 'tls']),
+    /** Names this deployment's JetStream stream, subjects and consumer (tests use their own). */
+    NATS_NAMESPACE: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,40}$/)
+      .default('cc'),
+    /** Attempts per diagnosis job before it is FAILED and copied to the dead-letter stream. */
+    JOB_MAX_DELIVER: z.coerce.number().int().min(1).max(20).default(5),
+    /** Delay before the second attempt of a failed job; doubled for each further attempt. */
+    JOB_RETRY_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
+    /** How long a worker may hold a job without a sign of life before JetStream redelivers it. */
+    JOB_ACK_WAIT_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
+    /** Jobs one worker process runs at once. */
+    WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+    /** Port of the worker's /health/live and /health/ready. */
+    WORKER_HEALTH_PORT: port.default(8082),
+    /** How often every pod's outbox relay looks for jobs not yet handed to NATS. */
+    OUTBOX_POLL_MS: z.coerce.number().int().min(50).max(60_000).default(500),
+    /** Pause between streamed chunks of the offline rules provider (to show progress like a model). */
+    RULES_CHUNK_DELAY_MS: z.coerce.number().int().min(0).max(5_000).default(40),
     ML_URL: optionalUrl(['http', 'https']),
     /** Port of the reference model server (`npm run start:ml`). */
     ML_PORT: port.default(8081),
@@ -118,6 +138,14 @@ export interface Config {
   readonly redisUrl: string | undefined;
   readonly redisKeyPrefix: string;
   readonly natsUrl: string | undefined;
+  readonly jobs: {
+    readonly namespace: string;
+    readonly maxDeliver: number;
+    readonly retryDelayMs: number;
+    readonly ackWaitMs: number;
+    readonly outboxPollMs: number;
+  };
+  readonly worker: { readonly concurrency: number; readonly healthPort: number; readonly rulesChunkDelayMs: number };
   readonly mlUrl: string | undefined;
   readonly mlPort: number;
   readonly ml: {
@@ -157,12 +185,15 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
     ? []
     : parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'} ${issue.message}`);
 
-  if (parsed.success && mode === 'api') {
+  if (parsed.success && (mode === 'api' || mode === 'worker')) {
     const e = parsed.data;
     if (!e.DATABASE_URL) problems.push('DATABASE_URL is required (only `npm start` embeds a database)');
-    if (!e.JWT_SECRET && !e.JWT_JWKS_URL) problems.push('JWT_SECRET or JWT_JWKS_URL is required');
     if (!e.REDIS_URL) problems.push('REDIS_URL is required (only `npm start` runs without Redis)');
-    if (!e.ML_URL) problems.push('ML_URL is required (only `npm start` embeds the model server)');
+    if (!e.NATS_URL) problems.push('NATS_URL is required (only `npm start` runs without NATS)');
+    if (mode === 'api') {
+      if (!e.JWT_SECRET && !e.JWT_JWKS_URL) problems.push('JWT_SECRET or JWT_JWKS_URL is required');
+      if (!e.ML_URL) problems.push('ML_URL is required (only `npm start` embeds the model server)');
+    }
   }
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
 
@@ -178,6 +209,18 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     natsUrl: e.NATS_URL,
+    jobs: Object.freeze({
+      namespace: e.NATS_NAMESPACE,
+      maxDeliver: e.JOB_MAX_DELIVER,
+      retryDelayMs: e.JOB_RETRY_DELAY_MS,
+      ackWaitMs: e.JOB_ACK_WAIT_MS,
+      outboxPollMs: e.OUTBOX_POLL_MS,
+    }),
+    worker: Object.freeze({
+      concurrency: e.WORKER_CONCURRENCY,
+      healthPort: e.WORKER_HEALTH_PORT,
+      rulesChunkDelayMs: e.RULES_CHUNK_DELAY_MS,
+    }),
     mlUrl: e.ML_URL,
     mlPort: e.ML_PORT,
     ml: Object.freeze({ timeoutMs: e.ML_TIMEOUT_MS, breakerResetMs: e.ML_BREAKER_RESET_MS }),

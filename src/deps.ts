@@ -4,6 +4,8 @@ import { createTokenVerifier, type TokenVerifier } from './auth/jwt.js';
 import type { AuthConfig, Config } from './config.js';
 import { initOrm } from './db/orm.js';
 import type { HealthCheck } from './http/health.js';
+import { jobNames } from './jobs/diagnosis.job.js';
+import { JetStreamQueue, type JobQueue, MemoryQueue } from './jobs/queue.js';
 import { Breaker } from './lib/breaker.js';
 import { type KeyValueCache, MemoryCache, RedisCache } from './lib/cache.js';
 import { createLogger, type Logger } from './lib/logger.js';
@@ -13,6 +15,9 @@ import { ModelClient, ModelServerError } from './ml/client.js';
 import { AssessmentEngine } from './modules/assessment/assessment.engine.js';
 import { AuditLog } from './modules/audit/audit.service.js';
 import { ClinicianRegistry } from './modules/clinician/clinician.service.js';
+import { type LiveStateStore, MemoryLiveState, RedisLiveState } from './modules/diagnosis/diagnosis.live.js';
+import type { DiagnosisDeps } from './modules/diagnosis/diagnosis.service.js';
+import { OutboxRelay } from './modules/outbox/outbox.relay.js';
 
 /** Everything long-lived a pod talks to. Created once; closed in the reverse order. */
 export interface Deps {
@@ -27,6 +32,11 @@ export interface Deps {
   readonly verifier: TokenVerifier;
   readonly mlBreaker: Breaker;
   readonly assessmentEngine: AssessmentEngine;
+  /** The diagnosis work queue (JetStream, or in-process under `npm start`). */
+  readonly queue: JobQueue;
+  /** Live diagnosis state and its pub/sub (Redis, or in-process under `npm start`). */
+  readonly live: LiveStateStore;
+  readonly diagnosis: DiagnosisDeps;
   readonly healthChecks: readonly HealthCheck[];
   close(): Promise<void>;
 }
@@ -85,10 +95,34 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     retainMs: config.assessment.retainMs,
   });
 
+  // A subscribed connection can do nothing else: pub/sub gets a connection of its own.
+  const subscriber = redis
+    ? await connectRedis({ url: config.redisUrl as string, keyPrefix: config.redisKeyPrefix })
+    : undefined;
+  const live: LiveStateStore =
+    redis && subscriber ? new RedisLiveState(redis, subscriber, config.redisKeyPrefix) : new MemoryLiveState();
+  const queue: JobQueue = config.natsUrl
+    ? await JetStreamQueue.connect({
+        url: config.natsUrl,
+        names: jobNames(config.jobs.namespace),
+        maxDeliver: config.jobs.maxDeliver,
+        ackWaitMs: config.jobs.ackWaitMs,
+        connectionName: `api-${hostname()}`,
+      }).catch(async (error: Error) => {
+        subscriber?.disconnect();
+        redis?.disconnect();
+        await orm.close(true);
+        throw new Error(`cannot reach NATS: ${error.message}`);
+      })
+    : new MemoryQueue();
+  const relay = new OutboxRelay(orm, queue, logger, config.jobs.outboxPollMs);
+  relay.start();
+
   const healthChecks: HealthCheck[] = [{ name: 'database', check: () => orm.em.getConnection().execute('select 1') }];
   // The model server is deliberately not a readiness check: a failing model degrades answers
   // (stale cache, ML_UNAVAILABLE); it must not take every pod out of the load balancer.
   if (redis) healthChecks.push({ name: 'redis', check: () => cache.ping() });
+  if (config.natsUrl) healthChecks.push({ name: 'nats', check: () => queue.ping() });
 
   return {
     logger,
@@ -101,8 +135,15 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     verifier: createTokenVerifier(auth),
     mlBreaker,
     assessmentEngine,
+    queue,
+    live,
+    diagnosis: { live, relay, logger },
     healthChecks,
     close: async () => {
+      await relay.stop();
+      await queue.close();
+      await live.close();
+      subscriber?.disconnect();
       mlBreaker.shutdown();
       await mlClient.close();
       await auditLog.drain();

@@ -3,11 +3,13 @@
  * dependency that has no URL in the environment is replaced by an embedded one: PGlite for
  * PostgreSQL (files under `.data/`), an in-process LRU for the Redis cache, and the reference model
  * server on a loopback port (so assessments use the same Open Inference Protocol client as in
- * production). Prints the GraphiQL URL and a demo admin token.
+ * production), an in-process queue, live state and pub/sub for diagnoses, and a diagnosis worker.
+ * Prints the GraphiQL URL and a demo admin token.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { startConsumer } from '../worker/consumer.js';
 import { buildApp } from './app.js';
 import { signToken } from './auth/jwt.js';
 import { type AuthConfig, ConfigError, loadConfig } from './config.js';
@@ -35,6 +37,13 @@ async function main(): Promise<void> {
     ...(mlUrl ? { mlUrl } : {}),
   });
   await migrateUp(deps.orm);
+  const worker = startConsumer({
+    config: effective,
+    orm: deps.orm,
+    live: deps.live,
+    queue: deps.queue,
+    logger: deps.logger,
+  });
 
   const token =
     auth.kind === 'secret'
@@ -47,6 +56,7 @@ async function main(): Promise<void> {
 
   await runUntilSignal(deps.logger, config.shutdownGraceMs, async () => {
     await app.close();
+    await worker.stop();
     await deps.close();
     await modelServer?.close();
     await postgres?.close();

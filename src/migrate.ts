@@ -7,8 +7,10 @@ import { ConfigError, loadConfig } from './config.js';
 import { initOrm, migrateUp } from './db/orm.js';
 
 async function main(): Promise<void> {
-  const config = loadConfig(process.env, 'api');
-  const orm = await initOrm({ databaseUrl: config.databaseUrl as string, poolSize: 2 });
+  // Only the database matters here; the embedded mode's rules require nothing else.
+  const config = loadConfig(process.env, 'embedded');
+  if (!config.databaseUrl) throw new ConfigError(['DATABASE_URL is required']);
+  const orm = await initOrm({ databaseUrl: config.databaseUrl, poolSize: 2 });
   try {
     if (process.argv.includes('--create')) {
       const created = await orm.getMigrator().createMigration();

@@ -6,6 +6,7 @@ import { migrationsList } from '../../migrations/index.js';
 import { AuditEventSchema } from '../modules/audit/audit-event.entity.js';
 import { ClinicianSchema } from '../modules/clinician/clinician.entity.js';
 import { DiagnosisSchema } from '../modules/diagnosis/diagnosis.entity.js';
+import { OutboxMessageSchema } from '../modules/outbox/outbox.entity.js';
 import { CareTeamMemberSchema } from '../modules/patient/care-team-member.entity.js';
 import { ObservationSchema } from '../modules/patient/observation.entity.js';
 import { PatientSchema } from '../modules/patient/patient.entity.js';
@@ -19,6 +20,7 @@ export const ENTITIES = [
   ObservationSchema,
   DiagnosisSchema,
   AuditEventSchema,
+  OutboxMessageSchema,
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));

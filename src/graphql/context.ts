@@ -5,6 +5,7 @@ import type { AssessmentEngine } from '../modules/assessment/assessment.engine.j
 import { AssessmentService } from '../modules/assessment/assessment.service.js';
 import { type AuditLog, AuditTrail } from '../modules/audit/audit.service.js';
 import type { ClinicianRegistry } from '../modules/clinician/clinician.service.js';
+import { type DiagnosisDeps, DiagnosisService } from '../modules/diagnosis/diagnosis.service.js';
 import { PatientService } from '../modules/patient/patient.service.js';
 import { UnauthenticatedError } from './errors.js';
 
@@ -15,6 +16,7 @@ export interface Context {
   readonly audit: AuditTrail;
   readonly patients: PatientService;
   readonly assessments: AssessmentService;
+  readonly diagnoses: DiagnosisService;
 }
 
 /** The parts of the process a context is built from. */
@@ -24,6 +26,7 @@ export interface ContextDeps {
   clinicians: ClinicianRegistry;
   verifier: TokenVerifier;
   assessmentEngine: AssessmentEngine;
+  diagnosis: DiagnosisDeps;
 }
 
 /**
@@ -61,11 +64,13 @@ export async function createContext(deps: ContextDeps, initial: InitialContext):
   const requestId = initial.requestId ?? requestIdOf(initial.request);
   const em = deps.orm.em.fork();
   const audit = new AuditTrail(deps.auditLog, viewer.id, requestId, initial.params?.operationName ?? null);
+  const patients = new PatientService(em, viewer, audit, deps.clinicians);
   return {
     viewer,
     requestId,
     audit,
-    patients: new PatientService(em, viewer, audit, deps.clinicians),
+    patients,
     assessments: new AssessmentService(deps.assessmentEngine, audit),
+    diagnoses: new DiagnosisService(em, viewer, audit, patients, deps.diagnosis),
   };
 }

@@ -4,6 +4,7 @@ import { builder } from './builder.js';
 import '../modules/clinician/clinician.graphql.js';
 import '../modules/patient/patient.graphql.js';
 import '../modules/assessment/assessment.graphql.js';
+import '../modules/diagnosis/diagnosis.graphql.js';
 
 let schema: GraphQLSchema | undefined;
 

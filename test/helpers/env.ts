@@ -7,6 +7,8 @@ export const testEnv = {
   postgresAdminUrl: process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
   /** A Redis the tests may write to, each under a key prefix of its own. */
   redisUrl: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+  /** A NATS with JetStream; each test run uses streams and a consumer of its own namespace. */
+  natsUrl: process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222',
 } as const;
 
 /** A random secret for one test run's HS256 tokens. */

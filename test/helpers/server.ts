@@ -8,6 +8,7 @@ import { createLogger } from '../../src/lib/logger.js';
 import { createModelServer, type ModelServer } from '../../src/ml/server.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { TEST_JWT_SECRET, testEnv } from './env.js';
+import { deleteJobStreams, uniqueNatsNamespace } from './nats.js';
 import { deleteRedisKeys, uniqueRedisPrefix } from './redis.js';
 
 /** Captures a process's JSON log lines so tests can grep them. */
@@ -32,6 +33,7 @@ export interface TestApi {
   readonly db: TestDatabase;
   readonly logs: LogCapture;
   readonly redisKeyPrefix: string;
+  readonly natsNamespace: string;
   /** The model server this instance started for itself, if it did. */
   readonly modelServer: ModelServer | undefined;
   /** A valid token for `sub` (roles default to clinician). */
@@ -46,6 +48,8 @@ export interface TestApiOptions {
   redisKeyPrefix?: string;
   /** A model server to use; default: an in-process reference model server of its own. */
   mlUrl?: string;
+  /** Share a JetStream namespace with another instance; default: a fresh one, its streams deleted on close. */
+  natsNamespace?: string;
   env?: Record<string, string>;
 }
 
@@ -67,6 +71,8 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
   const db = options.db ?? (await migratedDatabase());
   const ownPrefix = !options.redisKeyPrefix;
   const redisKeyPrefix = options.redisKeyPrefix ?? uniqueRedisPrefix();
+  const ownNamespace = !options.natsNamespace;
+  const natsNamespace = options.natsNamespace ?? uniqueNatsNamespace();
   const modelServer = options.mlUrl ? undefined : createModelServer();
   const mlUrl = options.mlUrl ?? (await (modelServer as ModelServer).listen(0, '127.0.0.1')).href;
   const config = loadConfig(
@@ -81,6 +87,9 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
       REDIS_URL: testEnv.redisUrl,
       REDIS_KEY_PREFIX: redisKeyPrefix,
       ML_URL: mlUrl,
+      NATS_URL: testEnv.natsUrl,
+      NATS_NAMESPACE: natsNamespace,
+      OUTBOX_POLL_MS: '200',
       ...options.env,
     },
     'api',
@@ -100,6 +109,7 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     db,
     logs,
     redisKeyPrefix,
+    natsNamespace,
     modelServer,
     token: (sub, claims = {}) => signToken(TEST_JWT_SECRET, { sub, roles: ['clinician'], ...claims }),
     close: async () => {
@@ -108,6 +118,7 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
       await modelServer?.close();
       if (ownDb) await db.drop();
       if (ownPrefix) await deleteRedisKeys(redisKeyPrefix);
+      if (ownNamespace) await deleteJobStreams(natsNamespace);
     },
   };
 }

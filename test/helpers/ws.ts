@@ -14,7 +14,21 @@ export interface WsConnection {
     document: TypedDocumentNode<TData, TVars>,
     variables?: TVars,
   ): Promise<{ data?: TData | null; errors?: readonly { message: string; extensions?: Record<string, unknown> }[] }[]>;
+  /** Starts an operation and collects what it yields, for operations that stay open. */
+  stream<TData, TVars>(document: TypedDocumentNode<TData, TVars>, variables?: TVars): WsStream<TData>;
   dispose(): Promise<void>;
+}
+
+export interface WsStream<TData> {
+  readonly results: {
+    data?: TData | null;
+    errors?: readonly { message: string; extensions?: Record<string, unknown> }[];
+  }[];
+  /** Resolves when the stream completed (or failed: the error is then in `results`). */
+  readonly done: Promise<void>;
+  /** Waits until `predicate` holds for the collected results. */
+  until(predicate: (results: WsStream<TData>['results']) => boolean, timeoutMs?: number): Promise<void>;
+  stop(): void;
 }
 
 /** A graphql-ws client that connects eagerly, never retries, and reports how it closed. */
@@ -60,6 +74,37 @@ export function connectWs(url: string, authorization?: string): WsConnection {
           },
         );
       }),
+    stream: (document, variables) => {
+      const results: never[] = [];
+      let stop: () => void = () => undefined;
+      const done = new Promise<void>((resolve) => {
+        stop = client.subscribe(
+          { query: print(document), variables: (variables ?? {}) as Record<string, unknown> },
+          {
+            next: (value) => results.push(value as never),
+            error: (error) => {
+              results.push(
+                (Array.isArray(error) ? { errors: error } : { errors: [{ message: String(error) }] }) as never,
+              );
+              resolve();
+            },
+            complete: () => resolve(),
+          },
+        );
+      });
+      return {
+        results,
+        done,
+        stop: () => stop(),
+        until: async (predicate, timeoutMs = 15_000) => {
+          const deadline = Date.now() + timeoutMs;
+          while (!predicate(results)) {
+            if (Date.now() > deadline) throw new Error(`timed out; got ${JSON.stringify(results)}`);
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        },
+      };
+    },
     dispose: () => Promise.resolve(client.dispose()),
   };
 }

@@ -25,6 +25,7 @@ describe('health', () => {
       checks: {
         database: { ok: true, latencyMs: expect.any(Number) },
         redis: { ok: true, latencyMs: expect.any(Number) },
+        nats: { ok: true, latencyMs: expect.any(Number) },
       },
     });
   });

@@ -198,7 +198,21 @@ export class PatientService {
     return toPage(rows, size, (o) => ({ at: o.recordedAt, id: o.id }));
   }
 
-  private async requireVisible(patientId: string): Promise<Patient> {
+  /** The patient if the viewer may see it, without auditing: for callers that audit their own read. */
+  async visibleOrNull(patientId: string): Promise<Patient | null> {
+    return isUuid(patientId) ? this.visible.load(patientId.toLowerCase()) : null;
+  }
+
+  /**
+   * Asks the database again whether the viewer may still see the patient, ignoring this
+   * operation's cache: for subscriptions, which live far longer than one request.
+   */
+  async stillVisible(patientId: string): Promise<boolean> {
+    this.visible.clear(patientId);
+    return (await this.visible.load(patientId)) !== null;
+  }
+
+  async requireVisible(patientId: string): Promise<Patient> {
     const patient = isUuid(patientId) ? await this.visible.load(patientId.toLowerCase()) : null;
     if (!patient) throw new NotFoundError('Patient');
     return patient;

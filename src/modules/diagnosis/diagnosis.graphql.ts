@@ -1,0 +1,251 @@
+import { builder } from '../../graphql/builder.js';
+import { toConnection } from '../../graphql/connection.js';
+import type { Context } from '../../graphql/context.js';
+import { NotFoundError, UnauthenticatedError } from '../../graphql/errors.js';
+import { openFeed } from '../../lib/feed.js';
+import { ClinicianRef } from '../clinician/clinician.graphql.js';
+import { PatientRef } from '../patient/patient.graphql.js';
+import { DIAGNOSIS_STATUSES } from './diagnosis.entity.js';
+import { type DiagnosisView, isTerminal, resultOf } from './diagnosis.live.js';
+import { DiagnosisAudit } from './diagnosis.service.js';
+import { MAX_NOTES, MAX_SYMPTOMS } from './diagnosis.validation.js';
+
+const StatusEnum = builder.enumType('DiagnosisStatus', {
+  description: 'Where a diagnosis job is. COMPLETED, FAILED and CANCELLED are terminal.',
+  values: DIAGNOSIS_STATUSES,
+});
+
+interface DifferentialShape {
+  condition: string;
+  likelihood: number | null;
+  rationale: string | null;
+}
+
+const DifferentialRef = builder.objectRef<DifferentialShape>('Differential').implement({
+  description: 'One condition to consider.',
+  fields: (t) => ({
+    condition: t.exposeString('condition', { description: 'The condition.' }),
+    likelihood: t.exposeFloat('likelihood', {
+      nullable: true,
+      description:
+        "The provider's estimate 0–1 (for the rules engine: the share of the rule's findings present, not a probability).",
+    }),
+    rationale: t.exposeString('rationale', { nullable: true, description: 'Why, citing the facts given.' }),
+  }),
+});
+
+interface ResultShape {
+  summary: string;
+  differentials: DifferentialShape[];
+  provider: string;
+  model: string;
+}
+
+const ResultRef = builder.objectRef<ResultShape>('DiagnosisResult').implement({
+  description: 'A finished diagnosis: decision support for the clinician, not a diagnosis in itself.',
+  fields: (t) => ({
+    summary: t.exposeString('summary', { description: 'The overall picture.' }),
+    differentials: t.field({
+      type: [DifferentialRef],
+      description: 'Most likely first.',
+      resolve: (r) => r.differentials,
+    }),
+    provider: t.exposeString('provider', {
+      description: '`openai` (an LLM) or `rules` (the offline rules engine, not an LLM).',
+    }),
+    model: t.exposeString('model', { description: 'The model or rules table that produced it.' }),
+  }),
+});
+
+export const DiagnosisRef = builder.objectRef<DiagnosisView>('Diagnosis').implement({
+  description: 'An LLM diagnosis job for a patient, from QUEUED to a terminal state.',
+  fields: (t) => ({
+    id: t.exposeID('id', { description: 'Diagnosis id (UUID).' }),
+    patient: t.field({
+      type: PatientRef,
+      description: 'The patient.',
+      resolve: async (d, _args, ctx) => {
+        const patient = await ctx.patients.visibleOrNull(d.patientId);
+        if (!patient) throw new NotFoundError('Patient');
+        return patient;
+      },
+    }),
+    status: t.field({ type: StatusEnum, description: 'Where the job is.', resolve: (d) => d.status }),
+    progress: t.exposeFloat('progress', { description: 'Progress 0–1.' }),
+    stage: t.exposeString('stage', { nullable: true, description: 'What the worker is doing.' }),
+    partialText: t.exposeString('partialText', { nullable: true, description: "The model's text so far." }),
+    result: t.field({
+      type: ResultRef,
+      nullable: true,
+      description: 'The result, once COMPLETED.',
+      resolve: (d) => resultOf(d),
+    }),
+    error: t.exposeString('error', {
+      nullable: true,
+      description: 'Why the last attempt failed (FAILED, or retrying).',
+    }),
+    attempts: t.exposeInt('attempts', { description: 'How many times a worker has started this job.' }),
+    version: t.exposeInt('version', { description: 'Grows by one with every change.' }),
+    requestedBy: t.field({
+      type: ClinicianRef,
+      description: 'Who requested it.',
+      resolve: (d, _args, ctx) => ctx.diagnoses.clinician(d.requestedById),
+    }),
+    createdAt: t.field({
+      type: 'DateTime',
+      description: 'When it was requested.',
+      resolve: (d) => new Date(d.createdAt),
+    }),
+    updatedAt: t.field({
+      type: 'DateTime',
+      description: 'When it last changed.',
+      resolve: (d) => new Date(d.updatedAt),
+    }),
+    completedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When it reached a terminal state.',
+      resolve: (d) => (d.completedAt === null ? null : new Date(d.completedAt)),
+    }),
+  }),
+});
+
+const DiagnosisConnection = builder.connectionObject({
+  type: DiagnosisRef,
+  name: 'DiagnosisConnection',
+  description: 'Diagnoses, newest first.',
+});
+
+const RequestInput = builder.inputType('DiagnosisRequestInput', {
+  description: 'What the clinician sees. Patient identifiers are never sent to the model.',
+  fields: (t) => ({
+    symptoms: t.stringList({ required: true, description: `1–${MAX_SYMPTOMS} symptoms, each at most 200 characters.` }),
+    notes: t.string({ required: false, description: `Free-text notes, at most ${MAX_NOTES} characters.` }),
+  }),
+});
+
+builder.objectField(PatientRef, 'diagnoses', (t) =>
+  t.field({
+    type: DiagnosisConnection,
+    description: "The patient's diagnoses, newest first.",
+    args: {
+      first: t.arg.int({ required: false, description: 'Page size (default 20, at most 100).' }),
+      after: t.arg.string({ required: false, description: 'Cursor of the last edge already seen.' }),
+    },
+    resolve: async (patient, args, ctx) => toConnection(await ctx.diagnoses.forPatient(patient, args)),
+  }),
+);
+
+builder.queryField('diagnosis', (t) =>
+  t.field({
+    type: DiagnosisRef,
+    nullable: true,
+    description: 'A diagnosis by id; null with NOT_FOUND when it does not exist or its patient is not visible to you.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.diagnoses.get(String(args.id)),
+  }),
+);
+
+builder.mutationFields((t) => ({
+  requestDiagnosis: t.field({
+    type: DiagnosisRef,
+    description:
+      'Stores a diagnosis job QUEUED and answers at once; a worker runs it. Follow it with `diagnosisUpdated`.',
+    args: { patientId: t.arg.id({ required: true }), input: t.arg({ type: RequestInput, required: true }) },
+    resolve: (_root, args, ctx) => ctx.diagnoses.request(String(args.patientId), args.input),
+  }),
+  cancelDiagnosis: t.field({
+    type: DiagnosisRef,
+    description:
+      'Cancels a QUEUED or RUNNING diagnosis (the worker stops the model call). A terminal one is BAD_USER_INPUT.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.diagnoses.cancel(String(args.id)),
+  }),
+}));
+
+/** How often a long-lived subscription asks the database again whether its patient is still visible. */
+const RECHECK_MS = 5_000;
+
+/**
+ * Authorisation on every delivery: the token must still be valid, and the care-team decision is
+ * re-read from the database at most every {@link RECHECK_MS}.
+ */
+function deliveryGuard(ctx: Context, patientId: string): () => Promise<void> {
+  let checkedAt = Date.now();
+  return async () => {
+    if (ctx.viewer.expiresAt <= Date.now()) throw new UnauthenticatedError('Token expired');
+    if (Date.now() - checkedAt < RECHECK_MS) return;
+    if (!(await ctx.patients.stillVisible(patientId))) throw new NotFoundError('Diagnosis');
+    checkedAt = Date.now();
+  };
+}
+
+/**
+ * The current state first, then every newer state in version order, ending after a terminal one.
+ * Subscribes before reading the current state, so nothing published in between is missed;
+ * anything not newer than what was already sent is dropped, so the client sees no duplicates.
+ */
+async function* diagnosisUpdates(ctx: Context, id: string): AsyncGenerator<DiagnosisView> {
+  const first = await ctx.diagnoses.current(id);
+  if (!first) throw new NotFoundError('Diagnosis');
+  ctx.audit.record({ action: 'R', patientId: first.patientId, subtype: DiagnosisAudit.subscribe });
+  await ctx.audit.flush();
+  const live = ctx.diagnoses.liveStore;
+  const feed = await openFeed<DiagnosisView>((push) => live.listen(live.channelOfDiagnosis(first.id), push));
+  try {
+    let sent = (await ctx.diagnoses.current(id)) ?? first;
+    yield sent;
+    if (isTerminal(sent)) return;
+    const guard = deliveryGuard(ctx, sent.patientId);
+    for await (const view of feed) {
+      if (view.version <= sent.version) continue;
+      await guard();
+      sent = view;
+      yield view;
+      if (isTerminal(view)) return;
+    }
+  } finally {
+    await feed.close();
+  }
+}
+
+/** Every change of every diagnosis of one patient; stays open. */
+async function* patientDiagnosisUpdates(ctx: Context, patientId: string): AsyncGenerator<DiagnosisView> {
+  const patient = await ctx.patients.visibleOrNull(patientId);
+  if (!patient) throw new NotFoundError('Patient');
+  ctx.audit.record({ action: 'R', patientId: patient.id, subtype: DiagnosisAudit.subscribe });
+  await ctx.audit.flush();
+  const live = ctx.diagnoses.liveStore;
+  const feed = await openFeed<DiagnosisView>((push) => live.listen(live.channelOfPatient(patient.id), push));
+  const latest = new Map<string, number>();
+  const guard = deliveryGuard(ctx, patient.id);
+  try {
+    for await (const view of feed) {
+      if ((latest.get(view.id) ?? 0) >= view.version) continue;
+      await guard();
+      latest.set(view.id, view.version);
+      yield view;
+    }
+  } finally {
+    await feed.close();
+  }
+}
+
+builder.subscriptionType({ description: 'Live updates. Over graphql-ws on /graphql, or SSE.' });
+
+builder.subscriptionFields((t) => ({
+  diagnosisUpdated: t.field({
+    type: DiagnosisRef,
+    description: 'The current state at once, then every change in version order; completes after a terminal state.',
+    args: { id: t.arg.id({ required: true }) },
+    subscribe: (_root, args, ctx) => diagnosisUpdates(ctx, String(args.id)),
+    resolve: (view) => view,
+  }),
+  patientDiagnoses: t.field({
+    type: DiagnosisRef,
+    description: 'Every change of every diagnosis of one patient; stays open.',
+    args: { patientId: t.arg.id({ required: true }) },
+    subscribe: (_root, args, ctx) => patientDiagnosisUpdates(ctx, String(args.patientId)),
+    resolve: (view) => view,
+  }),
+}));

@@ -1,0 +1,269 @@
+import { RedisPubSub } from 'graphql-redis-subscriptions';
+import { PubSub } from 'graphql-subscriptions';
+import type { Redis } from '../../lib/redis.js';
+import { type Diagnosis, type DiagnosisResult, type DiagnosisStatus, TERMINAL_STATUSES } from './diagnosis.entity.js';
+
+/**
+ * A diagnosis as every pod and worker sees it while it is live: the full state, so that any single
+ * message is enough to render it. Published on every change; `version` orders them.
+ */
+export interface DiagnosisView {
+  id: string;
+  patientId: string;
+  requestedById: string;
+  status: DiagnosisStatus;
+  progress: number;
+  stage: string | null;
+  partialText: string | null;
+  /** The result as JSON text (kept as a string so Redis' Lua JSON cannot mangle empty arrays). */
+  resultJson: string | null;
+  error: string | null;
+  attempts: number;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+  completedAt: number | null;
+}
+
+export function viewOf(d: Diagnosis): DiagnosisView {
+  return {
+    id: d.id,
+    patientId: typeof d.patient === 'string' ? d.patient : d.patient.id,
+    requestedById: typeof d.requestedBy === 'string' ? d.requestedBy : d.requestedBy.id,
+    status: d.status,
+    progress: d.progress,
+    stage: d.stage,
+    partialText: d.partialText,
+    resultJson: d.result ? JSON.stringify(d.result) : null,
+    error: d.error,
+    attempts: d.attempts,
+    version: d.version,
+    createdAt: d.createdAt.getTime(),
+    updatedAt: d.updatedAt.getTime(),
+    completedAt: d.completedAt?.getTime() ?? null,
+  };
+}
+
+export function resultOf(view: DiagnosisView): DiagnosisResult | null {
+  return view.resultJson ? (JSON.parse(view.resultJson) as DiagnosisResult) : null;
+}
+
+export const isTerminal = (view: Pick<DiagnosisView, 'status'>) => TERMINAL_STATUSES.has(view.status);
+
+/** A change is applied only if the current state meets these; otherwise nothing changes. */
+export interface Precondition {
+  statusIn?: DiagnosisStatus[];
+  version?: number;
+  attempts?: number;
+}
+
+/** The fields a change may set; `version` and `updatedAt` are always set by the store. */
+export type Patch = Partial<
+  Omit<DiagnosisView, 'id' | 'patientId' | 'requestedById' | 'version' | 'createdAt' | 'updatedAt'>
+>;
+
+export type ChangeResult = { applied: true; view: DiagnosisView } | { applied: false; current: DiagnosisView | null };
+
+/**
+ * Where live diagnosis state is kept and from where every change is published. Each change is a
+ * compare-and-set that bumps `version` by one and publishes the new state on the diagnosis channel
+ * and the patient channel in the same atomic step, so publication order is version order and two
+ * writers (a worker's progress, a clinician's cancel) cannot both win.
+ */
+export interface LiveStateStore {
+  get(ids: readonly string[]): Promise<(DiagnosisView | null)[]>;
+  /**
+   * Applies `patch` if `precondition` holds. `seed` is the durable state to start from when the
+   * store has none (expired, or never written): Postgres is the record, this store the live copy.
+   */
+  change(id: string, precondition: Precondition, patch: Patch, seed: DiagnosisView | null): Promise<ChangeResult>;
+  /** Publishes a state as it is (e.g. a new QUEUED diagnosis) and stores it if newer. */
+  announce(view: DiagnosisView): Promise<void>;
+  /**
+   * Calls `onView` with every state published on `channel` (one diagnosis, or every diagnosis of
+   * one patient). Resolves once the subscription is in place; the function it returns ends it.
+   */
+  listen(channel: string, onView: (view: DiagnosisView) => void): Promise<() => Promise<void>>;
+  channelOfDiagnosis(id: string): string;
+  channelOfPatient(patientId: string): string;
+  close(): Promise<void>;
+}
+
+/** Live state is kept a day after the last change; Postgres keeps it for ever. */
+const STATE_TTL_MS = 24 * 60 * 60_000;
+
+const CHANGE_SCRIPT = `
+local raw = redis.call('GET', KEYS[1])
+local cur
+if raw then cur = cjson.decode(raw) elseif ARGV[7] ~= '' then cur = cjson.decode(ARGV[7]) else return {0, ''} end
+local pre = cjson.decode(ARGV[2])
+if pre.statusIn then
+  local ok = false
+  for _, s in ipairs(pre.statusIn) do if s == cur.status then ok = true end end
+  if not ok then return {0, cjson.encode(cur)} end
+end
+if pre.version and pre.version ~= cur.version then return {0, cjson.encode(cur)} end
+if pre.attempts and pre.attempts ~= cur.attempts then return {0, cjson.encode(cur)} end
+for k, v in pairs(cjson.decode(ARGV[1])) do cur[k] = v end
+cur.version = cur.version + 1
+cur.updatedAt = tonumber(ARGV[6])
+local out = cjson.encode(cur)
+redis.call('SET', KEYS[1], out, 'PX', ARGV[3])
+redis.call('PUBLISH', ARGV[4], out)
+redis.call('PUBLISH', ARGV[5], out)
+return {1, out}
+`;
+
+const ANNOUNCE_SCRIPT = `
+local raw = redis.call('GET', KEYS[1])
+if raw then
+  local cur = cjson.decode(raw)
+  if cur.version >= tonumber(ARGV[2]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[1])
+redis.call('PUBLISH', ARGV[5], ARGV[1])
+return 1
+`;
+
+/** Lua's JSON turns big integers into floats like 1.7e+12; read every number back exactly. */
+function parseView(raw: string): DiagnosisView {
+  return JSON.parse(raw) as DiagnosisView;
+}
+
+/** Live state in Redis, published with Redis pub/sub (graphql-redis-subscriptions for delivery). */
+export class RedisLiveState implements LiveStateStore {
+  private readonly pubsub: RedisPubSub;
+
+  /**
+   * @param redis the shared command connection (its key prefix applies to the state keys)
+   * @param subscriber a dedicated connection for SUBSCRIBE (a subscribed connection can do nothing else)
+   * @param prefix the deployment's key prefix, also used for channel names (prefixes do not apply to channels)
+   */
+  constructor(
+    private readonly redis: Redis,
+    subscriber: Redis,
+    private readonly prefix: string,
+  ) {
+    this.pubsub = new RedisPubSub({ publisher: redis, subscriber, deserializer: (raw) => parseView(String(raw)) });
+  }
+
+  private key(id: string): string {
+    return `diagnosis:${id}`;
+  }
+
+  channelOfDiagnosis(id: string): string {
+    return `${this.prefix}diagnosis:${id}`;
+  }
+
+  channelOfPatient(patientId: string): string {
+    return `${this.prefix}patient-diagnoses:${patientId}`;
+  }
+
+  async get(ids: readonly string[]): Promise<(DiagnosisView | null)[]> {
+    if (ids.length === 0) return [];
+    const raws = await this.redis.mget(...ids.map((id) => this.key(id)));
+    return raws.map((raw) => (raw ? parseView(raw) : null));
+  }
+
+  async change(
+    id: string,
+    precondition: Precondition,
+    patch: Patch,
+    seed: DiagnosisView | null,
+  ): Promise<ChangeResult> {
+    const patientId = seed?.patientId ?? (await this.get([id]))[0]?.patientId;
+    if (!patientId) return { applied: false, current: null };
+    const [applied, raw] = (await this.redis.eval(
+      CHANGE_SCRIPT,
+      1,
+      this.key(id),
+      JSON.stringify(patch),
+      JSON.stringify(precondition),
+      STATE_TTL_MS,
+      this.channelOfDiagnosis(id),
+      this.channelOfPatient(patientId),
+      Date.now(),
+      seed ? JSON.stringify(seed) : '',
+    )) as [number, string];
+    if (applied === 1) return { applied: true, view: parseView(raw) };
+    return { applied: false, current: raw ? parseView(raw) : null };
+  }
+
+  async announce(view: DiagnosisView): Promise<void> {
+    await this.redis.eval(
+      ANNOUNCE_SCRIPT,
+      1,
+      this.key(view.id),
+      JSON.stringify(view),
+      view.version,
+      STATE_TTL_MS,
+      this.channelOfDiagnosis(view.id),
+      this.channelOfPatient(view.patientId),
+    );
+  }
+
+  async listen(channel: string, onView: (view: DiagnosisView) => void): Promise<() => Promise<void>> {
+    const id = await this.pubsub.subscribe<DiagnosisView>(channel, onView);
+    return async () => this.pubsub.unsubscribe(id);
+  }
+
+  /** The connections belong to the caller, who closes them; nothing of ours to release. */
+  async close(): Promise<void> {}
+}
+
+/** The embedded mode's live state: the same semantics in one process. */
+export class MemoryLiveState implements LiveStateStore {
+  private readonly states = new Map<string, DiagnosisView>();
+  private readonly pubsub = new PubSub<Record<string, DiagnosisView>>();
+
+  channelOfDiagnosis(id: string): string {
+    return `diagnosis:${id}`;
+  }
+
+  channelOfPatient(patientId: string): string {
+    return `patient-diagnoses:${patientId}`;
+  }
+
+  async get(ids: readonly string[]): Promise<(DiagnosisView | null)[]> {
+    return ids.map((id) => this.states.get(id) ?? null);
+  }
+
+  async change(
+    id: string,
+    precondition: Precondition,
+    patch: Patch,
+    seed: DiagnosisView | null,
+  ): Promise<ChangeResult> {
+    const current = this.states.get(id) ?? seed;
+    if (!current) return { applied: false, current: null };
+    const ok =
+      (!precondition.statusIn || precondition.statusIn.includes(current.status)) &&
+      (precondition.version === undefined || precondition.version === current.version) &&
+      (precondition.attempts === undefined || precondition.attempts === current.attempts);
+    if (!ok) return { applied: false, current };
+    const view: DiagnosisView = { ...current, ...patch, version: current.version + 1, updatedAt: Date.now() };
+    this.states.set(id, view);
+    await this.publish(view);
+    return { applied: true, view };
+  }
+
+  async announce(view: DiagnosisView): Promise<void> {
+    const current = this.states.get(view.id);
+    if (current && current.version >= view.version) return;
+    this.states.set(view.id, view);
+    await this.publish(view);
+  }
+
+  private async publish(view: DiagnosisView): Promise<void> {
+    await this.pubsub.publish(this.channelOfDiagnosis(view.id), view);
+    await this.pubsub.publish(this.channelOfPatient(view.patientId), view);
+  }
+
+  async listen(channel: string, onView: (view: DiagnosisView) => void): Promise<() => Promise<void>> {
+    const id = await this.pubsub.subscribe(channel, onView);
+    return async () => this.pubsub.unsubscribe(id);
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,196 @@
+import { type EntityManager, QueryOrder } from '@mikro-orm/postgresql';
+import DataLoader from 'dataloader';
+import type { Viewer } from '../../auth/jwt.js';
+import { AppError, BadUserInputError, NotFoundError } from '../../graphql/errors.js';
+import type { Logger } from '../../lib/logger.js';
+import { decodeCursor, type Page, type PageArgs, pageSize, toPage } from '../../lib/pagination.js';
+import { parseInput } from '../../lib/validation.js';
+import type { AuditNote, AuditTrail } from '../audit/audit.service.js';
+import { AuditOutcome } from '../audit/audit-event.entity.js';
+import { Clinician } from '../clinician/clinician.entity.js';
+import { OutboxMessage } from '../outbox/outbox.entity.js';
+import type { OutboxRelay } from '../outbox/outbox.relay.js';
+import { Patient } from '../patient/patient.entity.js';
+import type { PatientService } from '../patient/patient.service.js';
+import { isUuid } from '../patient/patient.validation.js';
+import { Diagnosis } from './diagnosis.entity.js';
+import { type DiagnosisView, isTerminal, type LiveStateStore, viewOf } from './diagnosis.live.js';
+import { newest, persistView } from './diagnosis.store.js';
+import { type DiagnosisRequestInput, diagnosisRequestSchema } from './diagnosis.validation.js';
+
+export const DiagnosisAudit = {
+  request: 'diagnosis.request',
+  read: 'diagnosis.read',
+  cancel: 'diagnosis.cancel',
+  subscribe: 'diagnosis.subscribe',
+} as const;
+
+/** What the diagnosis service needs beyond one operation's context. */
+export interface DiagnosisDeps {
+  live: LiveStateStore;
+  relay: OutboxRelay;
+  logger: Logger;
+}
+
+/**
+ * Diagnoses for one viewer and one operation. Access follows the patient: a diagnosis is visible
+ * exactly when its patient is (via {@link PatientService}). Reads merge the durable row with the
+ * live state, whichever is newer.
+ */
+export class DiagnosisService {
+  private readonly rows = new DataLoader<string, Diagnosis | null>(async (ids) => {
+    const found = await this.em.find(Diagnosis, { id: { $in: [...ids] } });
+    const byId = new Map(found.map((d) => [d.id, d]));
+    return ids.map((id) => byId.get(id) ?? null);
+  });
+
+  private readonly clinicians = new DataLoader<string, Clinician | null>(async (ids) => {
+    const found = await this.em.find(Clinician, { id: { $in: [...ids] } });
+    const byId = new Map(found.map((c) => [c.id, c]));
+    return ids.map((id) => byId.get(id) ?? null);
+  });
+
+  constructor(
+    private readonly em: EntityManager,
+    private readonly viewer: Viewer,
+    private readonly audit: AuditTrail,
+    private readonly patients: PatientService,
+    private readonly deps: DiagnosisDeps,
+  ) {}
+
+  /** Where live states are read and subscribed to. */
+  get liveStore(): LiveStateStore {
+    return this.deps.live;
+  }
+
+  /** The clinician who requested a diagnosis (rows exist: created on first sight). */
+  async clinician(id: string): Promise<Clinician> {
+    const clinician = await this.clinicians.load(id);
+    if (!clinician) throw new NotFoundError('Clinician');
+    return clinician;
+  }
+
+  /**
+   * Stores the diagnosis QUEUED and its job in the outbox, in one transaction, and answers at once:
+   * the relay hands the job to NATS (now, or when NATS is back), so an accepted request is never lost.
+   */
+  async request(patientId: string, input: DiagnosisRequestInput): Promise<DiagnosisView> {
+    const note: AuditNote = { action: 'C', patientId, subtype: DiagnosisAudit.request };
+    return this.audited(note, async () => {
+      await this.patients.requireVisible(patientId);
+      const { symptoms, notes } = parseInput(diagnosisRequestSchema, input);
+      const diagnosis = await this.em.transactional(async (em) => {
+        const d = new Diagnosis(
+          em.getReference(Patient, patientId),
+          em.getReference(Clinician, this.viewer.id),
+          symptoms,
+          notes,
+        );
+        em.persist(d);
+        em.persist(new OutboxMessage(d.id, { diagnosisId: d.id, requestedAt: d.createdAt.getTime() }));
+        this.audit.inTransaction(em, { ...note, patientId });
+        return d;
+      });
+      const view = viewOf(diagnosis);
+      // Best effort: subscribers of the patient see it at once; readers fall back to Postgres.
+      await this.deps.live
+        .announce(view)
+        .catch((error: Error) =>
+          this.deps.logger.warn({ err: { message: error.message } }, 'could not announce a new diagnosis'),
+        );
+      this.deps.relay.kick();
+      return view;
+    });
+  }
+
+  /** The diagnosis if its patient is visible to the viewer; else null. Audited as a read. */
+  async find(id: string): Promise<DiagnosisView | null> {
+    const view = await this.current(id);
+    this.audit.record({
+      action: 'R',
+      patientId: view?.patientId ?? null,
+      subtype: DiagnosisAudit.read,
+      outcome: view ? AuditOutcome.Success : AuditOutcome.MinorFailure,
+    });
+    return view;
+  }
+
+  async get(id: string): Promise<DiagnosisView> {
+    const view = await this.find(id);
+    if (!view) throw new NotFoundError('Diagnosis');
+    return view;
+  }
+
+  /** The newest state (live or durable) of a visible diagnosis, unaudited (subscriptions audit once). */
+  async current(id: string): Promise<DiagnosisView | null> {
+    if (!isUuid(id)) return null;
+    const row = await this.rows.load(id.toLowerCase());
+    if (!row || !(await this.patients.visibleOrNull(row.patient.id))) return null;
+    const [live] = await this.deps.live.get([row.id]).catch(() => [null]);
+    return newest(live ?? null, viewOf(row));
+  }
+
+  /** A patient's diagnoses, newest first (the patient was already authorised by the caller). */
+  async forPatient(patient: Patient, args: PageArgs): Promise<Page<DiagnosisView>> {
+    const size = pageSize(args.first);
+    const after = decodeCursor(args.after);
+    const rows = await this.em.find(
+      Diagnosis,
+      after
+        ? {
+            patient: patient.id,
+            $or: [{ createdAt: { $lt: after.at } }, { createdAt: after.at, id: { $lt: after.id } }],
+          }
+        : { patient: patient.id },
+      { orderBy: [{ createdAt: QueryOrder.DESC }, { id: QueryOrder.DESC }], limit: size + 1 },
+    );
+    const live = await this.deps.live.get(rows.map((r) => r.id)).catch(() => rows.map(() => null));
+    const views = rows.map((row, i) => newest(live[i] ?? null, viewOf(row)) as DiagnosisView);
+    return toPage(views, size, (v) => ({ at: new Date(v.createdAt), id: v.id }));
+  }
+
+  /**
+   * Cancels a QUEUED or RUNNING diagnosis. The live store's compare-and-set decides the race with
+   * a worker finishing at the same moment; Postgres is then brought in line. A terminal diagnosis
+   * is `BAD_USER_INPUT`.
+   */
+  async cancel(id: string): Promise<DiagnosisView> {
+    const note: AuditNote = { action: 'U', patientId: null, subtype: DiagnosisAudit.cancel };
+    return this.audited(note, async () => {
+      const row = isUuid(id) ? await this.rows.load(id.toLowerCase()) : null;
+      if (!row || !(await this.patients.visibleOrNull(row.patient.id))) throw new NotFoundError('Diagnosis');
+      note.patientId = row.patient.id;
+      const durable = viewOf(row);
+      const now = Date.now();
+      const change = await this.deps.live.change(
+        row.id,
+        { statusIn: ['QUEUED', 'RUNNING'] },
+        { status: 'CANCELLED', stage: 'cancelled', completedAt: now },
+        durable,
+      );
+      if (!change.applied) {
+        const current = newest(change.current, durable);
+        if (current && isTerminal(current)) {
+          throw new BadUserInputError(`The diagnosis is already ${current.status} and cannot be cancelled`);
+        }
+        throw new BadUserInputError('The diagnosis changed while cancelling; try again');
+      }
+      await persistView(this.em, change.view);
+      this.audit.record({ ...note, patientId: row.patient.id });
+      return change.view;
+    });
+  }
+
+  private async audited<T>(note: AuditNote, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      this.audit.record({
+        ...note,
+        patientId: note.patientId && isUuid(note.patientId) ? note.patientId.toLowerCase() : null,
+        outcome: error instanceof AppError ? AuditOutcome.MinorFailure : AuditOutcome.SeriousFailure,
+      });
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,90 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { loadConfig } from '../../src/config.js';
+import { initOrm } from '../../src/db/orm.js';
+import { jobNames } from '../../src/jobs/diagnosis.job.js';
+import { JetStreamQueue } from '../../src/jobs/queue.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { connectRedis } from '../../src/lib/redis.js';
+import { RedisLiveState } from '../../src/modules/diagnosis/diagnosis.live.js';
+import { startConsumer } from '../../worker/consumer.js';
+import type { DiagnosisProvider } from '../../worker/llm/provider.js';
+import { testEnv } from './env.js';
+import type { TestApi } from './server.js';
+
+export interface WorkerTarget {
+  databaseUrl: string;
+  redisKeyPrefix: string;
+  natsNamespace: string;
+  natsUrl?: string;
+}
+
+export const targetOf = (api: TestApi, natsUrl?: string): WorkerTarget => ({
+  databaseUrl: api.db.url,
+  redisKeyPrefix: api.redisKeyPrefix,
+  natsNamespace: api.natsNamespace,
+  ...(natsUrl ? { natsUrl } : {}),
+});
+
+function workerEnv(target: WorkerTarget, env: Record<string, string>): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: target.databaseUrl,
+    DATABASE_POOL_SIZE: '4',
+    REDIS_URL: testEnv.redisUrl,
+    REDIS_KEY_PREFIX: target.redisKeyPrefix,
+    NATS_URL: target.natsUrl ?? testEnv.natsUrl,
+    NATS_NAMESPACE: target.natsNamespace,
+    RULES_CHUNK_DELAY_MS: '20',
+    JOB_RETRY_DELAY_MS: '50',
+    WORKER_HEALTH_PORT: '0',
+    ...env,
+  };
+}
+
+export interface TestWorker {
+  queue: JetStreamQueue;
+  stop(): Promise<void>;
+}
+
+/** A diagnosis worker in this process, against an API's database, Redis prefix and namespace. */
+export async function startTestWorker(
+  target: WorkerTarget,
+  env: Record<string, string> = {},
+  provider?: DiagnosisProvider,
+): Promise<TestWorker> {
+  const config = loadConfig(workerEnv(target, env), 'worker');
+  const logger = createLogger({ level: 'silent' });
+  const orm = await initOrm({ databaseUrl: target.databaseUrl, poolSize: 4 });
+  const options = { url: testEnv.redisUrl, keyPrefix: target.redisKeyPrefix };
+  const redis = await connectRedis(options);
+  const subscriber = await connectRedis(options);
+  const queue = await JetStreamQueue.connect({
+    url: config.natsUrl as string,
+    names: jobNames(config.jobs.namespace),
+    maxDeliver: config.jobs.maxDeliver,
+    ackWaitMs: config.jobs.ackWaitMs,
+    connectionName: 'test-worker',
+  });
+  const live = new RedisLiveState(redis, subscriber, target.redisKeyPrefix);
+  const running = startConsumer({ config, orm, live, queue, logger, ...(provider ? { provider } : {}) });
+  return {
+    queue,
+    stop: async () => {
+      await running.stop();
+      await queue.close();
+      subscriber.disconnect();
+      redis.disconnect();
+      await orm.close(true);
+    },
+  };
+}
+
+/** `npm run start:worker`'s program (from the TypeScript sources) as a child process. */
+export function spawnWorker(target: WorkerTarget, env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+    cwd: new URL('../..', import.meta.url).pathname,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...workerEnv(target, env) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+}

@@ -1,0 +1,222 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { JobMessage, JobQueue } from '../../src/jobs/queue.js';
+import type { Logger } from '../../src/lib/logger.js';
+import { Diagnosis } from '../../src/modules/diagnosis/diagnosis.entity.js';
+import {
+  type DiagnosisView,
+  isTerminal,
+  type LiveStateStore,
+  viewOf,
+} from '../../src/modules/diagnosis/diagnosis.live.js';
+import { newest, persistView } from '../../src/modules/diagnosis/diagnosis.store.js';
+import type { DiagnosisProvider } from '../llm/provider.js';
+
+export interface DiagnoseDeps {
+  orm: MikroORM;
+  live: LiveStateStore;
+  queue: JobQueue;
+  provider: DiagnosisProvider;
+  logger: Logger;
+  maxDeliver: number;
+  retryDelayMs: number;
+  ackWaitMs: number;
+  /** Progress and text are published at most this often (the contract: every 100–250 ms). */
+  publishEveryMs?: number;
+  /** Aborted when the worker shuts down: the job is then released (nak), not failed. */
+  shutdown: AbortSignal;
+}
+
+/** The job was cancelled, or another worker took it over, while the model was working. */
+class Superseded extends Error {}
+
+const today = () => new Date().toISOString().slice(0, 10);
+
+function ageInYears(birthDate: string): number {
+  const [by, bm, bd] = birthDate.split('-').map(Number) as [number, number, number];
+  const [ty, tm, td] = today().split('-').map(Number) as [number, number, number];
+  return ty - by - (tm < bm || (tm === bm && td < bd) ? 1 : 0);
+}
+
+/**
+ * Runs one delivery of a diagnosis job.
+ *
+ * Every state change goes through the live store's compare-and-set and is then written to
+ * Postgres (forward-only). The claim bumps `attempts`; progress and completion require the
+ * attempt and version this worker holds, so a worker that was presumed dead (its job redelivered
+ * to another) or whose job was cancelled cannot publish or complete anything — one COMPLETED,
+ * never two. A redelivered job whose diagnosis is already terminal is acknowledged and skipped.
+ */
+export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps): Promise<void> {
+  const { job, deliveryCount } = message;
+  const log = deps.logger.child({ diagnosisId: job.diagnosisId, delivery: deliveryCount });
+  const em = deps.orm.em.fork();
+  const row = await em.findOne(Diagnosis, job.diagnosisId, { populate: ['patient'] });
+  if (!row) {
+    log.warn('job for an unknown diagnosis: dropped');
+    message.ack();
+    return;
+  }
+  const durable = viewOf(row);
+  const [live] = await deps.live.get([row.id]);
+  const state = newest(live ?? null, durable) as DiagnosisView;
+  if (isTerminal(state)) {
+    // Already finished (a duplicate delivery, or a crash after the live write): make Postgres agree.
+    await persistView(em, state);
+    message.ack();
+    return;
+  }
+
+  const claim = await deps.live.change(
+    row.id,
+    { statusIn: ['QUEUED', 'RUNNING'] },
+    { status: 'RUNNING', attempts: state.attempts + 1, stage: 'starting', progress: 0, partialText: null, error: null },
+    state,
+  );
+  if (!claim.applied) {
+    if (claim.current && isTerminal(claim.current)) await persistView(em, claim.current);
+    message.ack();
+    return;
+  }
+  let mine = claim.view;
+  await persistView(em, mine);
+  log.info({ attempt: mine.attempts }, 'diagnosis started');
+
+  const abort = new AbortController();
+  const onShutdown = () => abort.abort(deps.shutdown.reason);
+  deps.shutdown.addEventListener('abort', onShutdown, { once: true });
+  let text = '';
+  let progress = 0;
+  let stage = 'starting';
+  let dirty = false;
+  let publishing: Promise<void> = Promise.resolve();
+
+  /** Publishes the latest progress if it changed; a refused write means the job is no longer ours. */
+  const publish = () => {
+    if (!dirty) return publishing;
+    dirty = false;
+    publishing = publishing.then(async () => {
+      const result = await deps.live.change(
+        mine.id,
+        { statusIn: ['RUNNING'], attempts: mine.attempts, version: mine.version },
+        { progress, stage, partialText: text },
+        null,
+      );
+      if (result.applied) mine = result.view;
+      else abort.abort(new Superseded('superseded'));
+    });
+    return publishing;
+  };
+  const ticker = setInterval(() => void publish().catch(() => undefined), deps.publishEveryMs ?? 150);
+  // Tell JetStream the job is alive well before its ack wait runs out.
+  const heartbeat = setInterval(() => message.working(), Math.max(1_000, deps.ackWaitMs / 3));
+
+  try {
+    const patient = row.patient;
+    const result = await deps.provider.diagnose(
+      {
+        ageYears: ageInYears(patient.birthDate),
+        sex: patient.sex,
+        observations: patient.latestObservations,
+        symptoms: row.symptoms,
+        notes: row.notes,
+      },
+      {
+        text: (delta) => {
+          text += delta;
+          dirty = true;
+        },
+        progress: (fraction, label) => {
+          progress = Math.max(progress, Math.min(0.99, fraction));
+          stage = label;
+          dirty = true;
+        },
+      },
+      abort.signal,
+    );
+    clearInterval(ticker);
+    await publish();
+    if (abort.signal.aborted) throw abort.signal.reason;
+    const done = await deps.live.change(
+      mine.id,
+      { statusIn: ['RUNNING'], attempts: mine.attempts },
+      {
+        status: 'COMPLETED',
+        progress: 1,
+        stage: 'completed',
+        partialText: text,
+        resultJson: JSON.stringify(result),
+        completedAt: Date.now(),
+      },
+      null,
+    );
+    if (done.applied) {
+      await persistView(em, done.view);
+      log.info({ attempt: done.view.attempts }, 'diagnosis completed');
+    } else if (done.current && isTerminal(done.current)) {
+      await persistView(em, done.current);
+    }
+    message.ack();
+  } catch (error) {
+    clearInterval(ticker);
+    await publishing.catch(() => undefined);
+    const [current] = await deps.live.get([mine.id]).catch(() => [null]);
+    if (current && (isTerminal(current) || current.attempts !== mine.attempts)) {
+      // Cancelled, or taken over by another worker: nothing of ours to record.
+      if (isTerminal(current)) await persistView(em, current);
+      log.info({ status: current.status }, 'diagnosis stopped: no longer ours');
+      message.ack();
+    } else if (deps.shutdown.aborted) {
+      // Shutting down: hand the job back at once for another worker.
+      const requeued = await deps.live.change(
+        mine.id,
+        { statusIn: ['RUNNING'], attempts: mine.attempts },
+        { status: 'QUEUED', stage: 'requeued: worker shutting down' },
+        null,
+      );
+      if (requeued.applied) await persistView(em, requeued.view);
+      message.nak(0);
+    } else {
+      await fail(message, deps, em, mine, error as Error, log);
+    }
+  } finally {
+    clearInterval(ticker);
+    clearInterval(heartbeat);
+    deps.shutdown.removeEventListener('abort', onShutdown);
+  }
+}
+
+/** A failed attempt: retried with backoff, or FAILED (with a dead-letter copy) on the last one. */
+async function fail(
+  message: JobMessage,
+  deps: DiagnoseDeps,
+  em: ReturnType<MikroORM['em']['fork']>,
+  mine: DiagnosisView,
+  error: Error,
+  log: Logger,
+): Promise<void> {
+  // The provider's message, never its input; shortened for the client.
+  const reason = error.message.slice(0, 300) || 'the provider failed';
+  const last = message.deliveryCount >= deps.maxDeliver;
+  const result = await deps.live.change(
+    mine.id,
+    { statusIn: ['RUNNING'], attempts: mine.attempts },
+    last
+      ? { status: 'FAILED', stage: 'failed', error: reason, completedAt: Date.now() }
+      : {
+          status: 'QUEUED',
+          stage: `retrying (attempt ${message.deliveryCount} of ${deps.maxDeliver} failed)`,
+          error: reason,
+        },
+    null,
+  );
+  if (result.applied) await persistView(em, result.view);
+  if (last) {
+    await deps.queue.deadLetter(message.job, reason);
+    log.warn({ attempts: message.deliveryCount }, 'diagnosis failed for good');
+    message.ack();
+  } else {
+    const delay = deps.retryDelayMs * 2 ** (message.deliveryCount - 1);
+    log.warn({ retryInMs: delay }, 'diagnosis attempt failed');
+    message.nak(delay);
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * One diagnosis worker: `npm run start:worker` (or `node dist/worker/main.js`). Any number may run:
+ * they share one durable JetStream consumer. Serves /health/live and /health/ready on
+ * WORKER_HEALTH_PORT; on SIGTERM stops pulling, releases its current jobs and exits 0.
+ */
+import { createServer } from 'node:http';
+import { hostname } from 'node:os';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { initOrm } from '../src/db/orm.js';
+import { readiness } from '../src/http/health.js';
+import { jobNames } from '../src/jobs/diagnosis.job.js';
+import { JetStreamQueue } from '../src/jobs/queue.js';
+import { createLogger } from '../src/lib/logger.js';
+import { connectRedis } from '../src/lib/redis.js';
+import { runUntilSignal } from '../src/lifecycle.js';
+import { RedisLiveState } from '../src/modules/diagnosis/diagnosis.live.js';
+import { startConsumer } from './consumer.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env, 'worker');
+  const logger = createLogger({ level: config.logLevel, name: 'clinical-copilot-worker' });
+  const orm = await initOrm({ databaseUrl: config.databaseUrl as string, poolSize: config.databasePoolSize });
+  await orm.em.getConnection().execute('select 1');
+  const redisOptions = { url: config.redisUrl as string, keyPrefix: config.redisKeyPrefix };
+  const redis = await connectRedis(redisOptions);
+  const subscriber = await connectRedis(redisOptions);
+  const live = new RedisLiveState(redis, subscriber, config.redisKeyPrefix);
+  const queue = await JetStreamQueue.connect({
+    url: config.natsUrl as string,
+    names: jobNames(config.jobs.namespace),
+    maxDeliver: config.jobs.maxDeliver,
+    ackWaitMs: config.jobs.ackWaitMs,
+    connectionName: `worker-${hostname()}`,
+  });
+
+  let draining = false;
+  const checks = [
+    { name: 'database', check: () => orm.em.getConnection().execute('select 1') },
+    { name: 'redis', check: () => redis.ping() },
+    { name: 'nats', check: () => queue.ping() },
+  ];
+  const health = createServer((req, res) => {
+    const send = (status: number, body: unknown) =>
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (req.url === '/health/live') return send(200, { status: 'ok' });
+    if (req.url === '/health/ready') {
+      void readiness(checks, config.healthTimeoutMs, draining).then((r) => send(r.status === 'ok' ? 200 : 503, r));
+      return;
+    }
+    send(404, { error: 'Not found' });
+  });
+  await new Promise<void>((resolve) => health.listen(config.worker.healthPort, config.http.host, resolve));
+
+  const worker = startConsumer({ config, orm, live, queue, logger });
+  await runUntilSignal(logger, config.shutdownGraceMs, async () => {
+    draining = true;
+    await worker.stop();
+    await queue.close();
+    await new Promise<void>((resolve) => health.close(() => resolve()));
+    subscriber.disconnect();
+    redis.disconnect();
+    await orm.close(true);
+  });
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof ConfigError ? error.message : `worker failed to start: ${(error as Error).message}`);
+  process.exit(1);
+});
