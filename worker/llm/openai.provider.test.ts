@@ -62,7 +62,8 @@ describe('OpenAiProvider', () => {
     expect(sent?.headers.authorization).toBe('Bearer sk-test');
     expect(sent?.body).toMatchObject({ model: 'test-model', stream: true, response_format: { type: 'json_object' } });
     // Only de-identified facts reach the model.
-    const user = (sent?.body.messages as { role: string; content: string }[]).find((m) => m.role === 'user');
+    const messages = (sent?.body.messages ?? []) as { role: string; content: string }[];
+    const user = messages.find((m) => m.role === 'user');
     expect(JSON.parse(user?.content ?? '{}')).toEqual({
       age_years: 71,
       sex: 'FEMALE',
