@@ -180,18 +180,46 @@ function deliveryGuard(ctx: Context, patientId: string): () => Promise<void> {
   };
 }
 
+type OnClose = (close: () => Promise<void>) => void;
+
+/**
+ * An async generator whose `return()` takes effect at once. A generator suspended on an `await`
+ * (here: waiting for the next published event) only handles `return()` when it next yields — so a
+ * client leaving a quiet subscription would leave its Redis subscription behind. The wrapper
+ * first closes the feed the generator is waiting on, which ends its loop and runs its `finally`.
+ */
+function closable<T>(make: (onClose: OnClose) => AsyncGenerator<T>): AsyncIterableIterator<T> {
+  const closers: (() => Promise<void>)[] = [];
+  const generator = make((close) => closers.push(close));
+  const closeAll = () => Promise.all(closers.map((close) => close()));
+  const iterator: AsyncIterableIterator<T> = {
+    next: () => generator.next(),
+    return: async (value?: unknown) => {
+      await closeAll();
+      return generator.return(value as T);
+    },
+    throw: async (error?: unknown) => {
+      await closeAll();
+      return generator.throw(error);
+    },
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
+}
+
 /**
  * The current state first, then every newer state in version order, ending after a terminal one.
  * Subscribes before reading the current state, so nothing published in between is missed;
  * anything not newer than what was already sent is dropped, so the client sees no duplicates.
  */
-async function* diagnosisUpdates(ctx: Context, id: string): AsyncGenerator<DiagnosisView> {
+async function* diagnosisUpdates(ctx: Context, id: string, onClose: OnClose): AsyncGenerator<DiagnosisView> {
   const first = await ctx.diagnoses.current(id);
   if (!first) throw new NotFoundError('Diagnosis');
   ctx.audit.record({ action: 'R', patientId: first.patientId, subtype: DiagnosisAudit.subscribe });
   await ctx.audit.flush();
   const live = ctx.diagnoses.liveStore;
   const feed = await openFeed<DiagnosisView>((push) => live.listen(live.channelOfDiagnosis(first.id), push));
+  onClose(feed.close);
   try {
     let sent = (await ctx.diagnoses.current(id)) ?? first;
     yield sent;
@@ -210,13 +238,18 @@ async function* diagnosisUpdates(ctx: Context, id: string): AsyncGenerator<Diagn
 }
 
 /** Every change of every diagnosis of one patient; stays open. */
-async function* patientDiagnosisUpdates(ctx: Context, patientId: string): AsyncGenerator<DiagnosisView> {
+async function* patientDiagnosisUpdates(
+  ctx: Context,
+  patientId: string,
+  onClose: OnClose,
+): AsyncGenerator<DiagnosisView> {
   const patient = await ctx.patients.visibleOrNull(patientId);
   if (!patient) throw new NotFoundError('Patient');
   ctx.audit.record({ action: 'R', patientId: patient.id, subtype: DiagnosisAudit.subscribe });
   await ctx.audit.flush();
   const live = ctx.diagnoses.liveStore;
   const feed = await openFeed<DiagnosisView>((push) => live.listen(live.channelOfPatient(patient.id), push));
+  onClose(feed.close);
   const latest = new Map<string, number>();
   const guard = deliveryGuard(ctx, patient.id);
   try {
@@ -238,14 +271,15 @@ builder.subscriptionFields((t) => ({
     type: DiagnosisRef,
     description: 'The current state at once, then every change in version order; completes after a terminal state.',
     args: { id: t.arg.id({ required: true }) },
-    subscribe: (_root, args, ctx) => diagnosisUpdates(ctx, String(args.id)),
+    subscribe: (_root, args, ctx) => closable((onClose) => diagnosisUpdates(ctx, String(args.id), onClose)),
     resolve: (view) => view,
   }),
   patientDiagnoses: t.field({
     type: DiagnosisRef,
     description: 'Every change of every diagnosis of one patient; stays open.',
     args: { patientId: t.arg.id({ required: true }) },
-    subscribe: (_root, args, ctx) => patientDiagnosisUpdates(ctx, String(args.patientId)),
+    subscribe: (_root, args, ctx) =>
+      closable((onClose) => patientDiagnosisUpdates(ctx, String(args.patientId), onClose)),
     resolve: (view) => view,
   }),
 }));
