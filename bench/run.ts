@@ -7,9 +7,11 @@ import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { runAssessmentScenario } from './scenarios/assessment.js';
+import { runDiagnosisScenario } from './scenarios/diagnosis.js';
 
 const SCENARIOS: Record<string, (o: { seconds: number }) => Promise<Record<string, unknown>>> = {
   assessment: runAssessmentScenario,
+  diagnosis: runDiagnosisScenario,
 };
 
 const { values } = parseArgs({
@@ -57,6 +59,9 @@ function toMarkdown(report: Record<string, unknown>): string {
         `| ${name} | ${p.requests} | ${p.unexpected} | ${p.rps} | ${p.p50} | ${p.p90} | ${p.p99} | ${p.max} |`,
     ),
     '',
+    ...Object.entries(report)
+      .filter(([key]) => !['scenario', 'date', 'command', 'machine', 'phases', 'targets'].includes(key))
+      .flatMap(([key, value]) => [`**${key}**: \`${JSON.stringify(value)}\``, '']),
     '| target | goal | measured | met |',
     '| --- | ---: | ---: | :---: |',
     ...Object.entries(targets).map(

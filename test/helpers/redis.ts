@@ -38,3 +38,19 @@ export async function listRedisKeys(prefix: string): Promise<string[]> {
     redis.disconnect();
   }
 }
+
+/** Waits until some connection (a pod's subscriber) is subscribed to `channel`. */
+export async function waitForSubscriber(channel: string, timeoutMs = 10_000): Promise<void> {
+  const redis = new Redis(testEnv.redisUrl);
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const [, count] = (await redis.pubsub('NUMSUB', channel)) as [string, number];
+      if (Number(count) > 0) return;
+      if (Date.now() > deadline) throw new Error(`nobody subscribed to ${channel}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -12,6 +12,7 @@ import {
 } from '../gql/graphql.js';
 import { queryDatabase } from '../helpers/database.js';
 import { execute } from '../helpers/graphql.js';
+import { waitForSubscriber } from '../helpers/redis.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 import { startTestWorker, type TestWorker, targetOf } from '../helpers/worker.js';
 import { connectWs } from '../helpers/ws.js';
@@ -62,7 +63,7 @@ describe('diagnoses across pods', () => {
     try {
       await ws.connected;
       const patientStream = ws.stream(PatientDiagnosesDocument, { patientId });
-      await new Promise((r) => setTimeout(r, 200)); // let the subscription reach Redis
+      await waitForSubscriber(`${b.redisKeyPrefix}patient-diagnoses:${patientId}`);
 
       const requested = (
         await execute(a.url, RequestDiagnosisDocument, { patientId, input: INPUT }, { token })

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreatePatientDocument, PatientDiagnosesDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
 import { testEnv } from '../helpers/env.js';
 import { execute } from '../helpers/graphql.js';
+import { waitForSubscriber } from '../helpers/redis.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 import { connectWs } from '../helpers/ws.js';
 
@@ -67,10 +68,13 @@ describe('subscriptions', () => {
     const ws = connectWs(api.wsUrl, `Bearer ${token}`);
     const round = async (n: number) => {
       const streams = Array.from({ length: n }, () => ws.stream(PatientDiagnosesDocument, { patientId }));
-      // Each is live once the channel is subscribed: publish one change and wait for every stream.
-      await new Promise((r) => setTimeout(r, 100));
-      await execute(api.url, RequestDiagnosisDocument, { patientId, input: { symptoms: ['cough'] } }, { token });
-      await Promise.all(streams.map((s) => s.until((rs) => rs.length > 0, 10_000)));
+      // Publish changes until every stream has received one: then all of them were live.
+      const deadline = Date.now() + 20_000;
+      while (streams.some((s) => s.results.length === 0)) {
+        if (Date.now() > deadline) throw new Error('streams did not all receive an event');
+        await execute(api.url, RequestDiagnosisDocument, { patientId, input: { symptoms: ['cough'] } }, { token });
+        await new Promise((r) => setTimeout(r, 50));
+      }
       for (const s of streams) s.stop();
     };
     try {
@@ -104,7 +108,7 @@ describe('subscriptions', () => {
     });
     expect(res.status).toBe(200);
     const reader = res.body?.getReader();
-    await new Promise((r) => setTimeout(r, 200));
+    await waitForSubscriber(`${api.redisKeyPrefix}patient-diagnoses:${patientId}`);
     await execute(api.url, RequestDiagnosisDocument, { patientId, input: { symptoms: ['fever'] } }, { token });
     let received = '';
     while (!received.includes('"patientDiagnoses"')) {

@@ -197,6 +197,9 @@ async function fail(
   // The provider's message, never its input; shortened for the client.
   const reason = error.message.slice(0, 300) || 'the provider failed';
   const last = message.deliveryCount >= deps.maxDeliver;
+  // The dead-letter copy is written before anyone can see FAILED (it is de-duplicated by id, so a
+  // crash after it and a redelivery write it once).
+  if (last) await deps.queue.deadLetter(message.job, reason);
   const result = await deps.live.change(
     mine.id,
     { statusIn: ['RUNNING'], attempts: mine.attempts },
@@ -211,7 +214,6 @@ async function fail(
   );
   if (result.applied) await persistView(em, result.view);
   if (last) {
-    await deps.queue.deadLetter(message.job, reason);
     log.warn({ attempts: message.deliveryCount }, 'diagnosis failed for good');
     message.ack();
   } else {

@@ -1,0 +1,275 @@
+/**
+ * Scenario `diagnosis`: two API pods (built, their own processes) on real PostgreSQL, Redis and
+ * NATS JetStream; load and subscribers in this process.
+ *
+ * Measures: `requestDiagnosis` acknowledgement latency at a fixed 200 req/s; fan-out latency from
+ * a worker's publish (the same Lua compare-and-set + PUBLISH a worker runs, done here so the
+ * publish instant is known) to receipt by graphql-ws subscribers spread over both pods, for 1 and
+ * for 10,000 concurrent subscribers; and the memory one idle subscription socket costs a pod.
+ */
+import { randomBytes } from 'node:crypto';
+import { parse, print } from 'graphql';
+import { type Client, createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import { signToken } from '../../src/auth/jwt.js';
+import { initOrm, migrateUp } from '../../src/db/orm.js';
+import { connectRedis } from '../../src/lib/redis.js';
+import { RedisLiveState } from '../../src/modules/diagnosis/diagnosis.live.js';
+import { createTestDatabase } from '../../test/helpers/database.js';
+import { deleteJobStreams, uniqueNatsNamespace } from '../../test/helpers/nats.js';
+import { deleteRedisKeys, uniqueRedisPrefix } from '../../test/helpers/redis.js';
+import { fixedRate, type LoadResult } from '../lib/load.js';
+import { freePort, httpOk, type Running, startNode } from '../lib/processes.js';
+
+const SECRET = randomBytes(32).toString('hex');
+const SUBSCRIPTION = print(parse('subscription S($id: ID!) { diagnosisUpdated(id: $id) { version updatedAt } }'));
+
+function percentiles(samples: number[]): Pick<LoadResult, 'p50' | 'p90' | 'p99' | 'max'> & { count: number } {
+  const sorted = Float64Array.from(samples).sort();
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  return {
+    count: samples.length,
+    p50: at(0.5),
+    p90: at(0.9),
+    p99: at(0.99),
+    max: sorted[sorted.length - 1] ?? Number.NaN,
+  };
+}
+
+async function metric(base: string, name: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+}
+
+export async function runDiagnosisScenario({ seconds }: { seconds: number }): Promise<Record<string, unknown>> {
+  const db = await createTestDatabase('cc_bench');
+  const orm = await initOrm({ databaseUrl: db.url, poolSize: 1, silent: true });
+  await migrateUp(orm);
+  await orm.close(true);
+  const prefix = uniqueRedisPrefix().replace('cc-test', 'cc-bench');
+  const namespace = uniqueNatsNamespace();
+  const running: Running[] = [];
+  const clients: Client[] = [];
+  const redis = await connectRedis({ url: 'redis://127.0.0.1:6379', keyPrefix: prefix });
+  const subscriber = await connectRedis({ url: 'redis://127.0.0.1:6379', keyPrefix: prefix });
+  try {
+    const mlPort = await freePort();
+    const common = {
+      HOST: '127.0.0.1',
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: db.url,
+      DATABASE_POOL_SIZE: '10',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      REDIS_KEY_PREFIX: prefix,
+      NATS_URL: 'nats://127.0.0.1:4222',
+      NATS_NAMESPACE: namespace,
+      // Assessments are not measured here; the pods only need a URL.
+      ML_URL: `http://127.0.0.1:${mlPort}`,
+      JWT_SECRET: SECRET,
+    };
+    const pods: { base: string; ws: string }[] = [];
+    for (let i = 0; i < 2; i++) {
+      const port = await freePort();
+      running.push(
+        await startNode('dist/src/main.js', { ...common, PORT: String(port) }, () =>
+          httpOk(`http://127.0.0.1:${port}/health/ready`),
+        ),
+      );
+      pods.push({ base: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/graphql` });
+    }
+    const [podA, podB] = pods as [{ base: string; ws: string }, { base: string; ws: string }];
+    const token = await signToken(SECRET, { sub: 'bench-clinician', roles: ['clinician'], ttl: '2h' });
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+    const gql = async (query: string, variables: Record<string, unknown>) => {
+      const res = await fetch(`${podA.base}/graphql`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ query, variables }),
+      });
+      const json = (await res.json()) as { data?: Record<string, { id: string }>; errors?: unknown };
+      if (json.errors) throw new Error(JSON.stringify(json.errors));
+      return json.data as Record<string, { id: string }>;
+    };
+    const patientId = (
+      await gql('mutation C($input: CreatePatientInput!) { createPatient(input: $input) { id } }', {
+        input: { mrn: 'BENCH-DX', givenName: 'Bench', familyName: 'Dx', birthDate: '1960-01-01', sex: 'MALE' },
+      })
+    ).createPatient?.id as string;
+
+    // 1. Acknowledgement latency of requestDiagnosis (no worker: only the API's work is measured).
+    const request = JSON.stringify({
+      query:
+        'mutation R($p: ID!, $i: DiagnosisRequestInput!) { requestDiagnosis(patientId: $p, input: $i) { id status } }',
+      variables: { p: patientId, i: { symptoms: ['fever', 'cough'], notes: 'bench' } },
+    });
+    const ackTarget = {
+      url: new URL(`${podA.base}/graphql`),
+      headers,
+      body: () => request,
+      accept: (status: number, body: string) => status === 200 && body.includes('"QUEUED"'),
+    };
+    await fixedRate(ackTarget, 100, 2_000); // warm-up
+    const requestAck = await fixedRate(ackTarget, 200, seconds * 1000);
+
+    // A RUNNING diagnosis to publish changes of, as a worker would.
+    const diagnosisId = (
+      await gql(
+        'mutation R($p: ID!, $i: DiagnosisRequestInput!) { requestDiagnosis(patientId: $p, input: $i) { id } }',
+        {
+          p: patientId,
+          i: { symptoms: ['fever'] },
+        },
+      )
+    ).requestDiagnosis?.id as string;
+    const live = new RedisLiveState(redis, subscriber, prefix);
+    const [seed] = await live.get([diagnosisId]);
+    const claimed = await live.change(
+      diagnosisId,
+      { statusIn: ['QUEUED', 'RUNNING'] },
+      { status: 'RUNNING', stage: 'bench' },
+      seed ?? null,
+    );
+    if (!claimed.applied) throw new Error('could not claim the bench diagnosis');
+    let progress = 0;
+    const publish = async () => {
+      progress += 1e-6;
+      const sent = Date.now();
+      const result = await live.change(diagnosisId, { statusIn: ['RUNNING'] }, { progress }, null);
+      if (!result.applied) throw new Error('publish refused');
+      return { sent, version: result.view.version };
+    };
+
+    /** Opens `count` subscriptions (50 per socket, sockets alternating between the pods). */
+    const subscribe = async (count: number, onEvent: (version: number, receivedAt: number) => void) => {
+      const sockets = Math.ceil(count / 50);
+      let ready = 0;
+      for (let s = 0; s < sockets; s++) {
+        const pod = s % 2 === 0 ? podA : podB;
+        const client = createClient({
+          url: pod.ws,
+          webSocketImpl: WebSocket,
+          lazy: false,
+          retryAttempts: 0,
+          connectionParams: { authorization: `Bearer ${token}` },
+        });
+        clients.push(client);
+        for (let k = 0; k < Math.min(50, count - s * 50); k++) {
+          let first = true;
+          client.subscribe<{ diagnosisUpdated: { version: number } }>(
+            { query: SUBSCRIPTION, variables: { id: diagnosisId } },
+            {
+              next: (value) => {
+                const version = value.data?.diagnosisUpdated.version;
+                if (version === undefined) return;
+                // The first message is the current state: from then on this subscriber listens.
+                if (first) {
+                  first = false;
+                  ready += 1;
+                  return;
+                }
+                onEvent(version, Date.now());
+              },
+              error: () => undefined,
+              complete: () => undefined,
+            },
+          );
+        }
+      }
+      // Every subscription has received its first (current) state: all are listening.
+      const deadline = Date.now() + 120_000;
+      while (ready < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 500));
+    };
+    const closeAll = async () => {
+      for (const c of clients.splice(0)) await c.dispose();
+    };
+
+    const fanOut = async (count: number, events: number) => {
+      const latencies: number[] = [];
+      const sentAt = new Map<number, number>();
+      const received = new Map<number, number>();
+      await subscribe(count, (version, at) => {
+        const sent = sentAt.get(version);
+        if (sent === undefined) return;
+        latencies.push(at - sent);
+        received.set(version, (received.get(version) ?? 0) + 1);
+      });
+      for (let e = 0; e < events; e++) {
+        const deadline = Date.now() + 30_000;
+        const { version, sent } = await publish();
+        sentAt.set(version, sent);
+        while ((received.get(version) ?? 0) < count && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 5));
+        await new Promise((r) => setTimeout(r, count > 1 ? 200 : 20));
+      }
+      await closeAll();
+      return { subscribers: count, events, delivered: latencies.length, ...percentiles(latencies) };
+    };
+
+    const fanOut1 = await fanOut(1, 200);
+    const fanOut10k = await fanOut(10_000, 5);
+
+    // Memory of idle subscription sockets on one pod: one subscription per socket.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const rssBefore = await metric(podA.base, 'process_resident_memory_bytes');
+    const heapBefore = await metric(podA.base, 'nodejs_heap_size_used_bytes');
+    const idle = 1_000;
+    let opened = 0;
+    for (let s = 0; s < idle; s++) {
+      const client = createClient({
+        url: podA.ws,
+        webSocketImpl: WebSocket,
+        lazy: false,
+        retryAttempts: 0,
+        connectionParams: { authorization: `Bearer ${token}` },
+      });
+      clients.push(client);
+      client.subscribe(
+        { query: SUBSCRIPTION, variables: { id: diagnosisId } },
+        {
+          next: () => {
+            opened += 1;
+          },
+          error: () => undefined,
+          complete: () => undefined,
+        },
+      );
+    }
+    const until = Date.now() + 60_000;
+    while (opened < idle && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 3_000));
+    const rssAfter = await metric(podA.base, 'process_resident_memory_bytes');
+    const heapAfter = await metric(podA.base, 'nodejs_heap_size_used_bytes');
+    await closeAll();
+    const idleSockets = {
+      sockets: idle,
+      opened,
+      rssPerSocketKiB: Math.round((rssAfter - rssBefore) / idle / 102.4) / 10,
+      heapPerSocketKiB: Math.round((heapAfter - heapBefore) / idle / 102.4) / 10,
+    };
+
+    return {
+      phases: { requestAck },
+      fanOut: { oneSubscriber: fanOut1, tenThousandSubscribers: fanOut10k },
+      idleSockets,
+      targets: {
+        requestAckP99Ms: { target: 15, measured: requestAck.p99, met: requestAck.p99 <= 15 },
+        fanOut1P99Ms: { target: 20, measured: fanOut1.p99, met: fanOut1.p99 <= 20 },
+        fanOut10kP99Ms: { target: 250, measured: fanOut10k.p99, met: fanOut10k.p99 <= 250 },
+      },
+    };
+  } finally {
+    await closeAllClients(clients);
+    for (const r of running.reverse()) await r.stop();
+    subscriber.disconnect();
+    redis.disconnect();
+    await db.drop();
+    await deleteRedisKeys(prefix);
+    await deleteJobStreams(namespace);
+  }
+}
+
+async function closeAllClients(clients: Client[]): Promise<void> {
+  for (const c of clients.splice(0)) await c.dispose();
+}
