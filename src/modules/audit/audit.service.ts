@@ -18,6 +18,33 @@ const AUDIT_COLUMNS = [
 ] as const;
 const ROW_PLACEHOLDERS = `(${AUDIT_COLUMNS.map(() => '?').join(', ')})`;
 
+/** An event's values in {@link AUDIT_COLUMNS} order, for hand-written INSERTs. */
+function auditValues(e: AuditEvent): unknown[] {
+  return [
+    e.id,
+    e.recordedAt,
+    e.action,
+    e.outcome,
+    e.agentId,
+    e.patientId,
+    e.subtype,
+    e.operationName,
+    e.requestId,
+    e.source,
+  ];
+}
+
+/**
+ * SQL that inserts one audit event, as a statement or a CTE part, with its bindings: for writes
+ * done in one hand-written statement, whose audit row must commit with them.
+ */
+export function auditInsert(event: AuditEvent): { sql: string; bindings: unknown[] } {
+  return {
+    sql: `insert into audit_event (${AUDIT_COLUMNS.join(', ')}) values ${ROW_PLACEHOLDERS}`,
+    bindings: auditValues(event),
+  };
+}
+
 interface Pending {
   events: AuditEvent[];
   resolve: () => void;
@@ -84,21 +111,12 @@ export class AuditLog {
       const events = batch.flatMap((p) => p.events);
       // One multi-row INSERT, written by hand: this runs for nearly every request, and the ORM's
       // unit of work is pure overhead for rows that are only ever appended.
-      await this.orm.em.getConnection().execute(
-        `insert into audit_event (${AUDIT_COLUMNS.join(', ')}) values ${events.map(() => ROW_PLACEHOLDERS).join(', ')}`,
-        events.flatMap((e) => [
-          e.id,
-          e.recordedAt,
-          e.action,
-          e.outcome,
-          e.agentId,
-          e.patientId,
-          e.subtype,
-          e.operationName,
-          e.requestId,
-          e.source,
-        ]),
-      );
+      await this.orm.em
+        .getConnection()
+        .execute(
+          `insert into audit_event (${AUDIT_COLUMNS.join(', ')}) values ${events.map(() => ROW_PLACEHOLDERS).join(', ')}`,
+          events.flatMap(auditValues),
+        );
       this.stats.inserts += 1;
       this.stats.events += events.length;
       for (const p of batch) p.resolve();
@@ -147,7 +165,12 @@ export class AuditTrail {
 
   /** Persists an audit event in `em`'s unit of work (the caller's transaction). */
   inTransaction(em: EntityManager, note: AuditNote): void {
-    for (const event of this.log.events([this.toRecord(note)])) em.persist(event);
+    em.persist(this.event(note));
+  }
+
+  /** The audit event for `note`, for a caller that writes it itself in its own statement. */
+  event(note: AuditNote): AuditEvent {
+    return this.log.events([this.toRecord(note)])[0] as AuditEvent;
   }
 
   /** Writes what was recorded; resolves when it is durable. */

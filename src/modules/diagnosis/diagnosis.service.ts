@@ -5,10 +5,9 @@ import { AppError, BadUserInputError, NotFoundError } from '../../graphql/errors
 import type { Logger } from '../../lib/logger.js';
 import { decodeCursor, type Page, type PageArgs, pageSize, toPage } from '../../lib/pagination.js';
 import { parseInput } from '../../lib/validation.js';
-import type { AuditNote, AuditTrail } from '../audit/audit.service.js';
+import { type AuditNote, type AuditTrail, auditInsert } from '../audit/audit.service.js';
 import { AuditOutcome } from '../audit/audit-event.entity.js';
 import { Clinician } from '../clinician/clinician.entity.js';
-import { OutboxMessage } from '../outbox/outbox.entity.js';
 import type { OutboxRelay } from '../outbox/outbox.relay.js';
 import { Patient } from '../patient/patient.entity.js';
 import type { PatientService } from '../patient/patient.service.js';
@@ -79,18 +78,36 @@ export class DiagnosisService {
     return this.audited(note, async () => {
       await this.patients.requireVisible(patientId);
       const { symptoms, notes } = parseInput(diagnosisRequestSchema, input);
-      const diagnosis = await this.em.transactional(async (em) => {
-        const d = new Diagnosis(
-          em.getReference(Patient, patientId),
-          em.getReference(Clinician, this.viewer.id),
-          symptoms,
+      const diagnosis = new Diagnosis(
+        this.em.getReference(Patient, patientId),
+        this.em.getReference(Clinician, this.viewer.id),
+        symptoms,
+        notes,
+      );
+      const job = { diagnosisId: diagnosis.id, requestedAt: diagnosis.createdAt.getTime() };
+      const audit = auditInsert(this.audit.event({ ...note, patientId }));
+      // The diagnosis, its outbox row and its audit row in ONE statement: atomic without a
+      // transaction's extra round trips, which dominated this mutation's cost.
+      await this.em.getConnection().execute(
+        `with d as (
+           insert into diagnosis (id, patient_id, requested_by_id, status, progress, attempts, version, symptoms, notes, created_at, updated_at)
+           values (?, ?, ?, 'QUEUED', 0, 0, 1, ?::jsonb, ?, ?, ?) returning id),
+         o as (insert into outbox_message (id, payload, created_at, attempts) select id, ?::jsonb, ?, 0 from d)
+         ${audit.sql}`,
+        [
+          diagnosis.id,
+          patientId,
+          this.viewer.id,
+          JSON.stringify(symptoms),
           notes,
-        );
-        em.persist(d);
-        em.persist(new OutboxMessage(d.id, { diagnosisId: d.id, requestedAt: d.createdAt.getTime() }));
-        this.audit.inTransaction(em, { ...note, patientId });
-        return d;
-      });
+          diagnosis.createdAt,
+          diagnosis.updatedAt,
+          JSON.stringify(job),
+          diagnosis.createdAt,
+          ...audit.bindings,
+        ],
+        'run',
+      );
       const view = viewOf(diagnosis);
       // Best effort: subscribers of the patient see it at once; readers fall back to Postgres.
       await this.deps.live
@@ -98,7 +115,7 @@ export class DiagnosisService {
         .catch((error: Error) =>
           this.deps.logger.warn({ err: { message: error.message } }, 'could not announce a new diagnosis'),
         );
-      this.deps.relay.kick();
+      this.deps.relay.publishNow(job);
       return view;
     });
   }

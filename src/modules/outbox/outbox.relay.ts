@@ -1,22 +1,26 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { parseJob } from '../../jobs/diagnosis.job.js';
+import { type DiagnosisJob, parseJob } from '../../jobs/diagnosis.job.js';
 import type { JobQueue } from '../../jobs/queue.js';
 import type { Logger } from '../../lib/logger.js';
 
 const BATCH = 100;
+/** The poll leaves younger rows to the request that wrote them (publishing twice is harmless, only wasteful). */
+const FAST_PATH_GRACE_MS = 1_000;
 
 /**
- * Hands outbox rows to the queue. Runs in every API pod: rows are claimed with
- * `FOR UPDATE SKIP LOCKED`, so pods never publish the same row at the same time, and a row is
- * deleted only after the queue stored the job — if a pod dies in between, another publishes it
- * again and JetStream's de-duplication (the diagnosis id as `Nats-Msg-Id`) drops the copy.
- * A request kicks the relay at once; a poll catches whatever a NATS outage or a crash left behind.
+ * Hands outbox rows to the queue. The request that wrote a row publishes it at once, after its
+ * answer, and deletes it ({@link publishNow}); a poll in every API pod publishes whatever that
+ * left behind (NATS was down, the pod died) — rows claimed with `FOR UPDATE SKIP LOCKED`, so pods
+ * never publish the same row at the same time. A row is deleted only after the queue stored the
+ * job; when a job is published twice (fast path and poll, or a crash before the delete),
+ * JetStream's de-duplication on the diagnosis id (`Nats-Msg-Id`) keeps one.
  */
 export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = false;
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly orm: MikroORM,
@@ -32,6 +36,22 @@ export class OutboxRelay {
       if (!this.stopped) this.timer = setTimeout(tick, this.pollMs);
     };
     this.timer = setTimeout(tick, this.pollMs);
+  }
+
+  /** The fast path: publishes a just-committed job and deletes its row; a failure leaves it to the poll. */
+  publishNow(job: DiagnosisJob): void {
+    if (this.stopped) return;
+    const work = this.queue
+      .publish(job)
+      .then(() =>
+        this.orm.em.getConnection().execute('delete from outbox_message where id = ?', [job.diagnosisId], 'run'),
+      )
+      .then(
+        () => undefined,
+        (error: Error) => this.logger.warn({ err: { message: error.message } }, 'job left in the outbox for the relay'),
+      );
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
   }
 
   /** Publishes pending rows now (coalesced with a run already under way). */
@@ -53,40 +73,37 @@ export class OutboxRelay {
       });
   }
 
-  /** Publishes until the outbox is empty or the queue refuses; returns how many were published. */
+  /**
+   * Publishes the rows older than the fast path's usual delay, a batch at a time, concurrently,
+   * until none are left or the queue refuses; returns how many were published.
+   */
   async drain(): Promise<number> {
     let published = 0;
     for (;;) {
       const done = await this.orm.em.fork().transactional(async (em) => {
-        const rows = await em
-          .getConnection()
-          .execute<{ id: string; payload: unknown }[]>(
-            'select id, payload from outbox_message order by created_at limit ? for update skip locked',
-            [BATCH],
-            'all',
-            em.getTransactionContext(),
+        const connection = em.getConnection();
+        const tx = em.getTransactionContext();
+        const rows = await connection.execute<{ id: string; payload: unknown }[]>(
+          `select id, payload from outbox_message where created_at < ? order by created_at limit ? for update skip locked`,
+          [new Date(Date.now() - FAST_PATH_GRACE_MS), BATCH],
+          'all',
+          tx,
+        );
+        if (rows.length === 0) return { sent: 0, more: false };
+        const results = await Promise.allSettled(rows.map((row) => this.queue.publish(parseJob(row.payload))));
+        const sent = rows.filter((_, i) => results[i]?.status === 'fulfilled').map((row) => row.id);
+        const failed = rows.filter((_, i) => results[i]?.status === 'rejected').map((row) => row.id);
+        if (sent.length > 0) await connection.execute('delete from outbox_message where id in (?)', [sent], 'run', tx);
+        if (failed.length > 0) {
+          const reason = (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason as Error;
+          await connection.execute(
+            'update outbox_message set attempts = attempts + 1, last_error = ? where id in (?)',
+            [String(reason?.message ?? reason).slice(0, 500), failed],
+            'run',
+            tx,
           );
-        let sent = 0;
-        for (const row of rows) {
-          try {
-            await this.queue.publish(parseJob(row.payload));
-          } catch (error) {
-            await em
-              .getConnection()
-              .execute(
-                'update outbox_message set attempts = attempts + 1, last_error = ? where id = ?',
-                [(error as Error).message.slice(0, 500), row.id],
-                'run',
-                em.getTransactionContext(),
-              );
-            return { sent, more: false };
-          }
-          await em
-            .getConnection()
-            .execute('delete from outbox_message where id = ?', [row.id], 'run', em.getTransactionContext());
-          sent += 1;
         }
-        return { sent, more: rows.length === BATCH };
+        return { sent: sent.length, more: failed.length === 0 && rows.length === BATCH };
       });
       published += done.sent;
       if (!done.more) return published;
@@ -97,5 +114,6 @@ export class OutboxRelay {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
+    await Promise.all(this.inFlight);
   }
 }
