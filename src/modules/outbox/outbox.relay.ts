@@ -6,6 +6,8 @@ import type { Logger } from '../../lib/logger.js';
 const BATCH = 100;
 /** The poll leaves younger rows to the request that wrote them (publishing twice is harmless, only wasteful). */
 const FAST_PATH_GRACE_MS = 1_000;
+/** Published rows are deleted in batches at most this long after publishing. */
+const DELETE_BATCH_MS = 20;
 
 /**
  * Hands outbox rows to the queue. The request that wrote a row publishes it at once, after its
@@ -21,6 +23,9 @@ export class OutboxRelay {
   private again = false;
   private stopped = false;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Rows the fast path published, deleted together in one statement shortly after. */
+  private readonly published: string[] = [];
+  private deleting: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly orm: MikroORM,
@@ -41,17 +46,29 @@ export class OutboxRelay {
   /** The fast path: publishes a just-committed job and deletes its row; a failure leaves it to the poll. */
   publishNow(job: DiagnosisJob): void {
     if (this.stopped) return;
-    const work = this.queue
-      .publish(job)
-      .then(() =>
-        this.orm.em.getConnection().execute('delete from outbox_message where id = ?', [job.diagnosisId], 'run'),
-      )
-      .then(
-        () => undefined,
-        (error: Error) => this.logger.warn({ err: { message: error.message } }, 'job left in the outbox for the relay'),
-      );
+    const work = this.queue.publish(job).then(
+      () => this.deleteSoon(job.diagnosisId),
+      (error: Error) => this.logger.warn({ err: { message: error.message } }, 'job left in the outbox for the relay'),
+    );
     this.inFlight.add(work);
     void work.finally(() => this.inFlight.delete(work));
+  }
+
+  private deleteSoon(id: string): void {
+    this.published.push(id);
+    this.deleting ??= setTimeout(() => void this.deletePublished(), DELETE_BATCH_MS);
+  }
+
+  private async deletePublished(): Promise<void> {
+    this.deleting = undefined;
+    const ids = this.published.splice(0);
+    if (ids.length === 0) return;
+    try {
+      await this.orm.em.getConnection().execute('delete from outbox_message where id in (?)', [ids], 'run');
+    } catch (error) {
+      // The rows stay; the poll publishes them again and JetStream drops the duplicates.
+      this.logger.warn({ err: { message: (error as Error).message }, rows: ids.length }, 'outbox cleanup failed');
+    }
   }
 
   /** Publishes pending rows now (coalesced with a run already under way). */
@@ -115,5 +132,7 @@ export class OutboxRelay {
     clearTimeout(this.timer);
     await this.running;
     await Promise.all(this.inFlight);
+    clearTimeout(this.deleting);
+    await this.deletePublished();
   }
 }
