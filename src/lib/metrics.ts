@@ -12,6 +12,7 @@ export class Metrics {
   readonly breakerEvents: Counter<'breaker' | 'event'>;
   readonly cacheLookups: Counter<'cache' | 'result'>;
   readonly modelCalls: Histogram<'model' | 'outcome'>;
+  readonly rateLimitRejections: Counter<'scope'>;
   private readonly knownOperations = new Set<string>();
 
   constructor() {
@@ -52,6 +53,12 @@ export class Metrics {
       help: 'Model server inference calls (one per batch), by model and outcome.',
       labelNames: ['model', 'outcome'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [this.registry],
+    });
+    this.rateLimitRejections = new Counter({
+      name: 'rate_limit_rejections_total',
+      help: 'Requests refused by a rate limit, by scope: clinician, ip (unauthenticated), ws_connect.',
+      labelNames: ['scope'],
       registers: [this.registry],
     });
   }
