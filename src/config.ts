@@ -92,6 +92,51 @@ const envSchema = z
 
     /** GraphiQL in the browser; on by default except in production. */
     GRAPHIQL: boolFlag.optional(),
+    /** Introspection (`__schema`, `__type`); on by default except in production. */
+    INTROSPECTION: boolFlag.optional(),
+    /** Take the client address from the first `X-Forwarded-For` hop (only behind a proxy that sets it). */
+    TRUST_PROXY: boolFlag.default(false),
+
+    /** Rate limits: one fixed window, shared by every pod through Redis. */
+    RATE_LIMIT_WINDOW_MS: z.coerce
+      .number()
+      .int()
+      .min(1_000)
+      .max(24 * 60 * 60_000)
+      .multipleOf(1_000, { error: 'must be whole seconds (a multiple of 1000)' })
+      .default(60_000),
+    /** Points per clinician per window (queries, mutations and subscriptions, over HTTP and WebSocket). */
+    RATE_LIMIT_POINTS: z.coerce.number().int().min(1).default(1_000),
+    /** Points per client address per window for unauthenticated requests and failed authentications. */
+    RATE_LIMIT_IP_POINTS: z.coerce.number().int().min(1).default(2_000),
+    /** WebSocket connection attempts per client address per window. */
+    RATE_LIMIT_WS_CONNECT_POINTS: z.coerce.number().int().min(1).default(300),
+    RATE_LIMIT_COST_QUERY: z.coerce.number().int().min(0).default(1),
+    RATE_LIMIT_COST_MUTATION: z.coerce.number().int().min(0).default(10),
+    RATE_LIMIT_COST_DIAGNOSIS: z.coerce.number().int().min(0).default(20),
+    RATE_LIMIT_COST_SUBSCRIPTION: z.coerce.number().int().min(0).default(1),
+
+    /** Query shape limits, enforced before execution (HTTP and WebSocket alike). */
+    GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(1).max(100).default(12),
+    GRAPHQL_MAX_ALIASES: z.coerce.number().int().min(0).max(1_000).default(30),
+    GRAPHQL_MAX_TOKENS: z.coerce.number().int().min(10).max(100_000).default(2_000),
+    GRAPHQL_MAX_DIRECTIVES: z.coerce.number().int().min(0).max(1_000).default(50),
+    /** graphql-armor's cost: objects 2, scalars 1, multiplied by 1.5 per level of depth. */
+    GRAPHQL_MAX_COST: z.coerce.number().int().min(1).default(5_000),
+    /** Largest HTTP request body (and graphql-ws message). */
+    MAX_BODY_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1_024)
+      .max(64 * 1024 * 1024)
+      .default(1024 * 1024),
+    /** Operations open at once on one WebSocket. */
+    WS_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).max(10_000).default(50),
+    /** A JSON file `{ "<sha256 of the query>": "<query>" }`: the persisted operations (allow-list). */
+    PERSISTED_OPERATIONS_FILE: nonEmpty,
+    /** Accept only the operations in PERSISTED_OPERATIONS_FILE (the clinical UI's allow-list mode). */
+    PERSISTED_OPERATIONS_ONLY: boolFlag.default(false),
+
     /** How long `/health/ready` waits for one dependency before calling it down. */
     HEALTH_TIMEOUT_MS: z.coerce.number().int().min(50).max(10_000).default(1_000),
     /** Time allowed to drain on SIGTERM before the process exits anyway. */
@@ -116,6 +161,13 @@ const envSchema = z
     if (env.JWT_AUDIENCE === undefined && env.JWT_JWKS_URL) {
       ctx.addIssue({ code: 'custom', path: ['JWT_AUDIENCE'], message: 'is required with JWT_JWKS_URL' });
     }
+    if (env.PERSISTED_OPERATIONS_ONLY && !env.PERSISTED_OPERATIONS_FILE) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['PERSISTED_OPERATIONS_FILE'],
+        message: 'is required with PERSISTED_OPERATIONS_ONLY=true',
+      });
+    }
   });
 
 type Env = z.infer<typeof envSchema>;
@@ -124,6 +176,41 @@ type Env = z.infer<typeof envSchema>;
 export type AuthConfig =
   | { kind: 'secret'; secret: string; issuer?: string; audience?: string }
   | { kind: 'jwks'; jwksUrl: string; issuer: string; audience: string };
+
+/** What one operation costs against its clinician's rate-limit budget. */
+export interface OperationCosts {
+  /** A query operation, whatever its root fields. */
+  readonly query: number;
+  /** Each root field of a mutation (aliases included), except those priced in `fields`. */
+  readonly mutation: number;
+  /** A subscription operation. */
+  readonly subscription: number;
+  /** Root fields priced on their own (`requestDiagnosis`). */
+  readonly fields: Readonly<Record<string, number>>;
+}
+
+/** Rate limits (fixed windows, shared through Redis). */
+export interface RateLimitConfig {
+  readonly windowMs: number;
+  readonly clinicianPoints: number;
+  readonly ipPoints: number;
+  readonly wsConnectPoints: number;
+  readonly costs: OperationCosts;
+}
+
+/** Limits on what one GraphQL request may ask for, checked before it executes. */
+export interface GraphqlLimitsConfig {
+  readonly maxDepth: number;
+  readonly maxAliases: number;
+  readonly maxTokens: number;
+  readonly maxDirectives: number;
+  readonly maxCost: number;
+  readonly maxBodyBytes: number;
+  readonly maxSubscriptionsPerSocket: number;
+  readonly introspection: boolean;
+  readonly persistedOperationsFile: string | undefined;
+  readonly persistedOperationsOnly: boolean;
+}
 
 /** The validated, frozen configuration of one process. Nothing else reads `process.env`. */
 export interface Config {
@@ -162,6 +249,10 @@ export interface Config {
   /** `undefined` only in embedded mode, which generates and keeps a secret under `dataDir`. */
   readonly auth: AuthConfig | undefined;
   readonly graphiql: boolean;
+  /** Whether the client address comes from `X-Forwarded-For` (set by a trusted proxy). */
+  readonly trustProxy: boolean;
+  readonly rateLimit: RateLimitConfig;
+  readonly graphqlLimits: GraphqlLimitsConfig;
   readonly healthTimeoutMs: number;
   readonly shutdownGraceMs: number;
 }
@@ -233,6 +324,31 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
     }),
     auth: authConfig(e),
     graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
+    trustProxy: e.TRUST_PROXY,
+    rateLimit: Object.freeze({
+      windowMs: e.RATE_LIMIT_WINDOW_MS,
+      clinicianPoints: e.RATE_LIMIT_POINTS,
+      ipPoints: e.RATE_LIMIT_IP_POINTS,
+      wsConnectPoints: e.RATE_LIMIT_WS_CONNECT_POINTS,
+      costs: Object.freeze({
+        query: e.RATE_LIMIT_COST_QUERY,
+        mutation: e.RATE_LIMIT_COST_MUTATION,
+        subscription: e.RATE_LIMIT_COST_SUBSCRIPTION,
+        fields: Object.freeze({ requestDiagnosis: e.RATE_LIMIT_COST_DIAGNOSIS }),
+      }),
+    }),
+    graphqlLimits: Object.freeze({
+      maxDepth: e.GRAPHQL_MAX_DEPTH,
+      maxAliases: e.GRAPHQL_MAX_ALIASES,
+      maxTokens: e.GRAPHQL_MAX_TOKENS,
+      maxDirectives: e.GRAPHQL_MAX_DIRECTIVES,
+      maxCost: e.GRAPHQL_MAX_COST,
+      maxBodyBytes: e.MAX_BODY_BYTES,
+      maxSubscriptionsPerSocket: e.WS_MAX_SUBSCRIPTIONS,
+      introspection: e.INTROSPECTION ?? e.NODE_ENV !== 'production',
+      persistedOperationsFile: e.PERSISTED_OPERATIONS_FILE,
+      persistedOperationsOnly: e.PERSISTED_OPERATIONS_ONLY,
+    }),
     healthTimeoutMs: e.HEALTH_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
   });
