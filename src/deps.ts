@@ -10,6 +10,7 @@ import { Breaker } from './lib/breaker.js';
 import { type KeyValueCache, MemoryCache, RedisCache } from './lib/cache.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { Metrics } from './lib/metrics.js';
+import { RateLimiter } from './lib/rate-limit.js';
 import { connectRedis, type Redis } from './lib/redis.js';
 import { ModelClient, ModelServerError } from './ml/client.js';
 import { AssessmentEngine } from './modules/assessment/assessment.engine.js';
@@ -38,6 +39,8 @@ export interface Deps {
   readonly live: LiveStateStore;
   readonly diagnosis: DiagnosisDeps;
   readonly healthChecks: readonly HealthCheck[];
+  /** Rate-limit budgets (Redis, shared by all pods; in-process under `npm start` without Redis). */
+  readonly rateLimiter: RateLimiter;
   close(): Promise<void>;
 }
 
@@ -139,6 +142,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     live,
     diagnosis: { live, relay, logger },
     healthChecks,
+    rateLimiter: new RateLimiter({ config: config.rateLimit, redis, metrics, logger }),
     close: async () => {
       await relay.stop();
       await queue.close();
