@@ -2,6 +2,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import type { Deps } from './deps.js';
+import { ErrorCode } from './graphql/errors.js';
+import { PersistedOperations } from './graphql/limits.js';
+import { RateLimitGuard } from './graphql/rate-limit.plugin.js';
 import { AppCloseCode, createGraphqlWsServer } from './graphql/ws.js';
 import { createGraphqlServer } from './graphql/yoga.js';
 import { readiness } from './http/health.js';
@@ -27,14 +30,36 @@ export interface AppOptions {
 /** Wires HTTP, GraphQL over HTTP/SSE, graphql-ws, health and metrics. Does not listen by itself. */
 export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): App {
   const { logger, metrics } = deps;
+  const limits = config.graphqlLimits;
+  // Read once at start-up: a missing or inconsistent allow-list stops the pod from starting.
+  const persistedOperations = limits.persistedOperationsFile
+    ? PersistedOperations.fromFile(limits.persistedOperationsFile)
+    : undefined;
+  const guard = new RateLimitGuard({
+    limiter: deps.rateLimiter,
+    costs: config.rateLimit.costs,
+    deps,
+    trustProxy: config.trustProxy,
+  });
   const yoga = createGraphqlServer({
     deps,
     logger,
     metrics,
     graphiql: config.graphiql,
     ...(options.graphiqlToken ? { graphiqlToken: options.graphiqlToken } : {}),
+    limits,
+    guard,
+    persistedOperations,
   });
-  const ws = createGraphqlWsServer(yoga, deps, logger);
+  const ws = createGraphqlWsServer({
+    yoga,
+    deps,
+    logger,
+    limiter: deps.rateLimiter,
+    limits,
+    trustProxy: config.trustProxy,
+    persistedOperations,
+  });
   let draining = false;
 
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void> | void> = {
@@ -61,7 +86,7 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
     }
     if (path === '/graphql') {
       if (draining) res.setHeader('connection', 'close');
-      void yoga.handle(req, res);
+      withBodyLimit(req, res, limits.maxBodyBytes, () => void yoga.handle(req, res));
       return;
     }
     sendJson(res, 404, { error: 'Not found' });
@@ -73,7 +98,7 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
       return;
     }
-    ws.wss.handleUpgrade(req, socket, head, (client) => ws.wss.emit('connection', client, req));
+    ws.handleUpgrade(req, socket, head);
   });
 
   return {
@@ -100,6 +125,52 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
       await closed;
     },
   };
+}
+
+/**
+ * Hands the request on only if its body fits `maxBytes`; else answers 413 without reading it.
+ * A declared `Content-Length` is checked at once (Node holds the body to it). A chunked body is
+ * read here up to the limit and handed to Yoga as a buffer (its Node adapter takes `req.body`).
+ */
+function withBodyLimit(req: IncomingMessage, res: ServerResponse, maxBytes: number, next: () => void): void {
+  const tooLarge = () => {
+    // The rest of the body is not worth reading: answer and close the connection.
+    res.setHeader('connection', 'close');
+    sendJson(res, 413, {
+      errors: [{ message: `Request body larger than ${maxBytes} bytes`, extensions: { code: ErrorCode.BadUserInput } }],
+    });
+  };
+  const declared = req.headers['content-length'];
+  if (declared !== undefined) {
+    if (Number(declared) > maxBytes) tooLarge();
+    else next();
+    return;
+  }
+  if (req.method === 'GET' || req.method === 'HEAD' || req.headers['transfer-encoding'] === undefined) {
+    next();
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const onData = (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > maxBytes) {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.resume();
+      tooLarge();
+      return;
+    }
+    chunks.push(chunk);
+  };
+  const onEnd = () => {
+    (req as IncomingMessage & { body?: Buffer }).body = Buffer.concat(chunks);
+    next();
+  };
+  req.on('data', onData);
+  req.once('end', onEnd);
+  // A client that goes away mid-body: nothing to answer (and no unhandled stream error).
+  req.once('error', () => res.destroy());
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -57,8 +57,15 @@ export class BadUserInputError extends AppError {
 
 export class RateLimitedError extends AppError {
   readonly code = ErrorCode.RateLimited;
-  constructor(retryAfterMs: number) {
-    super('Rate limit exceeded', ErrorCode.RateLimited, { retryAfterMs });
+  /**
+   * @param headers sent with the HTTP answer (`Retry-After`, `RateLimit-*`); Yoga takes them, and
+   * the 429 status, from `extensions.http` and strips it from the body.
+   */
+  constructor(retryAfterMs: number, headers: Record<string, string> = {}) {
+    super('Rate limit exceeded', ErrorCode.RateLimited, {
+      retryAfterMs: Math.ceil(retryAfterMs),
+      http: { status: 429, headers },
+    });
   }
 }
 

@@ -1,25 +1,42 @@
 import { randomUUID } from 'node:crypto';
-import type { ExecutionArgs } from 'graphql';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ExecutionArgs, ExecutionResult } from 'graphql';
 import { GraphQLError } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Viewer } from '../auth/jwt.js';
+import type { GraphqlLimitsConfig } from '../config.js';
 import type { Logger } from '../lib/logger.js';
+import { clientIp, type RateLimitDecision, type RateLimiter } from '../lib/rate-limit.js';
 import { authenticate, type ContextDeps } from './context.js';
 import { AppError, ErrorCode } from './errors.js';
+import { type PersistedOperations, resolvePersistedOperation } from './limits.js';
 import type { Yoga } from './yoga.js';
 
 /** Close codes of our own, beside graphql-ws' {@link CloseCode}. */
 export const AppCloseCode = {
   /** RFC 6455 "going away": the pod is draining; reconnect (to another pod). */
   GoingAway: 1001,
+  /**
+   * RFC 6455 "try again later": over a rate limit — too many connection attempts, or too many
+   * failed authentications, from this address. The reason says `retryAfterMs=…`. graphql-ws
+   * clients retry 1013 with their back-off; its own 4429 means a repeated `connection_init`, and
+   * clients give up on it.
+   */
+  TryAgainLater: 1013,
 } as const;
 
-/** At most this many operations may run at once on one socket (the contract's limit). */
-export const MAX_SUBSCRIPTIONS_PER_SOCKET = 50;
-/** The largest graphql-ws message accepted, like the HTTP body limit. */
-export const MAX_MESSAGE_BYTES = 1024 * 1024;
+export interface GraphqlWsOptions {
+  yoga: Yoga;
+  deps: ContextDeps;
+  logger: Logger;
+  limiter: RateLimiter;
+  limits: GraphqlLimitsConfig;
+  trustProxy: boolean;
+  persistedOperations?: PersistedOperations | undefined;
+}
 
 interface SocketState {
   viewer?: Viewer;
@@ -28,6 +45,12 @@ interface SocketState {
 
 export interface GraphqlWsServer {
   readonly wss: WebSocketServer;
+  /**
+   * Takes over an HTTP upgrade to `/graphql`. Every attempt costs its client address a point of
+   * the connection budget; over it, the socket is accepted and closed at once with
+   * {@link AppCloseCode.TryAgainLater} (a browser could not read an HTTP 429 on a failed upgrade).
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Closes every socket with `code` and stops accepting; resolves when the sockets are gone. */
   close(code: number, reason: string): Promise<void>;
 }
@@ -38,8 +61,10 @@ export interface GraphqlWsServer {
  * one closes the socket with 4401 (or 4403 for a token without a role) before anything runs, and
  * the socket is closed with 4401 when its token expires, which ends its subscriptions.
  */
-export function createGraphqlWsServer(yoga: Yoga, deps: ContextDeps, logger: Logger): GraphqlWsServer {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServer {
+  const { yoga, deps, logger, limiter, limits, trustProxy, persistedOperations } = options;
+  // The largest graphql-ws message, like the HTTP body limit.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxBodyBytes });
 
   useServer<Record<string, unknown>, { state: SocketState }>(
     {
@@ -60,6 +85,12 @@ export function createGraphqlWsServer(yoga: Yoga, deps: ContextDeps, logger: Log
           const forbidden = error instanceof AppError && error.code === ErrorCode.Forbidden;
           const known = error instanceof AppError;
           if (!known) logger.error({ err: { message: (error as Error).message } }, 'websocket authentication failed');
+          // A failed authentication costs the address, as over HTTP.
+          const decision = known ? await limiter.consume('ip', clientIp(ctx.extra.request, trustProxy), 1) : undefined;
+          if (decision && !decision.allowed) {
+            ctx.extra.socket.close(AppCloseCode.TryAgainLater, tooManyReason(decision));
+            return false;
+          }
           ctx.extra.socket.close(
             forbidden ? CloseCode.Forbidden : known ? CloseCode.Unauthorized : CloseCode.InternalServerError,
             known ? (error as Error).message : 'Internal server error',
@@ -74,13 +105,16 @@ export function createGraphqlWsServer(yoga: Yoga, deps: ContextDeps, logger: Log
         const viewer = ctx.extra.state?.viewer;
         if (!viewer)
           return [new GraphQLError('Not authenticated', { extensions: { code: ErrorCode.Unauthenticated } })];
-        if (Object.keys(ctx.subscriptions).length > MAX_SUBSCRIPTIONS_PER_SOCKET) {
+        if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerSocket) {
           return [
-            new GraphQLError(`At most ${MAX_SUBSCRIPTIONS_PER_SOCKET} operations may be open on one socket`, {
+            new GraphQLError(`At most ${limits.maxSubscriptionsPerSocket} operations may be open on one socket`, {
               extensions: { code: ErrorCode.BadUserInput },
             }),
           ];
         }
+        // Yoga's persisted-operations plugin sees HTTP parameters only; the same rules here.
+        const query = resolvePersistedOperation(payload, persistedOperations, limits.persistedOperationsOnly);
+        if (query instanceof GraphQLError) return [query];
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           viewer,
           requestId: randomUUID(),
@@ -88,9 +122,11 @@ export function createGraphqlWsServer(yoga: Yoga, deps: ContextDeps, logger: Log
         });
         let document: ExecutionArgs['document'];
         try {
-          document = parse(payload.query);
+          // Through Envelop: the token limit applies here, as over HTTP.
+          document = parse(query);
         } catch (error) {
-          return [error instanceof GraphQLError ? error : new GraphQLError('Invalid query')];
+          const message = error instanceof GraphQLError ? error.message : 'Invalid query';
+          return [new GraphQLError(message, { extensions: { code: ErrorCode.BadUserInput } })];
         }
         const errors = validate(schema, document);
         if (errors.length > 0) return [...errors];
@@ -104,6 +140,10 @@ export function createGraphqlWsServer(yoga: Yoga, deps: ContextDeps, logger: Log
         };
         return args;
       },
+      // `extensions.http` (a 429's status and headers) is for HTTP answers; Yoga strips it there.
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: withoutHttp(result.errors) } : undefined,
+      onError: (_ctx, _id, _payload, errors) => withoutHttp(errors),
       execute: (args) => (args.rootValue as { execute: (a: typeof args) => unknown }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: (a: typeof args) => unknown }).subscribe(args) as never,
     },
@@ -112,10 +152,44 @@ export function createGraphqlWsServer(yoga: Yoga, deps: ContextDeps, logger: Log
 
   return {
     wss,
+    handleUpgrade: (req, socket, head) => {
+      limiter
+        .consume('ws_connect', clientIp(req, trustProxy), 1)
+        .then((decision) => {
+          if (socket.destroyed) return;
+          wss.handleUpgrade(req, socket, head, (client) => {
+            if (decision.allowed) wss.emit('connection', client, req);
+            else client.close(AppCloseCode.TryAgainLater, tooManyReason(decision));
+          });
+        })
+        .catch((error: unknown) => {
+          logger.error({ err: { message: (error as Error).message } }, 'websocket upgrade failed');
+          socket.destroy();
+        });
+    },
     close: (code, reason) =>
       new Promise<void>((resolve) => {
         for (const client of wss.clients) client.close(code, reason);
         wss.close(() => resolve());
       }),
   };
+}
+
+/** A close reason (at most 123 bytes) a person can read and a client can parse. */
+function tooManyReason(decision: RateLimitDecision): string {
+  return `Rate limit exceeded; retryAfterMs=${Math.ceil(decision.retryAfterMs)}`;
+}
+
+function withoutHttp(errors: readonly GraphQLError[]): ExecutionResult['errors'] & object {
+  return errors.map((error) => {
+    const json = error.toJSON();
+    if (!json.extensions || !('http' in json.extensions)) return error;
+    const { http: _http, ...extensions } = json.extensions;
+    return new GraphQLError(error.message, {
+      nodes: error.nodes,
+      path: error.path,
+      originalError: error.originalError,
+      extensions,
+    });
+  });
 }

@@ -1,9 +1,12 @@
 import { GraphQLError, getOperationAST, type OperationTypeNode } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { GraphqlLimitsConfig } from '../config.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../lib/metrics.js';
 import { type Context, type ContextDeps, createContext, type InitialContext } from './context.js';
 import { AppError, ErrorCode, InternalError } from './errors.js';
+import { type PersistedOperations, usePersistedOperationsList, useQueryLimits } from './limits.js';
+import type { RateLimitGuard } from './rate-limit.plugin.js';
 import { buildSchema } from './schema.js';
 
 export interface YogaOptions {
@@ -13,18 +16,26 @@ export interface YogaOptions {
   graphiql: boolean;
   /** Pre-filled into GraphiQL's headers editor (the embedded mode's demo token). */
   graphiqlToken?: string;
+  limits: GraphqlLimitsConfig;
+  /** Authentication before parsing and the rate limits (see {@link RateLimitGuard}). */
+  guard: RateLimitGuard;
+  /** The allow-list, when PERSISTED_OPERATIONS_FILE names one. */
+  persistedOperations?: PersistedOperations | undefined;
 }
 
 export type Yoga = YogaServerInstance<InitialContext, Context>;
 
 /** The GraphQL-over-HTTP server (queries, mutations, SSE subscriptions); graphql-ws reuses it. */
-export function createGraphqlServer({ deps, logger, metrics, graphiql, graphiqlToken }: YogaOptions): Yoga {
+export function createGraphqlServer(options: YogaOptions): Yoga {
+  const { deps, logger, metrics, graphiql, graphiqlToken, limits, guard, persistedOperations } = options;
   return createYoga<InitialContext, Context>({
     schema: buildSchema(),
     graphqlEndpoint: '/graphql',
     landingPage: false,
     healthCheckEndpoint: '/__yoga_health',
-    context: (initial) => createContext(deps, initial),
+    // Over HTTP the guard has authenticated the request already; graphql-ws passes its viewer.
+    context: (initial) =>
+      createContext(deps, { ...initial, viewer: initial.viewer ?? guard.viewerOf(initial.request) }),
     graphiql: graphiql
       ? {
           title: 'Clinical Copilot',
@@ -39,7 +50,17 @@ export function createGraphqlServer({ deps, logger, metrics, graphiql, graphiqlT
       error: (...args) => logger.error(yogaLogLine(args)),
     },
     maskedErrors: { maskError: (error) => maskError(error, logger) },
-    plugins: [useErrorCodes(), useAuditFlush(logger), useOperationMetrics(metrics, logger)],
+    // Order matters: nobody unauthenticated reaches the allow-list or the parser; shape limits
+    // reject before the operation is charged; a refused operation stops before audit and metrics.
+    plugins: [
+      guard.authentication(),
+      ...(persistedOperations ? [usePersistedOperationsList(persistedOperations, limits.persistedOperationsOnly)] : []),
+      ...useQueryLimits(limits),
+      useErrorCodes(),
+      guard.operations(),
+      useAuditFlush(logger),
+      useOperationMetrics(metrics, logger),
+    ],
   });
 }
 
@@ -48,6 +69,8 @@ function yogaLogLine(args: unknown[]): string {
   return args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : '')).join(' ');
 }
 
+const CONTRACT_CODES = new Set<ErrorCode>(Object.values(ErrorCode));
+
 /**
  * Client-facing errors keep their code; anything else becomes `INTERNAL` and is logged here
  * with its message only (no variables, no patient data).
@@ -55,7 +78,17 @@ function yogaLogLine(args: unknown[]): string {
 export function maskError(error: unknown, logger: Logger): Error {
   const original = error instanceof GraphQLError ? error.originalError : error;
   if (error instanceof GraphQLError && (!original || original instanceof GraphQLError)) {
-    if (original instanceof AppError || error.extensions.code) return error;
+    const code = error.extensions.code;
+    if (original instanceof AppError || CONTRACT_CODES.has(code as ErrorCode)) return error;
+    if (code) {
+      // Yoga's own request errors (`BAD_REQUEST` for malformed JSON, `GRAPHQL_PARSE_FAILED`) are
+      // the client's mistake too. Changed in place, which keeps their HTTP status and keeps Yoga
+      // from logging them as masked; `originalError` goes, as it quotes the body it could not parse.
+      const extensions = error.extensions as Record<string, unknown>;
+      extensions.code = ErrorCode.BadUserInput;
+      delete extensions.originalError;
+      return error;
+    }
     // graphql-js' own errors (variable coercion and the like) are the client's mistake.
     return new GraphQLError(error.message, {
       nodes: error.nodes,
