@@ -157,12 +157,13 @@ describe('NATS unreachable when the request arrives', () => {
     const res = await execute(api.url, RequestDiagnosisDocument, { patientId, input: INPUT }, { token });
     const { id, status } = res.expectData().requestDiagnosis;
     expect(status).toBe('QUEUED');
-    await new Promise((r) => setTimeout(r, 3_000)); // at least one relay attempt times out meanwhile
-    const waiting = await queryDatabase<{ id: string; attempts: number }>(
-      api.db.url,
-      'select id, attempts from outbox_message where id = $1',
-      [id],
-    );
+    // The job waits in the outbox, and the relay's attempts to publish it fail and are counted.
+    let waiting: { id: string; attempts: number }[] = [];
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline; ) {
+      waiting = await queryDatabase(api.db.url, 'select id, attempts from outbox_message where id = $1', [id]);
+      if ((waiting[0]?.attempts ?? 0) > 0) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     expect(waiting).toHaveLength(1);
     expect(waiting[0]?.attempts).toBeGreaterThan(0);
 

@@ -18,7 +18,9 @@ let patientId: string;
 let redis: Redis;
 
 beforeAll(async () => {
-  api = await startTestApi();
+  // Churns thousands of subscriptions and diagnoses in seconds, far past one clinician's rate
+  // limit; the limits have tests of their own (rate-limit.int.test.ts).
+  api = await startTestApi({ env: { RATE_LIMIT_POINTS: '1000000' } });
   token = await api.token('dr-subs');
   patientId = (
     await execute(
