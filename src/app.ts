@@ -58,6 +58,7 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
     limiter: deps.rateLimiter,
     limits,
     trustProxy: config.trustProxy,
+    costs: config.rateLimit.costs,
     persistedOperations,
   });
   let draining = false;

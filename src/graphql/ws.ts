@@ -2,18 +2,22 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ExecutionArgs, ExecutionResult } from 'graphql';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, getOperationAST } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Viewer } from '../auth/jwt.js';
-import type { GraphqlLimitsConfig } from '../config.js';
+import type { GraphqlLimitsConfig, OperationCosts } from '../config.js';
 import type { Logger } from '../lib/logger.js';
 import { clientIp, type RateLimitDecision, type RateLimiter } from '../lib/rate-limit.js';
 import { authenticate, type ContextDeps } from './context.js';
-import { AppError, ErrorCode } from './errors.js';
+import { AppError, ErrorCode, RateLimitedError } from './errors.js';
 import { type PersistedOperations, resolvePersistedOperation } from './limits.js';
+import { SharedSubscriptions } from './shared-subscriptions.js';
 import type { Yoga } from './yoga.js';
+
+/** Subscriptions whose events are full states, so a late member may start from the latest one. */
+const REPLAYABLE_FIELDS = new Set(['diagnosisUpdated']);
 
 /** Close codes of our own, beside graphql-ws' {@link CloseCode}. */
 export const AppCloseCode = {
@@ -35,6 +39,7 @@ export interface GraphqlWsOptions {
   limiter: RateLimiter;
   limits: GraphqlLimitsConfig;
   trustProxy: boolean;
+  costs: OperationCosts;
   persistedOperations?: PersistedOperations | undefined;
 }
 
@@ -45,6 +50,8 @@ interface SocketState {
 
 export interface GraphqlWsServer {
   readonly wss: WebSocketServer;
+  /** Identical subscriptions of one viewer share one execution (see {@link SharedSubscriptions}). */
+  readonly shared: SharedSubscriptions;
   /**
    * Takes over an HTTP upgrade to `/graphql`. Every attempt costs its client address a point of
    * the connection budget; over it, the socket is accepted and closed at once with
@@ -62,7 +69,8 @@ export interface GraphqlWsServer {
  * the socket is closed with 4401 when its token expires, which ends its subscriptions.
  */
 export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServer {
-  const { yoga, deps, logger, limiter, limits, trustProxy, persistedOperations } = options;
+  const { yoga, deps, logger, limiter, limits, trustProxy, persistedOperations, costs } = options;
+  const shared = new SharedSubscriptions();
   // The largest graphql-ws message, like the HTTP body limit.
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxBodyBytes });
 
@@ -130,6 +138,42 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
         }
         const errors = validate(schema, document);
         if (errors.length > 0) return [...errors];
+        const operation = getOperationAST(document, payload.operationName ?? undefined);
+        if (operation?.operation === 'subscription') {
+          // Same document, variables and viewer (and token): the same answer, computed once.
+          const key = JSON.stringify([
+            query,
+            payload.operationName ?? null,
+            payload.variables ?? null,
+            viewer.id,
+            viewer.expiresAt,
+          ]);
+          const replay = operation.selectionSet.selections.every(
+            (s) => s.kind === 'Field' && REPLAYABLE_FIELDS.has(s.name.value),
+          );
+          const groupArgs: ExecutionArgs & { rootValue: { execute: typeof execute; subscribe: unknown } } = {
+            schema,
+            document,
+            operationName: payload.operationName ?? null,
+            variableValues: payload.variables ?? null,
+            contextValue: null,
+            rootValue: {
+              execute,
+              subscribe: async (args: ExecutionArgs) =>
+                shared.join(
+                  key,
+                  async () => subscribe({ ...args, contextValue: await contextFactory(), rootValue: undefined }),
+                  replay,
+                ),
+            },
+          };
+          // A member joining a running group skips the subscribe step, where the budget is charged.
+          if (shared.has(key)) {
+            const decision = await limiter.consume('clinician', viewer.id, costs.subscription);
+            if (!decision.allowed) return [new RateLimitedError(decision.retryAfterMs)];
+          }
+          return groupArgs;
+        }
         const args: ExecutionArgs & { rootValue: { execute: typeof execute; subscribe: typeof subscribe } } = {
           schema,
           document,
@@ -152,6 +196,7 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
 
   return {
     wss,
+    shared,
     handleUpgrade: (req, socket, head) => {
       limiter
         .consume('ws_connect', clientIp(req, trustProxy), 1)

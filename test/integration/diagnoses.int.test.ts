@@ -191,6 +191,36 @@ describe('cancel', () => {
     await slowApi?.close();
   });
 
+  it('shares identical subscriptions of one clinician, replays the latest state to a late one, keeps others apart', async () => {
+    const t = await slowApi.token('dr-share');
+    const patientId = await newPatient(slowApi, t);
+    const { id } = (
+      await execute(slowApi.url, RequestDiagnosisDocument, { patientId, input: INPUT }, { token: t })
+    ).expectData().requestDiagnosis;
+    const admin = await slowApi.token('dr-admin', { roles: ['clinician', 'admin'] });
+    const ws = connectWs(slowApi.wsUrl, `Bearer ${t}`);
+    const wsAdmin = connectWs(slowApi.wsUrl, `Bearer ${admin}`);
+    try {
+      const first = ws.stream(DiagnosisUpdatedDocument, { id });
+      const second = ws.stream(DiagnosisUpdatedDocument, { id });
+      const other = wsAdmin.stream(DiagnosisUpdatedDocument, { id });
+      await first.until((rs) => rs.some((r) => (r.data?.diagnosisUpdated.progress ?? 0) > 0.2), 30_000);
+      const late = ws.stream(DiagnosisUpdatedDocument, { id });
+      await Promise.all([first.done, second.done, other.done, late.done]);
+      const versions = (stream: typeof first) => stream.results.map((r) => r.data?.diagnosisUpdated.version as number);
+      expect(versions(second)).toEqual(versions(first));
+      expect(versions(other)).toEqual(versions(first));
+      // The late subscriber starts from the state current when it joined, then follows, with no gaps.
+      const lateVersions = versions(late);
+      expect(lateVersions[0]).toBeGreaterThan(versions(first)[0] as number);
+      expect(lateVersions).toEqual(versions(first).filter((v) => v >= (lateVersions[0] as number)));
+      expect(late.results.at(-1)?.data?.diagnosisUpdated.status).toBe('COMPLETED');
+    } finally {
+      await ws.dispose();
+      await wsAdmin.dispose();
+    }
+  });
+
   it('cancels a running job: the worker stops and never completes it; cancelling again is BAD_USER_INPUT', async () => {
     const t = await slowApi.token('dr-cancel');
     const patientId = await newPatient(slowApi, t);

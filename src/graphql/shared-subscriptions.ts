@@ -1,0 +1,153 @@
+import type { ExecutionResult } from 'graphql';
+
+type Result = ExecutionResult;
+type Source = AsyncIterable<Result> | Result;
+
+interface Member {
+  push(result: Result): void;
+  end(): void;
+}
+
+/**
+ * Identical subscriptions share one execution. Subscriptions with the same document, variables
+ * and viewer (the same clinician with the same token, so the same authorisation) are one group
+ * per pod: the operation is subscribed once, every event is executed once, and the same result
+ * object goes to every member (graphql-ws then only serialises it per socket). Without this a pod
+ * executes every event once per subscriber — the cost that dominates fan-out to thousands.
+ *
+ * A member that joins a running group first receives the group's latest result when
+ * `replayLatest` is set: for operations whose events are full states (`diagnosisUpdated`) that
+ * is exactly the "current state first" a fresh subscription would have produced.
+ */
+export class SharedSubscriptions {
+  private readonly groups = new Map<string, Group>();
+
+  /** Open groups (for metrics and tests). */
+  get size(): number {
+    return this.groups.size;
+  }
+
+  /** Whether a running group exists for `key`. */
+  has(key: string): boolean {
+    return this.groups.get(key)?.ended === false;
+  }
+
+  /**
+   * Joins the group for `key`, starting it with `start()` if there is none. Returns what the
+   * subscription should answer: an event stream, or `start()`'s single result (an error at
+   * subscribe time, e.g. NOT_FOUND), which is never shared.
+   */
+  async join(key: string, start: () => Promise<Source>, replayLatest: boolean): Promise<Source> {
+    const running = this.groups.get(key);
+    if (running && !running.ended) return running.member();
+    const source = await start();
+    if (!isAsyncIterable(source)) return source;
+    // Another member may have started the same group meanwhile; then this stream is extra.
+    const raced = this.groups.get(key);
+    if (raced && !raced.ended) {
+      void source[Symbol.asyncIterator]().return?.();
+      return raced.member();
+    }
+    const group = new Group(source, replayLatest, () => {
+      if (this.groups.get(key) === group) this.groups.delete(key);
+    });
+    this.groups.set(key, group);
+    return group.member();
+  }
+}
+
+class Group {
+  ended = false;
+  private readonly members = new Set<Member>();
+  private latest: Result | undefined;
+  private readonly upstream: AsyncIterator<Result>;
+
+  constructor(
+    source: AsyncIterable<Result>,
+    private readonly replayLatest: boolean,
+    private readonly onEnd: () => void,
+  ) {
+    this.upstream = source[Symbol.asyncIterator]();
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      for (;;) {
+        const next = await this.upstream.next();
+        if (next.done) break;
+        if (this.replayLatest) this.latest = next.value;
+        for (const member of this.members) member.push(next.value);
+      }
+    } catch (error) {
+      const result: Result = { errors: [error as never] };
+      for (const member of this.members) member.push(result);
+    } finally {
+      this.finish();
+    }
+  }
+
+  private finish(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.onEnd();
+    for (const member of this.members) member.end();
+    this.members.clear();
+  }
+
+  private leave(member: Member): void {
+    this.members.delete(member);
+    if (this.members.size === 0 && !this.ended) {
+      // The last member left: stop the upstream subscription (and its pub/sub listener).
+      this.finish();
+      void this.upstream.return?.();
+    }
+  }
+
+  member(): AsyncIterableIterator<Result> {
+    const buffer: Result[] = [];
+    let waiting: ((r: IteratorResult<Result>) => void) | null = null;
+    let done = false;
+    const member: Member = {
+      push: (result) => {
+        if (waiting) {
+          const resolve = waiting;
+          waiting = null;
+          resolve({ value: result, done: false });
+        } else buffer.push(result);
+      },
+      end: () => {
+        done = true;
+        waiting?.({ value: undefined, done: true });
+        waiting = null;
+      },
+    };
+    this.members.add(member);
+    if (this.replayLatest && this.latest) member.push(this.latest);
+    const iterator: AsyncIterableIterator<Result> = {
+      next: () => {
+        const item = buffer.shift();
+        if (item) return Promise.resolve({ value: item, done: false });
+        if (done) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => {
+          waiting = resolve;
+        });
+      },
+      return: async () => {
+        if (!done) {
+          done = true;
+          waiting?.({ value: undefined, done: true });
+          waiting = null;
+          this.leave(member);
+        }
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<Result> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+}
