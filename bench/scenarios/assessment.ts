@@ -68,6 +68,8 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
       JWT_SECRET: SECRET,
       // One bench clinician drives the pod at full speed: the rate limits are not what is measured.
       RATE_LIMIT_POINTS: '1000000000',
+      RATE_LIMIT_IP_POINTS: '1000000000',
+      RATE_LIMIT_WS_CONNECT_POINTS: '1000000000',
       ML_BREAKER_RESET_MS: '60000',
     };
     const port = await freePort();

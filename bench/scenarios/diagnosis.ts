@@ -69,6 +69,8 @@ export async function runDiagnosisScenario({ seconds }: { seconds: number }): Pr
       JWT_SECRET: SECRET,
       // One bench clinician drives the pod at full speed: the rate limits are not what is measured.
       RATE_LIMIT_POINTS: '1000000000',
+      RATE_LIMIT_IP_POINTS: '1000000000',
+      RATE_LIMIT_WS_CONNECT_POINTS: '1000000000',
     };
     const pods: { base: string; ws: string }[] = [];
     for (let i = 0; i < 2; i++) {

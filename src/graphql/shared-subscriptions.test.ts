@@ -1,3 +1,4 @@
+import type { ExecutionResult } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { SharedSubscriptions } from './shared-subscriptions.js';
 
@@ -10,19 +11,19 @@ function upstream() {
     queue.push(value);
     wake?.();
   };
-  const iterable = {
+  const iterable: AsyncIterable<ExecutionResult> = {
     [Symbol.asyncIterator]() {
       state.starts += 1;
       return {
-        next: async (): Promise<IteratorResult<{ data: unknown }>> => {
+        next: async (): Promise<IteratorResult<ExecutionResult>> => {
           while (queue.length === 0 && !state.returned) await new Promise<void>((r) => (wake = r));
           const item = queue.shift();
-          return item ? { value: item, done: false } : { value: undefined, done: true };
+          return item ? { value: item as ExecutionResult, done: false } : { value: undefined, done: true };
         },
         return: async () => {
           state.returned = true;
           wake?.();
-          return { value: undefined, done: true } as IteratorResult<{ data: unknown }>;
+          return { value: undefined, done: true } as IteratorResult<ExecutionResult>;
         },
       };
     },
