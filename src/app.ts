@@ -62,6 +62,8 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
     persistedOperations,
   });
   let draining = false;
+  // Server-sent-event streams never finish by themselves: shutdown ends them (clients reconnect).
+  const eventStreams = new Set<ServerResponse>();
 
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void> | void> = {
     '/health/live': (_req, res) => sendJson(res, 200, { status: 'ok' }),
@@ -87,6 +89,10 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
     }
     if (path === '/graphql') {
       if (draining) res.setHeader('connection', 'close');
+      if (req.headers.accept?.includes('text/event-stream')) {
+        eventStreams.add(res);
+        res.once('close', () => eventStreams.delete(res));
+      }
       withBodyLimit(req, res, limits.maxBodyBytes, () => void yoga.handle(req, res));
       return;
     }
@@ -118,10 +124,15 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
         });
       }),
     close: async () => {
+      // 1. Readiness answers 503 at once; keep serving while load balancers notice.
       draining = true;
+      if (config.drainDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.drainDelayMs));
+      // 2. Stop accepting connections.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // 3. WebSockets close with 1001 "going away": clients reconnect to another pod.
       await ws.close(AppCloseCode.GoingAway, 'Server shutting down');
-      // Idle keep-alive sockets would hold server.close() open; in-flight requests finish first.
+      for (const stream of eventStreams) stream.end();
+      // 4. In-flight requests finish; idle keep-alive sockets would only hold the close open.
       server.closeIdleConnections();
       await closed;
     },

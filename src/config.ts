@@ -141,6 +141,8 @@ const envSchema = z
     HEALTH_TIMEOUT_MS: z.coerce.number().int().min(50).max(10_000).default(1_000),
     /** Time allowed to drain on SIGTERM before the process exits anyway. */
     SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(120_000).default(25_000),
+    /** On SIGTERM, how long readiness is 503 before the pod stops accepting (load balancers notice). */
+    DRAIN_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   })
   .superRefine((env, ctx) => {
     if (env.LLM_PROVIDER === 'openai') {
@@ -255,6 +257,7 @@ export interface Config {
   readonly graphqlLimits: GraphqlLimitsConfig;
   readonly healthTimeoutMs: number;
   readonly shutdownGraceMs: number;
+  readonly drainDelayMs: number;
 }
 
 /** Thrown by {@link loadConfig}; its message is one line naming every bad variable. */
@@ -351,6 +354,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
     }),
     healthTimeoutMs: e.HEALTH_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    drainDelayMs: e.DRAIN_DELAY_MS,
   });
 }
 

@@ -49,6 +49,11 @@ function ageInYears(birthDate: string): number {
 export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps): Promise<void> {
   const { job, deliveryCount } = message;
   const log = deps.logger.child({ diagnosisId: job.diagnosisId, delivery: deliveryCount });
+  if (deps.shutdown.aborted) {
+    // Received while stopping: leave it to another worker.
+    message.nak(0);
+    return;
+  }
   const em = deps.orm.em.fork();
   const row = await em.findOne(Diagnosis, job.diagnosisId, { populate: ['patient'] });
   if (!row) {
@@ -84,6 +89,8 @@ export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps
   const abort = new AbortController();
   const onShutdown = () => abort.abort(deps.shutdown.reason);
   deps.shutdown.addEventListener('abort', onShutdown, { once: true });
+  // The shutdown may have begun while the claim was being written: the listener came too late.
+  if (deps.shutdown.aborted) onShutdown();
   let text = '';
   let progress = 0;
   let stage = 'starting';

@@ -1,0 +1,128 @@
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../bench/lib/processes.js';
+import { signToken } from '../../src/auth/jwt.js';
+import { createModelServer, type ModelServer } from '../../src/ml/server.js';
+import {
+  AssessmentDocument,
+  CreatePatientDocument,
+  PatientDiagnosesDocument,
+  RecordObservationsDocument,
+} from '../gql/graphql.js';
+import type { TestDatabase } from '../helpers/database.js';
+import { TEST_JWT_SECRET, testEnv } from '../helpers/env.js';
+import { FaultyModelServer } from '../helpers/faulty-model-server.js';
+import { execute } from '../helpers/graphql.js';
+import { deleteJobStreams, uniqueNatsNamespace } from '../helpers/nats.js';
+import { deleteRedisKeys, uniqueRedisPrefix } from '../helpers/redis.js';
+import { migratedDatabase } from '../helpers/server.js';
+import { connectWs } from '../helpers/ws.js';
+
+describe('graceful shutdown of an API pod', () => {
+  let db: TestDatabase;
+  let upstream: ModelServer;
+  let hanging: FaultyModelServer;
+  const prefix = uniqueRedisPrefix();
+  const namespace = uniqueNatsNamespace();
+
+  beforeAll(async () => {
+    db = await migratedDatabase();
+    upstream = createModelServer();
+    hanging = new FaultyModelServer(await upstream.listen(0, '127.0.0.1'));
+    await hanging.start();
+    await hanging.setMode('hang');
+  });
+  afterAll(async () => {
+    await hanging?.close();
+    await upstream?.close();
+    await db?.drop();
+    await deleteRedisKeys(prefix);
+    await deleteJobStreams(namespace);
+  });
+
+  it('on SIGTERM: readiness 503, in-flight requests finish, WebSockets close with 1001, exit 0', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        DATABASE_URL: db.url,
+        REDIS_URL: testEnv.redisUrl,
+        REDIS_KEY_PREFIX: prefix,
+        NATS_URL: testEnv.natsUrl,
+        NATS_NAMESPACE: namespace,
+        ML_URL: hanging.url,
+        // Requests to the hanging model take this long: they are in flight when SIGTERM comes.
+        ML_TIMEOUT_MS: '2500',
+        JWT_SECRET: TEST_JWT_SECRET,
+        DRAIN_DELAY_MS: '500',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const base = `http://127.0.0.1:${port}`;
+    for (let i = 0; i < 150; i++) {
+      if (
+        await fetch(`${base}/health/ready`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const url = `${base}/graphql`;
+    const token = await signToken(TEST_JWT_SECRET, { sub: 'dr-drain', roles: ['clinician'] });
+    const patientId = (
+      await execute(
+        url,
+        CreatePatientDocument,
+        { input: { mrn: 'DRAIN-1', givenName: 'Dr', familyName: 'Ain', birthDate: '1960-01-01', sex: 'MALE' } },
+        { token },
+      )
+    ).expectData().createPatient.id;
+    await execute(
+      url,
+      RecordObservationsDocument,
+      {
+        patientId,
+        input: {
+          respiratoryRate: 18,
+          spo2: 97,
+          onSupplementalOxygen: false,
+          systolicBp: 120,
+          heartRate: 70,
+          consciousness: 'ALERT',
+          temperatureC: 37,
+        },
+      },
+      { token },
+    );
+
+    const ws = connectWs(url.replace('http', 'ws'), `Bearer ${token}`);
+    await ws.connected;
+    ws.stream(PatientDiagnosesDocument, { patientId });
+
+    const inFlight = Array.from({ length: 5 }, () =>
+      execute(url, AssessmentDocument, { patientId }, { token, headers: { connection: 'close' } }),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 100));
+    const ready = await fetch(`${base}/health/ready`);
+    expect(ready.status).toBe(503);
+    expect((await ready.json()).status).toBe('draining');
+
+    const answers = await Promise.all(inFlight);
+    for (const answer of answers) {
+      expect(answer.status).toBe(200);
+      expect(answer.codes).toEqual(['ML_UNAVAILABLE']);
+    }
+    expect((await ws.closed).code).toBe(1001);
+    expect(await exited).toBe(0);
+  }, 60_000);
+});
