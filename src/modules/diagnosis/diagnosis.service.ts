@@ -109,8 +109,10 @@ export class DiagnosisService {
         'run',
       );
       const view = viewOf(diagnosis);
-      // Best effort: subscribers of the patient see it at once; readers fall back to Postgres.
-      await this.deps.live
+      // Best effort and not awaited: the answer does not wait for it. Subscribers of the patient
+      // see it at once; readers of the diagnosis fall back to Postgres, and the announce never
+      // overwrites a newer state (a worker's claim), as it only stores versions that are newer.
+      void this.deps.live
         .announce(view)
         .catch((error: Error) =>
           this.deps.logger.warn({ err: { message: error.message } }, 'could not announce a new diagnosis'),
