@@ -1,6 +1,7 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261127213021 } from './Migration20261127213021.js';
 import { Migration20261127220424 } from './Migration20261127220424.js';
+import { Migration20261127225750 } from './Migration20261127225750.js';
 
 /**
  * Every migration, in order. Listed statically (not globbed) so the same code runs under tsx,
@@ -10,4 +11,5 @@ import { Migration20261127220424 } from './Migration20261127220424.js';
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127213021', class: Migration20261127213021 },
   { name: 'Migration20261127220424', class: Migration20261127220424 },
+  { name: 'Migration20261127225750', class: Migration20261127225750 },
 ];

@@ -6,6 +6,7 @@ import { migrationsList } from '../../migrations/index.js';
 import { AuditEventSchema } from '../modules/audit/audit-event.entity.js';
 import { ClinicianSchema } from '../modules/clinician/clinician.entity.js';
 import { DiagnosisSchema } from '../modules/diagnosis/diagnosis.entity.js';
+import { DiagnosisTransitionSchema } from '../modules/diagnosis/diagnosis-transition.entity.js';
 import { OutboxMessageSchema } from '../modules/outbox/outbox.entity.js';
 import { CareTeamMemberSchema } from '../modules/patient/care-team-member.entity.js';
 import { ObservationSchema } from '../modules/patient/observation.entity.js';
@@ -21,6 +22,7 @@ export const ENTITIES = [
   DiagnosisSchema,
   AuditEventSchema,
   OutboxMessageSchema,
+  DiagnosisTransitionSchema,
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));

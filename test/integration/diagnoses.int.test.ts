@@ -133,6 +133,15 @@ describe('diagnoses across pods', () => {
       ]);
       const outbox = await queryDatabase(a.db.url, 'select id from outbox_message where id = $1', [id]);
       expect(outbox).toEqual([]);
+      // Postgres keeps every status transition (progress updates are not transitions).
+      const transitions = await queryDatabase<{ status: string; version: number; attempts: number }>(
+        a.db.url,
+        'select status, version, attempts from diagnosis_transition where diagnosis_id = $1 order by version',
+        [id],
+      );
+      expect(transitions.map((t) => t.status)).toEqual(['QUEUED', 'RUNNING', 'COMPLETED']);
+      expect(transitions[0]).toEqual({ status: 'QUEUED', version: 1, attempts: 0 });
+      expect(transitions.at(-1)?.version).toBe(finalVersion);
     } finally {
       await ws.dispose();
     }
@@ -311,6 +320,20 @@ describe('a job that keeps failing', () => {
       ]);
       const rows = await queryDatabase(api.db.url, 'select status, attempts, error from diagnosis where id = $1', [id]);
       expect(rows).toEqual([{ status: 'FAILED', attempts: 3, error: 'the model gave malformed JSON' }]);
+      const transitions = await queryDatabase<{ status: string }>(
+        api.db.url,
+        'select status from diagnosis_transition where diagnosis_id = $1 order by version',
+        [id],
+      );
+      expect(transitions.map((t) => t.status)).toEqual([
+        'QUEUED',
+        'RUNNING',
+        'QUEUED',
+        'RUNNING',
+        'QUEUED',
+        'RUNNING',
+        'FAILED',
+      ]);
     } finally {
       await ws.dispose();
     }

@@ -92,7 +92,8 @@ export class DiagnosisService {
         `with d as (
            insert into diagnosis (id, patient_id, requested_by_id, status, progress, attempts, version, symptoms, notes, created_at, updated_at)
            values (?, ?, ?, 'QUEUED', 0, 0, 1, ?::jsonb, ?, ?, ?) returning id),
-         o as (insert into outbox_message (id, payload, created_at, attempts) select id, ?::jsonb, ?, 0 from d)
+         o as (insert into outbox_message (id, payload, created_at, attempts) select id, ?::jsonb, ?, 0 from d),
+         t as (insert into diagnosis_transition (diagnosis_id, version, status, attempts, at) select id, 1, 'QUEUED', 0, ? from d)
          ${audit.sql}`,
         [
           diagnosis.id,
@@ -103,6 +104,7 @@ export class DiagnosisService {
           diagnosis.createdAt,
           diagnosis.updatedAt,
           JSON.stringify(job),
+          diagnosis.createdAt,
           diagnosis.createdAt,
           ...audit.bindings,
         ],
