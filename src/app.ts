@@ -7,7 +7,8 @@ import { PersistedOperations } from './graphql/limits.js';
 import { RateLimitGuard } from './graphql/rate-limit.plugin.js';
 import { AppCloseCode, createGraphqlWsServer } from './graphql/ws.js';
 import { createGraphqlServer } from './graphql/yoga.js';
-import { readiness } from './http/health.js';
+import { liveness, readiness } from './http/health.js';
+import { EventLoopMonitor } from './lib/event-loop.js';
 
 export interface App {
   readonly server: Server;
@@ -60,13 +61,19 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
     trustProxy: config.trustProxy,
     costs: config.rateLimit.costs,
     persistedOperations,
+    metrics,
   });
+  const eventLoop = new EventLoopMonitor().start();
+  metrics.watchEventLoop(eventLoop);
   let draining = false;
   // Server-sent-event streams never finish by themselves: shutdown ends them (clients reconnect).
   const eventStreams = new Set<ServerResponse>();
 
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void> | void> = {
-    '/health/live': (_req, res) => sendJson(res, 200, { status: 'ok' }),
+    '/health/live': (_req, res) => {
+      const report = liveness(eventLoop, config.livenessMaxLagMs);
+      sendJson(res, report.status === 'ok' ? 200 : 503, report);
+    },
     '/health/ready': async (_req, res) => {
       const report = await readiness(deps.healthChecks, config.healthTimeoutMs, draining);
       sendJson(res, report.status === 'ok' ? 200 : 503, report);
@@ -135,6 +142,7 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
       // 4. In-flight requests finish; idle keep-alive sockets would only hold the close open.
       server.closeIdleConnections();
       await closed;
+      eventLoop.stop();
     },
   };
 }

@@ -120,6 +120,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     : new MemoryQueue();
   const relay = new OutboxRelay(orm, queue, logger, config.jobs.outboxPollMs);
   relay.start();
+  metrics.sampleOutbox(() => relay.backlog());
+  if (queue instanceof JetStreamQueue) metrics.sampleQueue(() => queue.stats());
 
   const healthChecks: HealthCheck[] = [{ name: 'database', check: () => orm.em.getConnection().execute('select 1') }];
   // The model server is deliberately not a readiness check: a failing model degrades answers

@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../src/config.js';
 import type { Consumption, JobQueue } from '../src/jobs/queue.js';
 import type { Logger } from '../src/lib/logger.js';
+import type { JobOutcome, WorkerMetrics } from '../src/lib/metrics.js';
 import type { LiveStateStore } from '../src/modules/diagnosis/diagnosis.live.js';
 import { handleDiagnosisJob } from './handlers/diagnose.handler.js';
 import { OpenAiProvider } from './llm/openai.provider.js';
@@ -27,6 +28,8 @@ export interface WorkerParts {
   queue: JobQueue;
   logger: Logger;
   provider?: DiagnosisProvider;
+  /** Counts jobs by outcome and times them (the worker's `/metrics`). */
+  metrics?: WorkerMetrics;
 }
 
 export interface RunningWorker {
@@ -38,8 +41,9 @@ export interface RunningWorker {
 export function startConsumer(parts: WorkerParts): RunningWorker {
   const shutdown = new AbortController();
   const provider = parts.provider ?? createProvider(parts.config);
-  const consumption: Consumption = parts.queue.consume(parts.config.worker.concurrency, (message) =>
-    handleDiagnosisJob(message, {
+  const consumption: Consumption = parts.queue.consume(parts.config.worker.concurrency, (message) => {
+    const started = performance.now();
+    return handleDiagnosisJob(message, {
       orm: parts.orm,
       live: parts.live,
       queue: parts.queue,
@@ -49,14 +53,17 @@ export function startConsumer(parts: WorkerParts): RunningWorker {
       retryDelayMs: parts.config.jobs.retryDelayMs,
       ackWaitMs: parts.config.jobs.ackWaitMs,
       shutdown: shutdown.signal,
-    }).catch((error: Error) => {
-      // A bug or an outage of Postgres/Redis: leave the message unacknowledged for redelivery.
-      parts.logger.error(
-        { err: { message: error.message }, diagnosisId: message.job.diagnosisId },
-        'job handler failed',
-      );
-    }),
-  );
+    })
+      .catch((error: Error): JobOutcome => {
+        // A bug or an outage of Postgres/Redis: leave the message unacknowledged for redelivery.
+        parts.logger.error(
+          { err: { message: error.message }, diagnosisId: message.job.diagnosisId },
+          'job handler failed',
+        );
+        return 'error';
+      })
+      .then((outcome) => parts.metrics?.job(outcome, (performance.now() - started) / 1_000));
+  });
   parts.logger.info(
     { provider: provider.name, model: provider.model, concurrency: parts.config.worker.concurrency },
     'worker consuming',

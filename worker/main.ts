@@ -1,16 +1,18 @@
 /**
  * One diagnosis worker: `npm run start:worker` (or `node dist/worker/main.js`). Any number may run:
- * they share one durable JetStream consumer. Serves /health/live and /health/ready on
+ * they share one durable JetStream consumer. Serves /health/live, /health/ready and /metrics on
  * WORKER_HEALTH_PORT; on SIGTERM stops pulling, releases its current jobs and exits 0.
  */
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { initOrm } from '../src/db/orm.js';
-import { readiness } from '../src/http/health.js';
+import { liveness, readiness } from '../src/http/health.js';
 import { jobNames } from '../src/jobs/diagnosis.job.js';
 import { JetStreamQueue } from '../src/jobs/queue.js';
+import { EventLoopMonitor } from '../src/lib/event-loop.js';
 import { createLogger } from '../src/lib/logger.js';
+import { WorkerMetrics } from '../src/lib/metrics.js';
 import { connectRedis } from '../src/lib/redis.js';
 import { runUntilSignal } from '../src/lifecycle.js';
 import { RedisLiveState } from '../src/modules/diagnosis/diagnosis.live.js';
@@ -33,6 +35,9 @@ async function main(): Promise<void> {
     connectionName: `worker-${hostname()}`,
   });
 
+  const metrics = new WorkerMetrics();
+  const eventLoop = new EventLoopMonitor().start();
+  metrics.watchEventLoop(eventLoop);
   let draining = false;
   const checks = [
     { name: 'database', check: () => orm.em.getConnection().execute('select 1') },
@@ -42,21 +47,32 @@ async function main(): Promise<void> {
   const health = createServer((req, res) => {
     const send = (status: number, body: unknown) =>
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    if (req.url === '/health/live') return send(200, { status: 'ok' });
+    if (req.url === '/health/live') {
+      const report = liveness(eventLoop, config.livenessMaxLagMs);
+      return send(report.status === 'ok' ? 200 : 503, report);
+    }
     if (req.url === '/health/ready') {
       void readiness(checks, config.healthTimeoutMs, draining).then((r) => send(r.status === 'ok' ? 200 : 503, r));
+      return;
+    }
+    if (req.url === '/metrics') {
+      void metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        () => send(500, { status: 'error' }),
+      );
       return;
     }
     send(404, { error: 'Not found' });
   });
   await new Promise<void>((resolve) => health.listen(config.worker.healthPort, config.http.host, resolve));
 
-  const worker = startConsumer({ config, orm, live, queue, logger });
+  const worker = startConsumer({ config, orm, live, queue, logger, metrics });
   await runUntilSignal(logger, config.shutdownGraceMs, async () => {
     draining = true;
     await worker.stop();
     await queue.close();
     await new Promise<void>((resolve) => health.close(() => resolve()));
+    eventLoop.stop();
     subscriber.disconnect();
     redis.disconnect();
     await orm.close(true);

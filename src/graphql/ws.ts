@@ -5,10 +5,11 @@ import type { ExecutionArgs, ExecutionResult } from 'graphql';
 import { GraphQLError, getOperationAST } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import type { Viewer } from '../auth/jwt.js';
 import type { GraphqlLimitsConfig, OperationCosts } from '../config.js';
 import type { Logger } from '../lib/logger.js';
+import type { Metrics } from '../lib/metrics.js';
 import { clientIp, type RateLimitDecision, type RateLimiter } from '../lib/rate-limit.js';
 import { authenticate, type ContextDeps } from './context.js';
 import { AppError, ErrorCode, RateLimitedError } from './errors.js';
@@ -41,11 +42,15 @@ export interface GraphqlWsOptions {
   trustProxy: boolean;
   costs: OperationCosts;
   persistedOperations?: PersistedOperations | undefined;
+  /** Open sockets and running subscriptions are gauges here. */
+  metrics: Metrics;
 }
 
 interface SocketState {
   viewer?: Viewer;
   expiryTimer?: NodeJS.Timeout;
+  /** Subscription ids counted in `graphql_ws_subscriptions_active`, each uncounted once. */
+  subscriptions: Set<string>;
 }
 
 export interface GraphqlWsServer {
@@ -69,15 +74,28 @@ export interface GraphqlWsServer {
  * the socket is closed with 4401 when its token expires, which ends its subscriptions.
  */
 export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServer {
-  const { yoga, deps, logger, limiter, limits, trustProxy, persistedOperations, costs } = options;
+  const { yoga, deps, logger, limiter, limits, trustProxy, persistedOperations, costs, metrics } = options;
   const shared = new SharedSubscriptions();
   // The largest graphql-ws message, like the HTTP body limit.
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxBodyBytes });
+  wss.on('connection', (socket) => {
+    metrics.wsConnections.inc();
+    socket.once('close', () => metrics.wsConnections.dec());
+  });
+  const count = (state: SocketState | undefined, socket: WebSocket, id: string) => {
+    // A socket that closed while the subscription was being set up has already been uncounted.
+    if (!state || state.subscriptions.has(id) || socket.readyState !== socket.OPEN) return;
+    state.subscriptions.add(id);
+    metrics.wsSubscriptions.inc();
+  };
+  const uncount = (state: SocketState | undefined, id: string) => {
+    if (state?.subscriptions.delete(id)) metrics.wsSubscriptions.dec();
+  };
 
   useServer<Record<string, unknown>, { state: SocketState }>(
     {
       onConnect: async (ctx) => {
-        const state: SocketState = {};
+        const state: SocketState = { subscriptions: new Set() };
         (ctx.extra as { state?: SocketState }).state = state;
         try {
           const viewer = await authenticate(deps, ctx.connectionParams?.authorization);
@@ -108,8 +126,11 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
       },
       onClose: (ctx) => {
         clearTimeout(ctx.extra.state?.expiryTimer);
+        // A subscription whose execution failed never reaches onComplete: the socket's end uncounts it.
+        for (const id of ctx.extra.state?.subscriptions ?? []) uncount(ctx.extra.state, id);
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onComplete: (ctx, id) => uncount(ctx.extra.state, id),
+      onSubscribe: async (ctx, id, payload) => {
         const viewer = ctx.extra.state?.viewer;
         if (!viewer)
           return [new GraphQLError('Not authenticated', { extensions: { code: ErrorCode.Unauthenticated } })];
@@ -172,6 +193,7 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
             const decision = await limiter.consume('clinician', viewer.id, costs.subscription);
             if (!decision.allowed) return [new RateLimitedError(decision.retryAfterMs)];
           }
+          count(ctx.extra.state, ctx.extra.socket, id);
           return groupArgs;
         }
         const args: ExecutionArgs & { rootValue: { execute: typeof execute; subscribe: typeof subscribe } } = {

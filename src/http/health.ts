@@ -1,3 +1,5 @@
+import type { EventLoopLag, EventLoopMonitor } from '../lib/event-loop.js';
+
 /** One dependency `/health/ready` asks about. */
 export interface HealthCheck {
   name: string;
@@ -47,3 +49,18 @@ async function runCheck({ check }: HealthCheck, timeoutMs: number): Promise<Chec
 }
 
 const elapsed = (started: number) => Math.round((performance.now() - started) * 10) / 10;
+
+export interface Liveness {
+  status: 'ok' | 'lagging';
+  eventLoop: EventLoopLag & { thresholdMs: number };
+}
+
+/**
+ * Liveness looks at the event loop only: a pod whose dependencies are down is alive (readiness
+ * takes it out of rotation; a restart would not bring Postgres back), while one whose loop has been
+ * mostly blocked for seconds cannot serve and is better restarted.
+ */
+export function liveness(monitor: EventLoopMonitor, maxLagMs: number): Liveness {
+  const lag = monitor.lag();
+  return { status: lag.p99Ms > maxLagMs ? 'lagging' : 'ok', eventLoop: { ...lag, thresholdMs: maxLagMs } };
+}

@@ -195,6 +195,21 @@ export class JetStreamQueue implements JobQueue {
     if (!this.nc.isClosed()) await this.nc.drain();
   }
 
+  /** For metrics: the shared consumer's backlog and jobs in hand, and the dead letters kept. */
+  async stats(): Promise<{ pending: number; ackPending: number; redelivered: number; deadLetters: number }> {
+    const { names } = this.options;
+    const [consumer, dlq] = await Promise.all([
+      this.jsm.consumers.info(names.stream, names.consumer),
+      this.jsm.streams.info(names.deadLetterStream),
+    ]);
+    return {
+      pending: consumer.num_pending,
+      ackPending: consumer.num_ack_pending,
+      redelivered: consumer.num_redelivered,
+      deadLetters: dlq.state.messages,
+    };
+  }
+
   /** For tests and operations: pending jobs and dead letters. */
   async counts(): Promise<{ pending: number; deadLetters: number }> {
     const jobs = await this.jsm.streams.info(this.options.names.stream);

@@ -10,10 +10,18 @@ beforeAll(async () => {
 afterAll(() => api?.close());
 
 describe('health', () => {
-  it('answers liveness without a token', async () => {
+  it('answers liveness without a token, with the event-loop lag it judged', async () => {
     const res = await fetch(`${api.base}/health/live`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok' });
+    expect(await res.json()).toEqual({
+      status: 'ok',
+      eventLoop: {
+        p99Ms: expect.any(Number),
+        maxMs: expect.any(Number),
+        samples: expect.any(Number),
+        thresholdMs: 1000,
+      },
+    });
   });
 
   it('answers readiness with each dependency named and timed', async () => {

@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { JobMessage, JobQueue } from '../../src/jobs/queue.js';
 import type { Logger } from '../../src/lib/logger.js';
+import type { JobOutcome } from '../../src/lib/metrics.js';
 import { Diagnosis } from '../../src/modules/diagnosis/diagnosis.entity.js';
 import {
   type DiagnosisView,
@@ -45,21 +46,22 @@ function ageInYears(birthDate: string): number {
  * attempt and version this worker holds, so a worker that was presumed dead (its job redelivered
  * to another) or whose job was cancelled cannot publish or complete anything — one COMPLETED,
  * never two. A redelivered job whose diagnosis is already terminal is acknowledged and skipped.
+ * Resolves to what the delivery came to (for `diagnosis_jobs_total`).
  */
-export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps): Promise<void> {
+export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps): Promise<JobOutcome> {
   const { job, deliveryCount } = message;
   const log = deps.logger.child({ diagnosisId: job.diagnosisId, delivery: deliveryCount });
   if (deps.shutdown.aborted) {
     // Received while stopping: leave it to another worker.
     message.nak(0);
-    return;
+    return 'released';
   }
   const em = deps.orm.em.fork();
   const row = await em.findOne(Diagnosis, job.diagnosisId, { populate: ['patient'] });
   if (!row) {
     log.warn('job for an unknown diagnosis: dropped');
     message.ack();
-    return;
+    return 'skipped';
   }
   const durable = viewOf(row);
   const [live] = await deps.live.get([row.id]);
@@ -68,7 +70,7 @@ export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps
     // Already finished (a duplicate delivery, or a crash after the live write): make Postgres agree.
     await persistView(em, state);
     message.ack();
-    return;
+    return 'skipped';
   }
 
   const claim = await deps.live.change(
@@ -80,7 +82,7 @@ export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps
   if (!claim.applied) {
     if (claim.current && isTerminal(claim.current)) await persistView(em, claim.current);
     message.ack();
-    return;
+    return 'skipped';
   }
   let mine = claim.view;
   await persistView(em, mine);
@@ -163,6 +165,8 @@ export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps
       await persistView(em, done.current);
     }
     message.ack();
+    // Not applied: cancelled, or taken over by another worker, just before the result.
+    return done.applied ? 'completed' : done.current?.status === 'CANCELLED' ? 'cancelled' : 'skipped';
   } catch (error) {
     clearInterval(ticker);
     await publishing.catch(() => undefined);
@@ -172,6 +176,7 @@ export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps
       if (isTerminal(current)) await persistView(em, current);
       log.info({ status: current.status }, 'diagnosis stopped: no longer ours');
       message.ack();
+      return current.status === 'CANCELLED' ? 'cancelled' : 'skipped';
     } else if (deps.shutdown.aborted) {
       // Shutting down: hand the job back at once for another worker.
       const requeued = await deps.live.change(
@@ -182,8 +187,9 @@ export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps
       );
       if (requeued.applied) await persistView(em, requeued.view);
       message.nak(0);
+      return 'released';
     } else {
-      await fail(message, deps, em, mine, error as Error, log);
+      return await fail(message, deps, em, mine, error as Error, log);
     }
   } finally {
     clearInterval(ticker);
@@ -200,7 +206,7 @@ async function fail(
   mine: DiagnosisView,
   error: Error,
   log: Logger,
-): Promise<void> {
+): Promise<'failed' | 'retried'> {
   // The provider's message, never its input; shortened for the client.
   const reason = error.message.slice(0, 300) || 'the provider failed';
   const last = message.deliveryCount >= deps.maxDeliver;
@@ -223,9 +229,10 @@ async function fail(
   if (last) {
     log.warn({ attempts: message.deliveryCount }, 'diagnosis failed for good');
     message.ack();
-  } else {
-    const delay = deps.retryDelayMs * 2 ** (message.deliveryCount - 1);
-    log.warn({ retryInMs: delay }, 'diagnosis attempt failed');
-    message.nak(delay);
+    return 'failed';
   }
+  const delay = deps.retryDelayMs * 2 ** (message.deliveryCount - 1);
+  log.warn({ retryInMs: delay }, 'diagnosis attempt failed');
+  message.nak(delay);
+  return 'retried';
 }

@@ -127,6 +127,16 @@ export class OutboxRelay {
     }
   }
 
+  /** For metrics: rows waiting to be published, and how long the oldest has waited. */
+  async backlog(): Promise<{ pending: number; oldestAgeSeconds: number }> {
+    const [row] = await this.orm.em
+      .getConnection()
+      .execute<{ pending: number; age: number | null }[]>(
+        'select count(*)::int as pending, extract(epoch from now() - min(created_at))::float8 as age from outbox_message',
+      );
+    return { pending: row?.pending ?? 0, oldestAgeSeconds: Math.max(0, row?.age ?? 0) };
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
