@@ -51,6 +51,7 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
     limits,
     guard,
     persistedOperations,
+    tracing: deps.tracing,
   });
   const ws = createGraphqlWsServer({
     yoga,

@@ -145,6 +145,11 @@ const envSchema = z
     SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(120_000).default(25_000),
     /** On SIGTERM, how long readiness is 503 before the pod stops accepting (load balancers notice). */
     DRAIN_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
+
+    /** OTLP/HTTP collector to send traces to (`/v1/traces` is appended); tracing is off without it. */
+    OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl(['http', 'https']),
+    /** `service.name` of this process' spans; default `clinical-copilot-<mode>` (api, worker, embedded). */
+    OTEL_SERVICE_NAME: nonEmpty,
   })
   .superRefine((env, ctx) => {
     if (env.LLM_PROVIDER === 'openai') {
@@ -262,6 +267,8 @@ export interface Config {
   readonly livenessMaxLagMs: number;
   readonly shutdownGraceMs: number;
   readonly drainDelayMs: number;
+  /** OpenTelemetry tracing: off unless `otlpEndpoint` is set. */
+  readonly tracing: { readonly otlpEndpoint: string | undefined; readonly serviceName: string };
 }
 
 /** Thrown by {@link loadConfig}; its message is one line naming every bad variable. */
@@ -360,6 +367,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
     livenessMaxLagMs: e.LIVENESS_MAX_LAG_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     drainDelayMs: e.DRAIN_DELAY_MS,
+    tracing: Object.freeze({
+      otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
+      serviceName: e.OTEL_SERVICE_NAME ?? `clinical-copilot-${mode}`,
+    }),
   });
 }
 

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createTokenVerifier, type TokenVerifier } from './auth/jwt.js';
 import type { AuthConfig, Config } from './config.js';
 import { initOrm } from './db/orm.js';
@@ -12,6 +13,7 @@ import { createLogger, type Logger } from './lib/logger.js';
 import { Metrics } from './lib/metrics.js';
 import { RateLimiter } from './lib/rate-limit.js';
 import { connectRedis, type Redis } from './lib/redis.js';
+import { initTracing, type Tracing } from './lib/tracing.js';
 import { ModelClient, ModelServerError } from './ml/client.js';
 import { AssessmentEngine } from './modules/assessment/assessment.engine.js';
 import { AuditLog } from './modules/audit/audit.service.js';
@@ -41,6 +43,8 @@ export interface Deps {
   readonly healthChecks: readonly HealthCheck[];
   /** Rate-limit budgets (Redis, shared by all pods; in-process under `npm start` without Redis). */
   readonly rateLimiter: RateLimiter;
+  /** Spans of this pod (off unless OTEL_EXPORTER_OTLP_ENDPOINT, or a test's exporter). */
+  readonly tracing: Tracing;
   close(): Promise<void>;
 }
 
@@ -50,6 +54,8 @@ export interface DepsOverrides {
   databaseUrl?: string;
   auth?: AuthConfig;
   mlUrl?: string;
+  /** Tests: spans go to this exporter (an in-memory one) instead of OTLP. */
+  spanExporter?: SpanExporter;
 }
 
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
@@ -62,6 +68,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   if (!mlUrl) throw new Error('ML_URL is required');
 
   const metrics = new Metrics();
+  const tracing = await initTracing(config, overrides.spanExporter ? { exporter: overrides.spanExporter } : {});
   const orm = await initOrm({ databaseUrl, poolSize: config.databasePoolSize });
   // Fail at start-up, with one clear line, rather than on the first request.
   await orm.em.getConnection().execute('select 1');
@@ -111,6 +118,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
         maxDeliver: config.jobs.maxDeliver,
         ackWaitMs: config.jobs.ackWaitMs,
         connectionName: `api-${hostname()}`,
+        tracing,
       }).catch(async (error: Error) => {
         subscriber?.disconnect();
         redis?.disconnect();
@@ -142,9 +150,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     assessmentEngine,
     queue,
     live,
-    diagnosis: { live, relay, logger },
+    diagnosis: { live, relay, logger, tracing },
     healthChecks,
     rateLimiter: new RateLimiter({ config: config.rateLimit, redis, metrics, logger }),
+    tracing,
     close: async () => {
       await relay.stop();
       await queue.close();
@@ -155,6 +164,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       await auditLog.drain();
       redis?.disconnect();
       await orm.close(true);
+      await tracing.shutdown();
     },
   };
 }

@@ -43,6 +43,7 @@ async function main(): Promise<void> {
     live: deps.live,
     queue: deps.queue,
     logger: deps.logger,
+    tracing: deps.tracing,
   });
 
   const token =

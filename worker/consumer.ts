@@ -3,8 +3,10 @@ import type { Config } from '../src/config.js';
 import type { Consumption, JobQueue } from '../src/jobs/queue.js';
 import type { Logger } from '../src/lib/logger.js';
 import type { JobOutcome, WorkerMetrics } from '../src/lib/metrics.js';
+import { noTracing, type Tracing } from '../src/lib/tracing.js';
 import type { LiveStateStore } from '../src/modules/diagnosis/diagnosis.live.js';
 import { handleDiagnosisJob } from './handlers/diagnose.handler.js';
+import { traceJob } from './handlers/diagnose.tracing.js';
 import { OpenAiProvider } from './llm/openai.provider.js';
 import type { DiagnosisProvider } from './llm/provider.js';
 import { RulesProvider } from './llm/rules.provider.js';
@@ -28,6 +30,8 @@ export interface WorkerParts {
   queue: JobQueue;
   logger: Logger;
   provider?: DiagnosisProvider;
+  /** A span per job, continuing the trace of the request that enqueued it (off when absent). */
+  tracing?: Tracing;
   /** Counts jobs by outcome and times them (the worker's `/metrics`). */
   metrics?: WorkerMetrics;
 }
@@ -41,9 +45,10 @@ export interface RunningWorker {
 export function startConsumer(parts: WorkerParts): RunningWorker {
   const shutdown = new AbortController();
   const provider = parts.provider ?? createProvider(parts.config);
+  const tracing = parts.tracing ?? noTracing;
   const consumption: Consumption = parts.queue.consume(parts.config.worker.concurrency, (message) => {
     const started = performance.now();
-    return handleDiagnosisJob(message, {
+    return traceJob(tracing, handleDiagnosisJob, message, {
       orm: parts.orm,
       live: parts.live,
       queue: parts.queue,

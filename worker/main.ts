@@ -14,6 +14,7 @@ import { EventLoopMonitor } from '../src/lib/event-loop.js';
 import { createLogger } from '../src/lib/logger.js';
 import { WorkerMetrics } from '../src/lib/metrics.js';
 import { connectRedis } from '../src/lib/redis.js';
+import { initTracing } from '../src/lib/tracing.js';
 import { runUntilSignal } from '../src/lifecycle.js';
 import { RedisLiveState } from '../src/modules/diagnosis/diagnosis.live.js';
 import { startConsumer } from './consumer.js';
@@ -21,6 +22,7 @@ import { startConsumer } from './consumer.js';
 async function main(): Promise<void> {
   const config = loadConfig(process.env, 'worker');
   const logger = createLogger({ level: config.logLevel, name: 'clinical-copilot-worker' });
+  const tracing = await initTracing(config);
   const orm = await initOrm({ databaseUrl: config.databaseUrl as string, poolSize: config.databasePoolSize });
   await orm.em.getConnection().execute('select 1');
   const redisOptions = { url: config.redisUrl as string, keyPrefix: config.redisKeyPrefix };
@@ -33,6 +35,7 @@ async function main(): Promise<void> {
     maxDeliver: config.jobs.maxDeliver,
     ackWaitMs: config.jobs.ackWaitMs,
     connectionName: `worker-${hostname()}`,
+    tracing,
   });
 
   const metrics = new WorkerMetrics();
@@ -66,7 +69,7 @@ async function main(): Promise<void> {
   });
   await new Promise<void>((resolve) => health.listen(config.worker.healthPort, config.http.host, resolve));
 
-  const worker = startConsumer({ config, orm, live, queue, logger, metrics });
+  const worker = startConsumer({ config, orm, live, queue, logger, metrics, tracing });
   await runUntilSignal(logger, config.shutdownGraceMs, async () => {
     draining = true;
     await worker.stop();
@@ -76,6 +79,7 @@ async function main(): Promise<void> {
     subscriber.disconnect();
     redis.disconnect();
     await orm.close(true);
+    await tracing.shutdown();
   });
 }
 

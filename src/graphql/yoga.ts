@@ -3,11 +3,13 @@ import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { GraphqlLimitsConfig } from '../config.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../lib/metrics.js';
+import type { Tracing } from '../lib/tracing.js';
 import { type Context, type ContextDeps, createContext, type InitialContext } from './context.js';
 import { AppError, ErrorCode, InternalError } from './errors.js';
 import { type PersistedOperations, usePersistedOperationsList, useQueryLimits } from './limits.js';
 import type { RateLimitGuard } from './rate-limit.plugin.js';
 import { buildSchema } from './schema.js';
+import { useOperationTracing } from './tracing.plugin.js';
 
 export interface YogaOptions {
   deps: ContextDeps;
@@ -21,13 +23,15 @@ export interface YogaOptions {
   guard: RateLimitGuard;
   /** The allow-list, when PERSISTED_OPERATIONS_FILE names one. */
   persistedOperations?: PersistedOperations | undefined;
+  /** A span per operation when tracing is on. */
+  tracing?: Tracing;
 }
 
 export type Yoga = YogaServerInstance<InitialContext, Context>;
 
 /** The GraphQL-over-HTTP server (queries, mutations, SSE subscriptions); graphql-ws reuses it. */
 export function createGraphqlServer(options: YogaOptions): Yoga {
-  const { deps, logger, metrics, graphiql, graphiqlToken, limits, guard, persistedOperations } = options;
+  const { deps, logger, metrics, graphiql, graphiqlToken, limits, guard, persistedOperations, tracing } = options;
   return createYoga<InitialContext, Context>({
     schema: buildSchema(),
     graphqlEndpoint: '/graphql',
@@ -53,6 +57,7 @@ export function createGraphqlServer(options: YogaOptions): Yoga {
     // Order matters: nobody unauthenticated reaches the allow-list or the parser; shape limits
     // reject before the operation is charged; a refused operation stops before audit and metrics.
     plugins: [
+      ...(tracing?.enabled ? [useOperationTracing(tracing)] : []),
       guard.authentication(),
       ...(persistedOperations ? [usePersistedOperationsList(persistedOperations, limits.persistedOperationsOnly)] : []),
       ...useQueryLimits(limits),

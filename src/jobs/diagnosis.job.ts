@@ -9,6 +9,17 @@ export const diagnosisJobSchema = z.object({
   diagnosisId: z.uuid(),
   /** When the API accepted the request (epoch ms), for queue-latency metrics. */
   requestedAt: z.number().int().positive(),
+  /**
+   * W3C trace context of the request that enqueued it (only when tracing), so the worker's span
+   * joins the request's trace even when the relay publishes the row later. A malformed value is
+   * dropped, never a reason to refuse a job.
+   */
+  traceparent: z
+    .string()
+    .regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/)
+    .optional()
+    .catch(undefined),
+  tracestate: z.string().max(512).optional().catch(undefined),
 });
 export type DiagnosisJob = z.infer<typeof diagnosisJobSchema>;
 

@@ -8,7 +8,9 @@ import {
   RetentionPolicy,
   StorageType,
 } from '@nats-io/jetstream';
-import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
+import { connect, headers, type MsgHdrs, type NatsConnection, nanos } from '@nats-io/transport-node';
+import { SpanKind } from '@opentelemetry/api';
+import { noTracing, type TraceCarrier, type Tracing } from '../lib/tracing.js';
 import { type DiagnosisJob, type JobNames, parseJob } from './diagnosis.job.js';
 
 /** One delivery of a job to a worker. */
@@ -16,6 +18,8 @@ export interface JobMessage {
   readonly job: DiagnosisJob;
   /** 1 on the first delivery. */
   readonly deliveryCount: number;
+  /** The W3C trace context the job was published with (empty when none): the job's span continues it. */
+  readonly trace: TraceCarrier;
   ack(): void;
   /** Give the job back, to be delivered again after `delayMs`. */
   nak(delayMs: number): void;
@@ -47,6 +51,8 @@ export interface JetStreamQueueOptions {
   ackWaitMs: number;
   /** A name for this connection in the NATS server's monitoring. */
   connectionName: string;
+  /** A `diagnosis.enqueue` span per publish, whose context goes in the message headers. */
+  tracing?: Tracing;
 }
 
 const DEDUPE_WINDOW_MS = 10 * 60_000;
@@ -126,10 +132,23 @@ export class JetStreamQueue implements JobQueue {
   }
 
   async publish(job: DiagnosisJob): Promise<void> {
-    const valid = parseJob(job);
-    await this.js.publish(this.options.names.subject, JSON.stringify(valid), {
-      msgID: valid.diagnosisId,
-      timeout: 2_000,
+    // The trace context travels in the message headers (W3C `traceparent`), not in the body.
+    const { traceparent, tracestate, ...valid } = parseJob(job);
+    const { subject } = this.options.names;
+    const tracing = this.options.tracing ?? noTracing;
+    const parent = { traceparent, tracestate };
+    const attributes = {
+      'messaging.system': 'nats',
+      'messaging.destination.name': subject,
+      'diagnosis.id': valid.diagnosisId,
+    };
+    await tracing.run('diagnosis.enqueue', { kind: SpanKind.PRODUCER, parent, attributes }, async () => {
+      const trace = tracing.carrier(parent);
+      await this.js.publish(subject, JSON.stringify(valid), {
+        msgID: valid.diagnosisId,
+        timeout: 2_000,
+        ...(trace.traceparent ? { headers: traceHeaders(trace) } : {}),
+      });
     });
   }
 
@@ -171,6 +190,7 @@ export class JetStreamQueue implements JobQueue {
         await handler({
           job,
           deliveryCount: m.info.deliveryCount,
+          trace: traceOf(m.headers),
           ack: () => m.ack(),
           nak: (delayMs) => m.nak(delayMs),
           working: () => m.working(),
@@ -277,6 +297,7 @@ export class MemoryQueue implements JobQueue {
         await handler({
           job: entry.job,
           deliveryCount,
+          trace: { traceparent: entry.job.traceparent, tracestate: entry.job.tracestate },
           ack: () => {
             settled = true;
           },
@@ -302,4 +323,16 @@ export class MemoryQueue implements JobQueue {
 
   async ping(): Promise<void> {}
   async close(): Promise<void> {}
+}
+
+function traceHeaders(trace: TraceCarrier): MsgHdrs {
+  const h = headers();
+  h.set('traceparent', trace.traceparent as string);
+  if (trace.tracestate) h.set('tracestate', trace.tracestate);
+  return h;
+}
+
+function traceOf(h: MsgHdrs | undefined): TraceCarrier {
+  if (!h) return {};
+  return { traceparent: h.get('traceparent') || undefined, tracestate: h.get('tracestate') || undefined };
 }

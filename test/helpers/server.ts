@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { type App, buildApp } from '../../src/app.js';
 import { signToken, type TokenClaims } from '../../src/auth/jwt.js';
 import { type Config, loadConfig } from '../../src/config.js';
@@ -51,6 +52,8 @@ export interface TestApiOptions {
   /** Share a JetStream namespace with another instance; default: a fresh one, its streams deleted on close. */
   natsNamespace?: string;
   env?: Record<string, string>;
+  /** Trace this API's operations into this exporter (an in-memory one). */
+  spanExporter?: SpanExporter;
 }
 
 /** Creates a fresh database and applies the migrations, as `npm run migrate` would. */
@@ -95,7 +98,10 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     'api',
   );
   const logs = new LogCapture();
-  const deps = await createDeps(config, { logger: createLogger({ level: config.logLevel, destination: logs }) });
+  const deps = await createDeps(config, {
+    logger: createLogger({ level: config.logLevel, destination: logs }),
+    ...(options.spanExporter ? { spanExporter: options.spanExporter } : {}),
+  });
   const app = buildApp(config, deps);
   const url = await app.listen();
   const base = `${url.protocol}//${url.host}`;

@@ -1,10 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { loadConfig } from '../../src/config.js';
 import { initOrm } from '../../src/db/orm.js';
 import { jobNames } from '../../src/jobs/diagnosis.job.js';
 import { JetStreamQueue } from '../../src/jobs/queue.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { connectRedis } from '../../src/lib/redis.js';
+import { initTracing } from '../../src/lib/tracing.js';
 import { RedisLiveState } from '../../src/modules/diagnosis/diagnosis.live.js';
 import { startConsumer } from '../../worker/consumer.js';
 import type { DiagnosisProvider } from '../../worker/llm/provider.js';
@@ -47,13 +49,18 @@ export interface TestWorker {
   stop(): Promise<void>;
 }
 
-/** A diagnosis worker in this process, against an API's database, Redis prefix and namespace. */
+/**
+ * A diagnosis worker in this process, against an API's database, Redis prefix and namespace;
+ * with `spanExporter`, its jobs are traced into that exporter.
+ */
 export async function startTestWorker(
   target: WorkerTarget,
   env: Record<string, string> = {},
   provider?: DiagnosisProvider,
+  spanExporter?: SpanExporter,
 ): Promise<TestWorker> {
   const config = loadConfig(workerEnv(target, env), 'worker');
+  const tracing = await initTracing(config, spanExporter ? { exporter: spanExporter } : {});
   const logger = createLogger({ level: 'silent' });
   const orm = await initOrm({ databaseUrl: target.databaseUrl, poolSize: 4 });
   const options = { url: testEnv.redisUrl, keyPrefix: target.redisKeyPrefix };
@@ -65,9 +72,10 @@ export async function startTestWorker(
     maxDeliver: config.jobs.maxDeliver,
     ackWaitMs: config.jobs.ackWaitMs,
     connectionName: 'test-worker',
+    tracing,
   });
   const live = new RedisLiveState(redis, subscriber, target.redisKeyPrefix);
-  const running = startConsumer({ config, orm, live, queue, logger, ...(provider ? { provider } : {}) });
+  const running = startConsumer({ config, orm, live, queue, logger, tracing, ...(provider ? { provider } : {}) });
   return {
     queue,
     stop: async () => {
@@ -76,6 +84,7 @@ export async function startTestWorker(
       subscriber.disconnect();
       redis.disconnect();
       await orm.close(true);
+      await tracing.shutdown();
     },
   };
 }

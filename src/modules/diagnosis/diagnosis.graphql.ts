@@ -1,3 +1,4 @@
+import { SpanKind } from '@opentelemetry/api';
 import { builder } from '../../graphql/builder.js';
 import { toConnection } from '../../graphql/connection.js';
 import type { Context } from '../../graphql/context.js';
@@ -182,6 +183,34 @@ function deliveryGuard(ctx: Context, patientId: string): () => Promise<void> {
 
 type OnClose = (close: () => Promise<void>) => void;
 
+/** Starts the span of one state's delivery; the caller ends it when the subscriber has it. */
+type Deliver = (view: DiagnosisView) => { end(): void };
+const NOT_TRACED = { end: () => undefined };
+
+/**
+ * Each state a subscription yields is a small `diagnosis.deliver` span in the trace of the change
+ * that produced it (the worker's, or the request's: its `traceparent`), linked to the
+ * subscription's own operation span — so one trace shows request → job → result on any pod.
+ * Called while the subscription's operation span is active.
+ */
+function deliveries(ctx: Context, field: string): Deliver {
+  const tracing = ctx.diagnoses.tracing;
+  if (!tracing.enabled) return () => NOT_TRACED;
+  const subscription = tracing.carrier();
+  return (view) =>
+    tracing.startSpan('diagnosis.deliver', {
+      kind: SpanKind.CONSUMER,
+      parent: view.traceparent ? { traceparent: view.traceparent } : subscription,
+      links: view.traceparent ? [subscription] : [],
+      attributes: {
+        'graphql.field.name': field,
+        'diagnosis.id': view.id,
+        'diagnosis.status': view.status,
+        'diagnosis.version': view.version,
+      },
+    });
+}
+
 /**
  * An async generator whose `return()` takes effect at once. A generator suspended on an `await`
  * (here: waiting for the next published event) only handles `return()` when it next yields — so a
@@ -212,7 +241,12 @@ function closable<T>(make: (onClose: OnClose) => AsyncGenerator<T>): AsyncIterab
  * Subscribes before reading the current state, so nothing published in between is missed;
  * anything not newer than what was already sent is dropped, so the client sees no duplicates.
  */
-async function* diagnosisUpdates(ctx: Context, id: string, onClose: OnClose): AsyncGenerator<DiagnosisView> {
+async function* diagnosisUpdates(
+  ctx: Context,
+  id: string,
+  onClose: OnClose,
+  deliver: Deliver,
+): AsyncGenerator<DiagnosisView> {
   const first = await ctx.diagnoses.current(id);
   if (!first) throw new NotFoundError('Diagnosis');
   ctx.audit.record({ action: 'R', patientId: first.patientId, subtype: DiagnosisAudit.subscribe });
@@ -222,14 +256,24 @@ async function* diagnosisUpdates(ctx: Context, id: string, onClose: OnClose): As
   onClose(feed.close);
   try {
     let sent = (await ctx.diagnoses.current(id)) ?? first;
-    yield sent;
+    const delivery = deliver(sent);
+    try {
+      yield sent;
+    } finally {
+      delivery.end();
+    }
     if (isTerminal(sent)) return;
     const guard = deliveryGuard(ctx, sent.patientId);
     for await (const view of feed) {
       if (view.version <= sent.version) continue;
       await guard();
       sent = view;
-      yield view;
+      const delivery = deliver(view);
+      try {
+        yield view;
+      } finally {
+        delivery.end();
+      }
       if (isTerminal(view)) return;
     }
   } finally {
@@ -242,6 +286,7 @@ async function* patientDiagnosisUpdates(
   ctx: Context,
   patientId: string,
   onClose: OnClose,
+  deliver: Deliver,
 ): AsyncGenerator<DiagnosisView> {
   const patient = await ctx.patients.visibleOrNull(patientId);
   if (!patient) throw new NotFoundError('Patient');
@@ -257,7 +302,12 @@ async function* patientDiagnosisUpdates(
       if ((latest.get(view.id) ?? 0) >= view.version) continue;
       await guard();
       latest.set(view.id, view.version);
-      yield view;
+      const delivery = deliver(view);
+      try {
+        yield view;
+      } finally {
+        delivery.end();
+      }
     }
   } finally {
     await feed.close();
@@ -271,15 +321,20 @@ builder.subscriptionFields((t) => ({
     type: DiagnosisRef,
     description: 'The current state at once, then every change in version order; completes after a terminal state.',
     args: { id: t.arg.id({ required: true }) },
-    subscribe: (_root, args, ctx) => closable((onClose) => diagnosisUpdates(ctx, String(args.id), onClose)),
+    subscribe: (_root, args, ctx) => {
+      const deliver = deliveries(ctx, 'diagnosisUpdated');
+      return closable((onClose) => diagnosisUpdates(ctx, String(args.id), onClose, deliver));
+    },
     resolve: (view) => view,
   }),
   patientDiagnoses: t.field({
     type: DiagnosisRef,
     description: 'Every change of every diagnosis of one patient; stays open.',
     args: { patientId: t.arg.id({ required: true }) },
-    subscribe: (_root, args, ctx) =>
-      closable((onClose) => patientDiagnosisUpdates(ctx, String(args.patientId), onClose)),
+    subscribe: (_root, args, ctx) => {
+      const deliver = deliveries(ctx, 'patientDiagnoses');
+      return closable((onClose) => patientDiagnosisUpdates(ctx, String(args.patientId), onClose, deliver));
+    },
     resolve: (view) => view,
   }),
 }));

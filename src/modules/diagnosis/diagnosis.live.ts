@@ -23,6 +23,11 @@ export interface DiagnosisView {
   createdAt: number;
   updatedAt: number;
   completedAt: number | null;
+  /**
+   * W3C trace context of the change that produced this state (only when tracing; not part of the
+   * GraphQL type): its delivery to a subscriber on any pod joins that trace.
+   */
+  traceparent?: string | null;
 }
 
 export function viewOf(d: Diagnosis): DiagnosisView {

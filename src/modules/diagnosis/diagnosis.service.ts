@@ -4,6 +4,7 @@ import type { Viewer } from '../../auth/jwt.js';
 import { AppError, BadUserInputError, NotFoundError } from '../../graphql/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { decodeCursor, type Page, type PageArgs, pageSize, toPage } from '../../lib/pagination.js';
+import { noTracing, type Tracing } from '../../lib/tracing.js';
 import { parseInput } from '../../lib/validation.js';
 import { type AuditNote, type AuditTrail, auditInsert } from '../audit/audit.service.js';
 import { AuditOutcome } from '../audit/audit-event.entity.js';
@@ -29,6 +30,8 @@ export interface DiagnosisDeps {
   live: LiveStateStore;
   relay: OutboxRelay;
   logger: Logger;
+  /** The job, the announced state and a cancel carry the operation's trace context. */
+  tracing?: Tracing;
 }
 
 /**
@@ -57,6 +60,16 @@ export class DiagnosisService {
     private readonly deps: DiagnosisDeps,
   ) {}
 
+  /** This process' spans (off unless configured). */
+  get tracing(): Tracing {
+    return this.deps.tracing ?? noTracing;
+  }
+
+  /** The live-state field that makes a state's deliveries part of this operation's trace. */
+  private traced(): Pick<DiagnosisView, 'traceparent'> {
+    return this.tracing.enabled ? { traceparent: this.tracing.carrier().traceparent ?? null } : {};
+  }
+
   /** Where live states are read and subscribed to. */
   get liveStore(): LiveStateStore {
     return this.deps.live;
@@ -84,7 +97,8 @@ export class DiagnosisService {
         symptoms,
         notes,
       );
-      const job = { diagnosisId: diagnosis.id, requestedAt: diagnosis.createdAt.getTime() };
+      // The job carries the request's trace context, through the outbox row to the worker.
+      const job = { diagnosisId: diagnosis.id, requestedAt: diagnosis.createdAt.getTime(), ...this.tracing.carrier() };
       const audit = auditInsert(this.audit.event({ ...note, patientId }));
       // The diagnosis, its outbox row and its audit row in ONE statement: atomic without a
       // transaction's extra round trips, which dominated this mutation's cost.
@@ -115,7 +129,7 @@ export class DiagnosisService {
       // see it at once; readers of the diagnosis fall back to Postgres, and the announce never
       // overwrites a newer state (a worker's claim), as it only stores versions that are newer.
       void this.deps.live
-        .announce(view)
+        .announce({ ...view, ...this.traced() })
         .catch((error: Error) =>
           this.deps.logger.warn({ err: { message: error.message } }, 'could not announce a new diagnosis'),
         );
@@ -186,7 +200,7 @@ export class DiagnosisService {
       const change = await this.deps.live.change(
         row.id,
         { statusIn: ['QUEUED', 'RUNNING'] },
-        { status: 'CANCELLED', stage: 'cancelled', completedAt: now },
+        { status: 'CANCELLED', stage: 'cancelled', completedAt: now, ...this.traced() },
         durable,
       );
       if (!change.applied) {
