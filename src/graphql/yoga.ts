@@ -6,6 +6,7 @@ import type { Metrics } from '../lib/metrics.js';
 import type { Tracing } from '../lib/tracing.js';
 import { type Context, type ContextDeps, createContext, type InitialContext } from './context.js';
 import { AppError, ErrorCode, InternalError } from './errors.js';
+import { GraphiqlAssets, graphiqlAuth } from './graphiql.js';
 import { type PersistedOperations, usePersistedOperationsList, useQueryLimits } from './limits.js';
 import type { RateLimitGuard } from './rate-limit.plugin.js';
 import { buildSchema } from './schema.js';
@@ -32,6 +33,7 @@ export type Yoga = YogaServerInstance<InitialContext, Context>;
 /** The GraphQL-over-HTTP server (queries, mutations, SSE subscriptions); graphql-ws reuses it. */
 export function createGraphqlServer(options: YogaOptions): Yoga {
   const { deps, logger, metrics, graphiql, graphiqlToken, limits, guard, persistedOperations, tracing } = options;
+  const graphiqlAssets = graphiql ? new GraphiqlAssets('/graphql') : undefined;
   return createYoga<InitialContext, Context>({
     schema: buildSchema(),
     graphqlEndpoint: '/graphql',
@@ -44,9 +46,10 @@ export function createGraphqlServer(options: YogaOptions): Yoga {
       ? {
           title: 'Clinical Copilot',
           subscriptionsProtocol: 'WS',
-          ...(graphiqlToken ? { headers: JSON.stringify({ authorization: `Bearer ${graphiqlToken}` }) } : {}),
+          ...(graphiqlToken ? graphiqlAuth(`Bearer ${graphiqlToken}`) : {}),
         }
       : false,
+    renderGraphiQL: graphiqlAssets?.render,
     logging: {
       debug: (...args) => logger.debug(yogaLogLine(args)),
       info: (...args) => logger.info(yogaLogLine(args)),
@@ -57,6 +60,7 @@ export function createGraphqlServer(options: YogaOptions): Yoga {
     // Order matters: nobody unauthenticated reaches the allow-list or the parser; shape limits
     // reject before the operation is charged; a refused operation stops before audit and metrics.
     plugins: [
+      ...(graphiqlAssets ? [graphiqlAssets.plugin()] : []), // GraphiQL's files: public, answered first
       ...(tracing?.enabled ? [useOperationTracing(tracing)] : []),
       guard.authentication(),
       ...(persistedOperations ? [usePersistedOperationsList(persistedOperations, limits.persistedOperationsOnly)] : []),
