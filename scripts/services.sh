@@ -21,6 +21,8 @@ missing=()
 command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+# The GraphiQL browser test drives Debian's Chromium (playwright-core never downloads one).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   as_root apt-get update -qq
