@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { signToken } from '../../src/auth/jwt.js';
 import { initOrm, migrateUp } from '../../src/db/orm.js';
 import { createTestDatabase } from '../../test/helpers/database.js';
+import { deleteJobStreams, uniqueNatsNamespace } from '../../test/helpers/nats.js';
 import { deleteRedisKeys, uniqueRedisPrefix } from '../../test/helpers/redis.js';
 import { fixedRate, type LoadResult, type LoadTarget, saturate } from '../lib/load.js';
 import { freePort, httpOk, type Running, startNode } from '../lib/processes.js';
@@ -46,6 +47,7 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
   await migrateUp(orm);
   await orm.close(true);
   const prefix = uniqueRedisPrefix().replace('cc-test', 'cc-bench');
+  const namespace = uniqueNatsNamespace();
   const running: Running[] = [];
   try {
     const mlPort = await freePort();
@@ -64,6 +66,8 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
       DATABASE_POOL_SIZE: '10',
       REDIS_URL: 'redis://127.0.0.1:6379',
       REDIS_KEY_PREFIX: prefix,
+      NATS_URL: 'nats://127.0.0.1:4222',
+      NATS_NAMESPACE: namespace,
       ML_URL: `http://127.0.0.1:${mlPort}`,
       JWT_SECRET: SECRET,
       // One bench clinician drives the pod at full speed: the rate limits are not what is measured.
@@ -214,6 +218,7 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
     for (const r of running.reverse()) await r.stop();
     await db.drop();
     await deleteRedisKeys(prefix);
+    await deleteJobStreams(namespace);
   }
 }
 
