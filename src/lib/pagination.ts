@@ -53,3 +53,20 @@ export function toPage<T>(rows: T[], size: number, key: (node: T) => KeysetCurso
     cursorOf: (node) => encodeCursor(key(node)),
   };
 }
+
+/**
+ * The keyset condition "after this cursor" for a newest-first order on (`field`, id): an older
+ * timestamp, or the same timestamp and a smaller id. Nothing when there is no cursor.
+ */
+export function olderThan<F extends string>(
+  field: F,
+  after: KeysetCursor | null,
+): { $or: (Record<F, { $lt: Date }> | (Record<F, Date> & { id: { $lt: string } }))[] } | Record<string, never> {
+  if (!after) return {};
+  return {
+    $or: [
+      { [field]: { $lt: after.at } } as Record<F, { $lt: Date }>,
+      { [field]: after.at, id: { $lt: after.id } } as Record<F, Date> & { id: { $lt: string } },
+    ],
+  };
+}

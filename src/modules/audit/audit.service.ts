@@ -173,6 +173,21 @@ export class AuditTrail {
     return this.log.events([this.toRecord(note)])[0] as AuditEvent;
   }
 
+  /**
+   * Runs a write. A refused or failed one is still audited — outside its rolled-back transaction —
+   * with FHIR's minor-failure outcome for a refusal the client caused (`isRefusal`) and
+   * serious-failure otherwise; a successful write audits itself inside its own statement.
+   */
+  async write<T>(note: () => AuditNote, work: () => Promise<T>, isRefusal: (error: unknown) => boolean): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      // The note is read after the work, which may have learnt the patient (e.g. a cancel).
+      this.record({ ...note(), outcome: isRefusal(error) ? AuditOutcome.MinorFailure : AuditOutcome.SeriousFailure });
+      throw error;
+    }
+  }
+
   /** Writes what was recorded; resolves when it is durable. */
   async flush(): Promise<void> {
     const records = [...this.notes.values()];

@@ -3,7 +3,7 @@ import DataLoader from 'dataloader';
 import type { Viewer } from '../../auth/jwt.js';
 import { AppError, BadUserInputError, NotFoundError } from '../../graphql/errors.js';
 import type { Logger } from '../../lib/logger.js';
-import { decodeCursor, type Page, type PageArgs, pageSize, toPage } from '../../lib/pagination.js';
+import { decodeCursor, olderThan, type Page, type PageArgs, pageSize, toPage } from '../../lib/pagination.js';
 import { noTracing, type Tracing } from '../../lib/tracing.js';
 import { parseInput } from '../../lib/validation.js';
 import { type AuditNote, type AuditTrail, auditInsert } from '../audit/audit.service.js';
@@ -171,12 +171,7 @@ export class DiagnosisService {
     const after = decodeCursor(args.after);
     const rows = await this.em.find(
       Diagnosis,
-      after
-        ? {
-            patient: patient.id,
-            $or: [{ createdAt: { $lt: after.at } }, { createdAt: after.at, id: { $lt: after.id } }],
-          }
-        : { patient: patient.id },
+      { patient: patient.id, ...olderThan('createdAt', after) },
       { orderBy: [{ createdAt: QueryOrder.DESC }, { id: QueryOrder.DESC }], limit: size + 1 },
     );
     const live = await this.deps.live.get(rows.map((r) => r.id)).catch(() => rows.map(() => null));
@@ -216,16 +211,12 @@ export class DiagnosisService {
     });
   }
 
-  private async audited<T>(note: AuditNote, work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (error) {
-      this.audit.record({
-        ...note,
-        patientId: note.patientId && isUuid(note.patientId) ? note.patientId.toLowerCase() : null,
-        outcome: error instanceof AppError ? AuditOutcome.MinorFailure : AuditOutcome.SeriousFailure,
-      });
-      throw error;
-    }
+  /** Audits a refused or failed write too (see {@link AuditTrail.write}), with a well-formed id only. */
+  private audited<T>(note: AuditNote, work: () => Promise<T>): Promise<T> {
+    return this.audit.write(
+      () => ({ ...note, patientId: note.patientId && isUuid(note.patientId) ? note.patientId.toLowerCase() : null }),
+      work,
+      (error) => error instanceof AppError,
+    );
   }
 }

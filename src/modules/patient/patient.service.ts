@@ -8,7 +8,7 @@ import {
 import DataLoader from 'dataloader';
 import type { Viewer } from '../../auth/jwt.js';
 import { AppError, BadUserInputError, NotFoundError } from '../../graphql/errors.js';
-import { decodeCursor, type Page, type PageArgs, pageSize, toPage } from '../../lib/pagination.js';
+import { decodeCursor, olderThan, type Page, type PageArgs, pageSize, toPage } from '../../lib/pagination.js';
 import { parseInput } from '../../lib/validation.js';
 import type { AuditNote, AuditTrail } from '../audit/audit.service.js';
 import { AuditOutcome } from '../audit/audit-event.entity.js';
@@ -98,9 +98,7 @@ export class PatientService {
         $or: [{ mrn: { $ilike: prefix } }, { givenName: { $ilike: prefix } }, { familyName: { $ilike: prefix } }],
       });
     }
-    if (after) {
-      conditions.push({ $or: [{ createdAt: { $lt: after.at } }, { createdAt: after.at, id: { $lt: after.id } }] });
-    }
+    if (after) conditions.push(olderThan('createdAt', after));
     const rows = await this.em.find(
       Patient,
       { $and: conditions },
@@ -187,12 +185,7 @@ export class PatientService {
     const after = decodeCursor(args.after);
     const rows = await this.em.find(
       Observation,
-      after
-        ? {
-            patient: patient.id,
-            $or: [{ recordedAt: { $lt: after.at } }, { recordedAt: after.at, id: { $lt: after.id } }],
-          }
-        : { patient: patient.id },
+      { patient: patient.id, ...olderThan('recordedAt', after) },
       { orderBy: [{ recordedAt: QueryOrder.DESC }, { id: QueryOrder.DESC }], limit: size + 1 },
     );
     return toPage(rows, size, (o) => ({ at: o.recordedAt, id: o.id }));
@@ -222,17 +215,13 @@ export class PatientService {
    * Runs a write; a refused or failed write is still audited (outside the rolled-back transaction),
    * with the contract's failure outcome. Successful writes audit inside their transaction.
    */
-  private async audited<T>(note: AuditNote, write: () => Promise<T>): Promise<T> {
-    try {
-      return await write();
-    } catch (error) {
-      this.audit.record({
-        ...note,
-        patientId: note.patientId && isUuid(note.patientId) ? note.patientId.toLowerCase() : null,
-        outcome: error instanceof AppError ? AuditOutcome.MinorFailure : AuditOutcome.SeriousFailure,
-      });
-      throw error;
-    }
+  /** Audits a refused or failed write too (see {@link AuditTrail.write}), with a well-formed id only. */
+  private audited<T>(note: AuditNote, work: () => Promise<T>): Promise<T> {
+    return this.audit.write(
+      () => ({ ...note, patientId: note.patientId && isUuid(note.patientId) ? note.patientId.toLowerCase() : null }),
+      work,
+      (error) => error instanceof AppError,
+    );
   }
 
   /**
