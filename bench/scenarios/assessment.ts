@@ -6,21 +6,15 @@
  * at saturation (as a ratio to that ceiling); cached latency at a fixed 1,000 req/s; uncached
  * (LIVE) latency; and latency while the circuit breaker is open (model server stopped).
  */
-import { randomBytes } from 'node:crypto';
-import { signToken } from '../../src/auth/jwt.js';
-import { initOrm, migrateUp } from '../../src/db/orm.js';
-import { createTestDatabase } from '../../test/helpers/database.js';
-import { deleteJobStreams, uniqueNatsNamespace } from '../../test/helpers/nats.js';
-import { deleteRedisKeys, uniqueRedisPrefix } from '../../test/helpers/redis.js';
 import { fixedRate, type LoadResult, type LoadTarget, saturate } from '../lib/load.js';
-import { freePort, httpOk, type Running, startNode } from '../lib/processes.js';
+import { freePort, httpOk, startNode } from '../lib/processes.js';
+import { BenchStack } from '../lib/stack.js';
 
 export interface ScenarioOptions {
   /** Seconds per measured phase (the suite's default keeps a whole run near two minutes). */
   seconds: number;
 }
 
-const SECRET = randomBytes(32).toString('hex');
 const PATIENTS = 200;
 const CACHED_ROTATION = 50;
 
@@ -42,13 +36,7 @@ async function gql(url: URL, token: string, query: string, variables: Record<str
 }
 
 export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promise<Record<string, unknown>> {
-  const db = await createTestDatabase('cc_bench');
-  const orm = await initOrm({ databaseUrl: db.url, poolSize: 1, silent: true });
-  await migrateUp(orm);
-  await orm.close(true);
-  const prefix = uniqueRedisPrefix().replace('cc-test', 'cc-bench');
-  const namespace = uniqueNatsNamespace();
-  const running: Running[] = [];
+  const stack = await BenchStack.create();
   try {
     const mlPort = await freePort();
     const ml = await startNode(
@@ -56,45 +44,13 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
       { ML_PORT: String(mlPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
       () => httpOk(`http://127.0.0.1:${mlPort}/v2/health/ready`),
     );
-    running.push(ml);
-    const common = {
-      HOST: '127.0.0.1',
-      NODE_ENV: 'production',
-      // Per-operation info lines would make the bench measure the pipe to this process.
-      LOG_LEVEL: 'warn',
-      DATABASE_URL: db.url,
-      DATABASE_POOL_SIZE: '10',
-      REDIS_URL: 'redis://127.0.0.1:6379',
-      REDIS_KEY_PREFIX: prefix,
-      NATS_URL: 'nats://127.0.0.1:4222',
-      NATS_NAMESPACE: namespace,
-      ML_URL: `http://127.0.0.1:${mlPort}`,
-      JWT_SECRET: SECRET,
-      // One bench clinician drives the pod at full speed: the rate limits are not what is measured.
-      RATE_LIMIT_POINTS: '1000000000',
-      RATE_LIMIT_IP_POINTS: '1000000000',
-      RATE_LIMIT_WS_CONNECT_POINTS: '1000000000',
-      ML_BREAKER_RESET_MS: '60000',
-    };
-    const port = await freePort();
-    const api = await startNode('dist/src/main.js', { ...common, PORT: String(port) }, () =>
-      httpOk(`http://127.0.0.1:${port}/health/ready`),
-    );
-    running.push(api);
+    stack.running.push(ml);
+    const mlUrl = `http://127.0.0.1:${mlPort}`;
+    const { url } = await stack.startPod(mlUrl, { ML_BREAKER_RESET_MS: '60000' });
     // A second pod whose cache is never fresh: every answer is LIVE while the model is up, and
     // STALE_CACHE once it is down — the uncached and breaker-open phases.
-    const livePort = await freePort();
-    const livePod = await startNode(
-      'dist/src/main.js',
-      { ...common, PORT: String(livePort), ASSESSMENT_FRESH_MS: '0' },
-      () => httpOk(`http://127.0.0.1:${livePort}/health/ready`),
-    );
-    running.push(livePod);
-
-    const url = new URL(`http://127.0.0.1:${port}/graphql`);
-    const liveUrl = new URL(`http://127.0.0.1:${livePort}/graphql`);
-    const token = await signToken(SECRET, { sub: 'bench-clinician', roles: ['clinician'], ttl: '2h' });
-    const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+    const { url: liveUrl } = await stack.startPod(mlUrl, { ML_BREAKER_RESET_MS: '60000', ASSESSMENT_FRESH_MS: '0' });
+    const { token, headers } = await stack.clinician();
 
     // Patients with distinct vitals, so each has its own cache key.
     const ids: string[] = [];
@@ -215,10 +171,7 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
       targets,
     };
   } finally {
-    for (const r of running.reverse()) await r.stop();
-    await db.drop();
-    await deleteRedisKeys(prefix);
-    await deleteJobStreams(namespace);
+    await stack.close();
   }
 }
 

@@ -7,21 +7,15 @@
  * publish instant is known) to receipt by graphql-ws subscribers spread over both pods, for 1 and
  * for 10,000 concurrent subscribers; and the memory one idle subscription socket costs a pod.
  */
-import { randomBytes } from 'node:crypto';
 import { parse, print } from 'graphql';
 import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { signToken } from '../../src/auth/jwt.js';
-import { initOrm, migrateUp } from '../../src/db/orm.js';
 import { connectRedis } from '../../src/lib/redis.js';
 import { RedisLiveState } from '../../src/modules/diagnosis/diagnosis.live.js';
-import { createTestDatabase } from '../../test/helpers/database.js';
-import { deleteJobStreams, uniqueNatsNamespace } from '../../test/helpers/nats.js';
-import { deleteRedisKeys, uniqueRedisPrefix } from '../../test/helpers/redis.js';
 import { fixedRate, type LoadResult } from '../lib/load.js';
-import { freePort, httpOk, type Running, startNode } from '../lib/processes.js';
+import { freePort } from '../lib/processes.js';
+import { BenchStack } from '../lib/stack.js';
 
-const SECRET = randomBytes(32).toString('hex');
 const SUBSCRIPTION = print(parse('subscription S($id: ID!) { diagnosisUpdated(id: $id) { version updatedAt } }'));
 
 function percentiles(samples: number[]): Pick<LoadResult, 'p50' | 'p90' | 'p99' | 'max'> & { count: number } {
@@ -42,49 +36,17 @@ async function metric(base: string, name: string): Promise<number> {
 }
 
 export async function runDiagnosisScenario({ seconds }: { seconds: number }): Promise<Record<string, unknown>> {
-  const db = await createTestDatabase('cc_bench');
-  const orm = await initOrm({ databaseUrl: db.url, poolSize: 1, silent: true });
-  await migrateUp(orm);
-  await orm.close(true);
-  const prefix = uniqueRedisPrefix().replace('cc-test', 'cc-bench');
-  const namespace = uniqueNatsNamespace();
-  const running: Running[] = [];
+  const stack = await BenchStack.create();
+  const { prefix } = stack;
   const clients: Client[] = [];
   const redis = await connectRedis({ url: 'redis://127.0.0.1:6379', keyPrefix: prefix });
   const subscriber = await connectRedis({ url: 'redis://127.0.0.1:6379', keyPrefix: prefix });
   try {
-    const mlPort = await freePort();
-    const common = {
-      HOST: '127.0.0.1',
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      DATABASE_URL: db.url,
-      DATABASE_POOL_SIZE: '10',
-      REDIS_URL: 'redis://127.0.0.1:6379',
-      REDIS_KEY_PREFIX: prefix,
-      NATS_URL: 'nats://127.0.0.1:4222',
-      NATS_NAMESPACE: namespace,
-      // Assessments are not measured here; the pods only need a URL.
-      ML_URL: `http://127.0.0.1:${mlPort}`,
-      JWT_SECRET: SECRET,
-      // One bench clinician drives the pod at full speed: the rate limits are not what is measured.
-      RATE_LIMIT_POINTS: '1000000000',
-      RATE_LIMIT_IP_POINTS: '1000000000',
-      RATE_LIMIT_WS_CONNECT_POINTS: '1000000000',
-    };
-    const pods: { base: string; ws: string }[] = [];
-    for (let i = 0; i < 2; i++) {
-      const port = await freePort();
-      running.push(
-        await startNode('dist/src/main.js', { ...common, PORT: String(port) }, () =>
-          httpOk(`http://127.0.0.1:${port}/health/ready`),
-        ),
-      );
-      pods.push({ base: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/graphql` });
-    }
-    const [podA, podB] = pods as [{ base: string; ws: string }, { base: string; ws: string }];
-    const token = await signToken(SECRET, { sub: 'bench-clinician', roles: ['clinician'], ttl: '2h' });
-    const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+    // Assessments are not measured here; the pods only need a model-server URL.
+    const mlUrl = `http://127.0.0.1:${await freePort()}`;
+    const podA = await stack.startPod(mlUrl);
+    const podB = await stack.startPod(mlUrl);
+    const { token, headers } = await stack.clinician();
     const gql = async (query: string, variables: Record<string, unknown>) => {
       const res = await fetch(`${podA.base}/graphql`, {
         method: 'POST',
@@ -265,16 +227,14 @@ export async function runDiagnosisScenario({ seconds }: { seconds: number }): Pr
     };
   } catch (error) {
     // A pod that died says why in its own output.
-    for (const r of running) if (r.child.exitCode !== null || r.child.signalCode !== null) console.error(r.output());
+    for (const r of stack.running)
+      if (r.child.exitCode !== null || r.child.signalCode !== null) console.error(r.output());
     throw error;
   } finally {
     await closeAllClients(clients);
-    for (const r of running.reverse()) await r.stop();
     subscriber.disconnect();
     redis.disconnect();
-    await db.drop();
-    await deleteRedisKeys(prefix);
-    await deleteJobStreams(namespace);
+    await stack.close();
   }
 }
 

@@ -1,0 +1,82 @@
+import { randomBytes } from 'node:crypto';
+import { signToken } from '../../src/auth/jwt.js';
+import { initOrm, migrateUp } from '../../src/db/orm.js';
+import { createTestDatabase, type TestDatabase } from '../../test/helpers/database.js';
+import { deleteJobStreams, uniqueNatsNamespace } from '../../test/helpers/nats.js';
+import { deleteRedisKeys, uniqueRedisPrefix } from '../../test/helpers/redis.js';
+import { freePort, httpOk, type Running, startNode } from './processes.js';
+
+/** One built API pod started by {@link BenchStack.startPod}. */
+export interface BenchPod {
+  base: string;
+  url: URL;
+  ws: string;
+}
+
+/**
+ * What every bench scenario stands on: a fresh, migrated database, a Redis key prefix and a
+ * JetStream namespace of its own, the processes it started, and one clean-up for all of them.
+ */
+export class BenchStack {
+  readonly running: Running[] = [];
+  readonly prefix = uniqueRedisPrefix().replace('cc-test', 'cc-bench');
+  readonly namespace = uniqueNatsNamespace();
+  private readonly secret = randomBytes(32).toString('hex');
+
+  private constructor(readonly db: TestDatabase) {}
+
+  static async create(): Promise<BenchStack> {
+    const db = await createTestDatabase('cc_bench');
+    const orm = await initOrm({ databaseUrl: db.url, poolSize: 1, silent: true });
+    await migrateUp(orm);
+    await orm.close(true);
+    return new BenchStack(db);
+  }
+
+  /** Starts `node dist/src/main.js` (as a container would) and waits until it is ready. */
+  async startPod(mlUrl: string, env: Record<string, string> = {}): Promise<BenchPod> {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    this.running.push(
+      await startNode(
+        'dist/src/main.js',
+        {
+          HOST: '127.0.0.1',
+          PORT: String(port),
+          NODE_ENV: 'production',
+          // Per-operation info lines would make the bench measure the pipe to this process.
+          LOG_LEVEL: 'warn',
+          DATABASE_URL: this.db.url,
+          DATABASE_POOL_SIZE: '10',
+          REDIS_URL: 'redis://127.0.0.1:6379',
+          REDIS_KEY_PREFIX: this.prefix,
+          NATS_URL: 'nats://127.0.0.1:4222',
+          NATS_NAMESPACE: this.namespace,
+          ML_URL: mlUrl,
+          JWT_SECRET: this.secret,
+          // One bench clinician drives the pod at full speed: the rate limits are not what is measured.
+          RATE_LIMIT_POINTS: '1000000000',
+          RATE_LIMIT_IP_POINTS: '1000000000',
+          RATE_LIMIT_WS_CONNECT_POINTS: '1000000000',
+          ...env,
+        },
+        () => httpOk(`${base}/health/ready`),
+      ),
+    );
+    return { base, url: new URL(`${base}/graphql`), ws: `ws://127.0.0.1:${port}/graphql` };
+  }
+
+  /** A token of the bench clinician, and the JSON headers that carry it. */
+  async clinician(): Promise<{ token: string; headers: Record<string, string> }> {
+    const token = await signToken(this.secret, { sub: 'bench-clinician', roles: ['clinician'], ttl: '2h' });
+    return { token, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } };
+  }
+
+  /** Stops every process (last started first) and removes the database, keys and streams. */
+  async close(): Promise<void> {
+    for (const r of this.running.reverse()) await r.stop();
+    await this.db.drop();
+    await deleteRedisKeys(this.prefix);
+    await deleteJobStreams(this.namespace);
+  }
+}
