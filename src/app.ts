@@ -5,8 +5,9 @@ import type { Deps } from './deps.js';
 import { ErrorCode } from './graphql/errors.js';
 import { PersistedOperations } from './graphql/limits.js';
 import { RateLimitGuard } from './graphql/rate-limit.plugin.js';
-import { AppCloseCode, createGraphqlWsServer } from './graphql/ws.js';
-import { createGraphqlServer } from './graphql/yoga.js';
+import { buildSubgraphSchema } from './graphql/schema.js';
+import { AppCloseCode, createGraphqlWsServer, type GraphqlWsServer } from './graphql/ws.js';
+import { createGraphqlServer, type Yoga } from './graphql/yoga.js';
 import { liveness, readiness } from './http/health.js';
 import { EventLoopMonitor } from './lib/event-loop.js';
 
@@ -42,19 +43,16 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
     deps,
     trustProxy: config.trustProxy,
   });
-  const yoga = createGraphqlServer({
+  const shared = {
     deps,
     logger,
     metrics,
-    graphiql: config.graphiql,
-    ...(options.graphiqlToken ? { graphiqlToken: options.graphiqlToken } : {}),
     limits,
     guard,
     persistedOperations,
     tracing: deps.tracing,
-  });
-  const ws = createGraphqlWsServer({
-    yoga,
+  };
+  const wsOptions = {
     deps,
     logger,
     limiter: deps.rateLimiter,
@@ -63,7 +61,25 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
     costs: config.rateLimit.costs,
     persistedOperations,
     metrics,
+  };
+  // Each GraphQL endpoint: one Yoga (HTTP and SSE) and one graphql-ws server on the same path.
+  const endpoints = new Map<string, { yoga: Yoga; ws: GraphqlWsServer }>();
+  const yoga = createGraphqlServer({
+    ...shared,
+    graphiql: config.graphiql,
+    ...(options.graphiqlToken ? { graphiqlToken: options.graphiqlToken } : {}),
   });
+  endpoints.set('/graphql', { yoga, ws: createGraphqlWsServer({ yoga, ...wsOptions }) });
+  if (config.subgraph) {
+    // The federation subgraph: the same operations, guards and plugins, plus `_entities`/`_service`.
+    const subgraph = createGraphqlServer({
+      ...shared,
+      endpoint: '/subgraph',
+      schema: buildSubgraphSchema(),
+      graphiql: false,
+    });
+    endpoints.set('/subgraph', { yoga: subgraph, ws: createGraphqlWsServer({ yoga: subgraph, ...wsOptions }) });
+  }
   const eventLoop = new EventLoopMonitor().start();
   metrics.watchEventLoop(eventLoop);
   let draining = false;
@@ -95,25 +111,26 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
       });
       return;
     }
-    if (path === '/graphql') {
+    const endpoint = endpoints.get(path);
+    if (endpoint) {
       if (draining) res.setHeader('connection', 'close');
       if (req.headers.accept?.includes('text/event-stream')) {
         eventStreams.add(res);
         res.once('close', () => eventStreams.delete(res));
       }
-      withBodyLimit(req, res, limits.maxBodyBytes, () => void yoga.handle(req, res));
+      withBodyLimit(req, res, limits.maxBodyBytes, () => void endpoint.yoga.handle(req, res));
       return;
     }
     sendJson(res, 404, { error: 'Not found' });
   });
 
   server.on('upgrade', (req, socket, head) => {
-    const path = (req.url ?? '/').split('?', 1)[0];
-    if (path !== '/graphql' || draining) {
+    const endpoint = endpoints.get((req.url ?? '/').split('?', 1)[0] as string);
+    if (!endpoint || draining) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
       return;
     }
-    ws.handleUpgrade(req, socket, head);
+    endpoint.ws.handleUpgrade(req, socket, head);
   });
 
   return {
@@ -138,7 +155,9 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
       // 2. Stop accepting connections.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // 3. WebSockets close with 1001 "going away": clients reconnect to another pod.
-      await ws.close(AppCloseCode.GoingAway, 'Server shutting down');
+      await Promise.all(
+        [...endpoints.values()].map(({ ws }) => ws.close(AppCloseCode.GoingAway, 'Server shutting down')),
+      );
       for (const stream of eventStreams) stream.end();
       // 4. In-flight requests finish; idle keep-alive sockets would only hold the close open.
       server.closeIdleConnections();

@@ -94,6 +94,8 @@ const envSchema = z
     GRAPHIQL: boolFlag.optional(),
     /** Introspection (`__schema`, `__type`); on by default except in production. */
     INTROSPECTION: boolFlag.optional(),
+    /** The Apollo Federation v2 subgraph endpoint `/subgraph` (HTTP and graphql-ws), for a gateway. */
+    SUBGRAPH: boolFlag.default(true),
     /** Take the client address from the first `X-Forwarded-For` hop (only behind a proxy that sets it). */
     TRUST_PROXY: boolFlag.default(false),
 
@@ -258,6 +260,8 @@ export interface Config {
   /** `undefined` only in embedded mode, which generates and keeps a secret under `dataDir`. */
   readonly auth: AuthConfig | undefined;
   readonly graphiql: boolean;
+  /** Whether `/subgraph` serves the federation subgraph (same operations, plus `_entities`, `_service`). */
+  readonly subgraph: boolean;
   /** Whether the client address comes from `X-Forwarded-For` (set by a trusted proxy). */
   readonly trustProxy: boolean;
   readonly rateLimit: RateLimitConfig;
@@ -338,6 +342,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
     }),
     auth: authConfig(e),
     graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
+    subgraph: e.SUBGRAPH,
     trustProxy: e.TRUST_PROXY,
     rateLimit: Object.freeze({
       windowMs: e.RATE_LIMIT_WINDOW_MS,

@@ -1,5 +1,6 @@
-import type { GraphQLSchema } from 'graphql';
+import type { GraphQLFieldResolver, GraphQLSchema } from 'graphql';
 import { builder } from './builder.js';
+import { BadUserInputError } from './errors.js';
 // Type modules register their types and fields with the builder when imported.
 import '../modules/clinician/clinician.graphql.js';
 import '../modules/patient/patient.graphql.js';
@@ -7,9 +8,44 @@ import '../modules/assessment/assessment.graphql.js';
 import '../modules/diagnosis/diagnosis.graphql.js';
 
 let schema: GraphQLSchema | undefined;
+let subgraph: GraphQLSchema | undefined;
 
-/** The executable schema (built once per process). */
+/** The executable schema (built once per process), served at `/graphql`. */
 export function buildSchema(): GraphQLSchema {
   schema ??= builder.toSchema({ sortSchema: false });
+  return schema;
+}
+
+/**
+ * The same types and resolvers as an Apollo Federation v2 subgraph, served at `/subgraph`: the
+ * entities `Patient`, `Diagnosis` and `Clinician` (`@key(fields: "id")`) plus `_service` and
+ * `_entities`, whose reference resolvers apply the same care-team rule as the plain fields.
+ */
+export function buildSubgraphSchema(): GraphQLSchema {
+  subgraph ??= limitRepresentations(builder.toSubGraphSchema({ sortSchema: false }));
+  return subgraph;
+}
+
+/**
+ * At most this many representations per `_entities` call. A gateway asks for the entities one
+ * operation touched (a page is at most 100 patients); without a cap one request could ask for
+ * any number of records, past the alias and cost limits that bound the plain API.
+ */
+export const MAX_ENTITY_REPRESENTATIONS = 500;
+
+function limitRepresentations(schema: GraphQLSchema): GraphQLSchema {
+  const field = schema.getQueryType()?.getFields()._entities;
+  const resolve = field?.resolve as GraphQLFieldResolver<unknown, unknown, { representations: unknown[] }> | undefined;
+  if (field && resolve) {
+    field.resolve = (source, args, context, info) => {
+      if (args.representations.length > MAX_ENTITY_REPRESENTATIONS) {
+        throw new BadUserInputError(
+          `_entities takes at most ${MAX_ENTITY_REPRESENTATIONS} representations`,
+          'representations',
+        );
+      }
+      return resolve(source, args, context, info);
+    };
+  }
   return schema;
 }

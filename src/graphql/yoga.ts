@@ -1,4 +1,4 @@
-import { GraphQLError, getOperationAST, type OperationTypeNode } from 'graphql';
+import { GraphQLError, type GraphQLSchema, getOperationAST, type OperationTypeNode } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { GraphqlLimitsConfig } from '../config.js';
 import type { Logger } from '../lib/logger.js';
@@ -13,6 +13,10 @@ import { buildSchema } from './schema.js';
 import { useOperationTracing } from './tracing.plugin.js';
 
 export interface YogaOptions {
+  /** Where it is served (default `/graphql`); the federation subgraph is `/subgraph`. */
+  endpoint?: string;
+  /** Default: the plain schema. */
+  schema?: GraphQLSchema;
   deps: ContextDeps;
   logger: Logger;
   metrics: Metrics;
@@ -33,10 +37,11 @@ export type Yoga = YogaServerInstance<InitialContext, Context>;
 /** The GraphQL-over-HTTP server (queries, mutations, SSE subscriptions); graphql-ws reuses it. */
 export function createGraphqlServer(options: YogaOptions): Yoga {
   const { deps, logger, metrics, graphiql, graphiqlToken, limits, guard, persistedOperations, tracing } = options;
-  const graphiqlAssets = graphiql ? new GraphiqlAssets('/graphql') : undefined;
+  const endpoint = options.endpoint ?? '/graphql';
+  const graphiqlAssets = graphiql ? new GraphiqlAssets(endpoint) : undefined;
   return createYoga<InitialContext, Context>({
-    schema: buildSchema(),
-    graphqlEndpoint: '/graphql',
+    schema: options.schema ?? buildSchema(),
+    graphqlEndpoint: endpoint,
     landingPage: false,
     healthCheckEndpoint: '/__yoga_health',
     // Over HTTP the guard has authenticated the request already; graphql-ws passes its viewer.

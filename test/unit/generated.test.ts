@@ -2,13 +2,22 @@ import { readFileSync } from 'node:fs';
 import { generate } from '@graphql-codegen/cli';
 import { describe, expect, it } from 'vitest';
 import config from '../../codegen.js';
-import { printedSchema } from '../../src/graphql/print.js';
+import { printedSchema, printedSubgraphSchema } from '../../src/graphql/print.js';
 
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
 
 describe('generated files are up to date (run `npm run generate`)', () => {
   it('schema/schema.graphql is the printed code-first schema', () => {
     expect(read('schema/schema.graphql')).toBe(printedSchema());
+  });
+
+  it('schema/subgraph.graphql is the printed federation subgraph, with its entity keys', () => {
+    const sdl = read('schema/subgraph.graphql');
+    expect(sdl).toBe(printedSubgraphSchema());
+    expect(sdl).toMatch(/@link\(url: "https:\/\/specs\.apollo\.dev\/federation\/v2\.\d+", import: \["@key"\]\)/);
+    for (const entity of ['Clinician', 'Diagnosis', 'Patient']) {
+      expect(sdl).toMatch(new RegExp(`type ${entity}\\s+@key\\(fields: "id"\\)`));
+    }
   });
 
   it('test/gql/ is what graphql-codegen generates from it', async () => {

@@ -27,3 +27,9 @@ builder.queryField('me', (t) =>
     resolve: (_root, _args, ctx) => ctx.viewer,
   }),
 );
+
+// A federation entity: other subgraphs may name a clinician by id (an appointment's clinician).
+builder.asEntity(ClinicianRef, {
+  key: builder.selection<{ id: string }>('id'),
+  resolveReference: (ref, ctx) => ctx.patients.clinician(String(ref.id)),
+});

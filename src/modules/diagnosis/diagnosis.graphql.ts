@@ -137,6 +137,12 @@ builder.objectField(PatientRef, 'diagnoses', (t) =>
   }),
 );
 
+// A federation entity, resolved like `diagnosis(id)` (its patient's care-team rule, audited).
+builder.asEntity(DiagnosisRef, {
+  key: builder.selection<{ id: string }>('id'),
+  resolveReference: (ref, ctx) => ctx.diagnoses.get(String(ref.id)),
+});
+
 builder.queryField('diagnosis', (t) =>
   t.field({
     type: DiagnosisRef,

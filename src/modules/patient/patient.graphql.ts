@@ -120,6 +120,13 @@ export const PatientRef = builder.objectType(Patient, {
   }),
 });
 
+// A federation entity: other subgraphs extend Patient by id. The reference is resolved like
+// `patient(id)`: the care-team rule, the audited read, and NOT_FOUND for hidden or missing.
+builder.asEntity(PatientRef, {
+  key: builder.selection<{ id: string }>('id'),
+  resolveReference: (ref, ctx) => ctx.patients.get(String(ref.id)),
+});
+
 const PatientConnection = builder.connectionObject({
   type: PatientRef,
   name: 'PatientConnection',

@@ -45,6 +45,7 @@ const MAX_SEARCH_LENGTH = 100;
 export class PatientService {
   private readonly visible = new DataLoader<string, Patient | null>((ids) => this.loadVisible(ids));
   private readonly careTeams = new DataLoader<string, Clinician[]>((ids) => this.loadCareTeams(ids));
+  private readonly colleagues = new DataLoader<string, Clinician | null>((ids) => this.loadColleagues(ids));
 
   constructor(
     private readonly em: EntityManager,
@@ -179,6 +180,17 @@ export class PatientService {
     return this.careTeams.load(patient.id);
   }
 
+  /**
+   * A clinician by id, as the care-team rule allows: yourself, anyone who shares a care team
+   * with you (the people you could see on a visible patient's `careTeam`), or anyone for an
+   * admin. Anyone else is `NOT_FOUND`, like a clinician who does not exist.
+   */
+  async clinician(id: string): Promise<Clinician> {
+    const clinician = clinicianIdSchema.safeParse(id).success ? await this.colleagues.load(id) : null;
+    if (!clinician) throw new NotFoundError('Clinician');
+    return clinician;
+  }
+
   /** Observation history of a readable patient, newest first. */
   async observations(patient: Patient, args: PageArgs): Promise<Page<Observation>> {
     const size = pageSize(args.first);
@@ -237,6 +249,20 @@ export class PatientService {
       [[...ids], this.viewer.isAdmin, this.viewer.id],
     );
     const byId = new Map(rows.map((row) => [row.id as string, this.em.map(Patient, row)]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  private async loadColleagues(ids: readonly string[]): Promise<(Clinician | null)[]> {
+    const rows = await this.em.getConnection().execute<Record<string, unknown>[]>(
+      `select c.* from clinician c
+        where c.id in (?)
+          and (? or c.id = ? or exists (
+            select 1 from care_team_member theirs
+              join care_team_member mine on mine.patient_id = theirs.patient_id
+             where theirs.clinician_id = c.id and mine.clinician_id = ?))`,
+      [[...ids], this.viewer.isAdmin, this.viewer.id, this.viewer.id],
+    );
+    const byId = new Map(rows.map((row) => [row.id as string, this.em.map(Clinician, row)]));
     return ids.map((id) => byId.get(id) ?? null);
   }
 
