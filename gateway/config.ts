@@ -1,0 +1,65 @@
+import { z } from 'zod';
+import { ConfigError, parseEnv } from './env.js';
+
+const port = z.coerce.number().int().min(0).max(65_535);
+const httpUrl = z
+  .url({ error: 'must be a URL (http://…)' })
+  .refine((value) => /^https?:\/\//.test(value), { error: 'must start with http:// or https://' })
+  .optional();
+const boolFlag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  /** Not 4000, which is the API's default port. */
+  GATEWAY_PORT: port.default(4080),
+  GATEWAY_HOST: z.string().trim().min(1).default('0.0.0.0'),
+  /** The API's subgraph endpoint; subscriptions go over graphql-ws to the same path. */
+  COPILOT_SUBGRAPH_URL: httpUrl,
+  APPOINTMENTS_SUBGRAPH_URL: httpUrl,
+  /** Hive's GraphiQL (Laboratory) and landing page; on by default except in production. */
+  GATEWAY_GRAPHIQL: boolFlag.optional(),
+  /** On SIGTERM, how long in-flight requests may finish before connections are cut. */
+  GATEWAY_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(120_000).default(20_000),
+  // Read only to catch a clash: the Hive CLI takes PORT and HOST over its config file.
+  PORT: port.optional(),
+  HOST: z.string().optional(),
+});
+
+/** Local development: the API of `npm start` and the appointments subgraph's default port. */
+const LOCAL_URLS = {
+  copilot: 'http://127.0.0.1:4000/subgraph',
+  appointments: 'http://127.0.0.1:4100/graphql',
+} as const;
+
+export interface GatewayConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly copilotUrl: string;
+  readonly appointmentsUrl: string;
+  readonly graphiql: boolean;
+  readonly shutdownGraceMs: number;
+}
+
+/** The gateway's validated configuration; gateway.config.ts hands it `process.env`. */
+export function loadGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
+  const e = parseEnv(envSchema, env);
+  const production = e.NODE_ENV === 'production';
+  const problems: string[] = [];
+  if (production && !e.COPILOT_SUBGRAPH_URL) problems.push('COPILOT_SUBGRAPH_URL is required in production');
+  if (production && !e.APPOINTMENTS_SUBGRAPH_URL) problems.push('APPOINTMENTS_SUBGRAPH_URL is required in production');
+  if (e.PORT !== undefined && e.PORT !== e.GATEWAY_PORT) {
+    problems.push(`PORT=${e.PORT} would override GATEWAY_PORT=${e.GATEWAY_PORT} (the Hive CLI reads PORT): unset PORT`);
+  }
+  if (e.HOST !== undefined && e.HOST !== e.GATEWAY_HOST) {
+    problems.push(`HOST=${e.HOST} would override GATEWAY_HOST=${e.GATEWAY_HOST} (the Hive CLI reads HOST): unset HOST`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({
+    port: e.GATEWAY_PORT,
+    host: e.GATEWAY_HOST,
+    copilotUrl: e.COPILOT_SUBGRAPH_URL ?? LOCAL_URLS.copilot,
+    appointmentsUrl: e.APPOINTMENTS_SUBGRAPH_URL ?? LOCAL_URLS.appointments,
+    graphiql: e.GATEWAY_GRAPHIQL ?? !production,
+    shutdownGraceMs: e.GATEWAY_SHUTDOWN_GRACE_MS,
+  });
+}

@@ -1,0 +1,65 @@
+/**
+ * Hive Gateway CLI configuration: `npm start` in gateway/ runs `hive-gateway supergraph`, which
+ * loads this file. Endpoints: GraphQL over HTTP and graphql-ws on /graphql, /healthcheck (live),
+ * /readiness (ready once the supergraph is loaded).
+ */
+import { join } from 'node:path';
+import { defineConfig } from '@graphql-hive/gateway';
+import { loadGatewayConfig } from './config.js';
+import { ConfigError } from './env.js';
+import { useUpstreamCloseErrors } from './upstream-close.plugin.js';
+
+const config = (() => {
+  try {
+    return loadGatewayConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(1);
+  }
+})();
+
+/**
+ * The client's token, which every subgraph checks itself. Over HTTP it is the `authorization`
+ * header; over graphql-ws the gateway's context merges the socket's `connectionParams` into
+ * `context.headers`, so a client's `connectionParams.authorization` lands at the same place.
+ */
+const CLIENT_AUTHORIZATION = '{context.headers.authorization}';
+
+export const gatewayConfig = defineConfig({
+  supergraph: join(import.meta.dirname, 'supergraph.graphql'),
+  port: config.port,
+  host: config.host,
+  graphiql: config.graphiql,
+  landingPage: config.graphiql,
+  gracefulShutdownTimeout: config.shutdownGraceMs,
+  transportEntries: {
+    copilot: {
+      location: config.copilotUrl,
+      options: {
+        // The API serves graphql-ws on the subgraph's own path (http→ws, https→wss). The upstream
+        // socket authenticates once, with connectionParams, as the API's /graphql socket does; the
+        // WS transport keeps one socket per distinct connectionParams, so one per token: two
+        // clinicians never share a socket, and the API authorizes every event for its own.
+        subscriptions: {
+          kind: 'ws',
+          location: config.copilotUrl,
+          options: { connectionParams: { authorization: CLIENT_AUTHORIZATION } },
+        },
+      },
+    },
+    appointments: { location: config.appointmentsUrl },
+  },
+  propagateHeaders: {
+    // Every HTTP request to a subgraph: queries, mutations, and the entity fetches that complete
+    // each subscription event (whose context is the client's socket: `context.headers` holds its
+    // connectionParams). For HTTP clients the request-id plugin (on by default) already sends the
+    // client's `x-request-id`, or a new one, upstream and back in the response; this adds the one
+    // a graphql-ws client may put in its connectionParams.
+    fromClientToSubgraphs: ({ context }) => ({
+      authorization: context.headers?.authorization,
+      'x-request-id': context.headers?.['x-request-id'],
+    }),
+  },
+  plugins: () => [useUpstreamCloseErrors('copilot')],
+});
