@@ -78,7 +78,10 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
       schema: buildSubgraphSchema(),
       graphiql: false,
     });
-    endpoints.set('/subgraph', { yoga: subgraph, ws: createGraphqlWsServer({ yoga: subgraph, ...wsOptions }) });
+    endpoints.set('/subgraph', {
+      yoga: subgraph,
+      ws: createGraphqlWsServer({ yoga: subgraph, ...wsOptions, chargeConnectsToAddress: false }),
+    });
   }
   const eventLoop = new EventLoopMonitor().start();
   metrics.watchEventLoop(eventLoop);

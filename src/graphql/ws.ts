@@ -44,6 +44,13 @@ export interface GraphqlWsOptions {
   persistedOperations?: PersistedOperations | undefined;
   /** Open sockets and running subscriptions are gauges here. */
   metrics: Metrics;
+  /**
+   * Whether connection attempts cost the client address a point of `ws_connect` (default true).
+   * Off for the federation subgraph, whose peer is a gateway holding one socket per clinician:
+   * its one address speaks for every clinician, and an address budget would refuse them together.
+   * Each subscription still costs its clinician, and failed authentications still cost the address.
+   */
+  chargeConnectsToAddress?: boolean;
 }
 
 interface SocketState {
@@ -75,6 +82,7 @@ export interface GraphqlWsServer {
  */
 export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServer {
   const { yoga, deps, logger, limiter, limits, trustProxy, persistedOperations, costs, metrics } = options;
+  const chargeConnects = options.chargeConnectsToAddress ?? true;
   const shared = new SharedSubscriptions();
   // The largest graphql-ws message, like the HTTP body limit.
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxBodyBytes });
@@ -220,8 +228,10 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
     wss,
     shared,
     handleUpgrade: (req, socket, head) => {
-      limiter
-        .consume('ws_connect', clientIp(req, trustProxy), 1)
+      const admitted = chargeConnects
+        ? limiter.consume('ws_connect', clientIp(req, trustProxy), 1)
+        : Promise.resolve<RateLimitDecision>(UNMETERED);
+      admitted
         .then((decision) => {
           if (socket.destroyed) return;
           wss.handleUpgrade(req, socket, head, (client) => {
@@ -241,6 +251,15 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
       }),
   };
 }
+
+/** The decision for a connection attempt no budget applies to. */
+const UNMETERED: RateLimitDecision = {
+  allowed: true,
+  limit: Number.POSITIVE_INFINITY,
+  remaining: Number.POSITIVE_INFINITY,
+  resetMs: 0,
+  retryAfterMs: 0,
+};
 
 /** A close reason (at most 123 bytes) a person can read and a client can parse. */
 function tooManyReason(decision: RateLimitDecision): string {
