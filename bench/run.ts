@@ -8,10 +8,12 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { runAssessmentScenario } from './scenarios/assessment.js';
 import { runDiagnosisScenario } from './scenarios/diagnosis.js';
+import { runGatewayScenario } from './scenarios/gateway.js';
 
 const SCENARIOS: Record<string, (o: { seconds: number }) => Promise<Record<string, unknown>>> = {
   assessment: runAssessmentScenario,
   diagnosis: runDiagnosisScenario,
+  gateway: runGatewayScenario,
 };
 
 const { values } = parseArgs({

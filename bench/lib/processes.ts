@@ -23,14 +23,18 @@ export interface Running {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `node <script>` from the built `dist/`, as a container would, and waits until `ready()` answers. */
+/**
+ * Starts `node <script>` (from the built `dist/`, as a container would; or any node arguments,
+ * e.g. `['--import', 'tsx', 'src/main.ts']`) and waits until `ready()` answers.
+ */
 export async function startNode(
-  script: string,
+  script: string | readonly string[],
   env: Record<string, string>,
   ready: () => Promise<boolean>,
+  cwd = root,
 ): Promise<Running> {
-  const child = spawn(process.execPath, [script], {
-    cwd: root,
+  const child = spawn(process.execPath, typeof script === 'string' ? [script] : [...script], {
+    cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -21,7 +21,8 @@ export class BenchStack {
   readonly running: Running[] = [];
   readonly prefix = uniqueRedisPrefix().replace('cc-test', 'cc-bench');
   readonly namespace = uniqueNatsNamespace();
-  private readonly secret = randomBytes(32).toString('hex');
+  /** The pods' HS256 secret (other services that check the same tokens need it). */
+  readonly secret = randomBytes(32).toString('hex');
 
   private constructor(readonly db: TestDatabase) {}
 
