@@ -76,7 +76,8 @@ export interface GraphqlWsServer {
 
 /**
  * graphql-ws on the API's HTTP server, path `/graphql`, executing through the same Yoga (same
- * schema, plugins, context). The token comes in `connectionParams.authorization`; a bad or missing
+ * schema, plugins, context). The token comes in `connectionParams.authorization` (or, for
+ * server-side clients such as federation routers, the upgrade request's `Authorization`); a bad or missing
  * one closes the socket with 4401 (or 4403 for a token without a role) before anything runs, and
  * the socket is closed with 4401 when its token expires, which ends its subscriptions.
  */
@@ -106,7 +107,13 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
         const state: SocketState = { subscriptions: new Set() };
         (ctx.extra as { state?: SocketState }).state = state;
         try {
-          const viewer = await authenticate(deps, ctx.connectionParams?.authorization);
+          // connectionParams first (browsers cannot set upgrade headers); else the upgrade
+          // request's own header, which routers that propagate headers (Apollo Router, Hive
+          // Router, Cosmo) put on their subgraph sockets.
+          const viewer = await authenticate(
+            deps,
+            ctx.connectionParams?.authorization ?? ctx.extra.request.headers.authorization,
+          );
           const ttl = viewer.expiresAt - Date.now();
           state.viewer = viewer;
           state.expiryTimer = setTimeout(

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { CreatePatientDocument, DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
 import { queryDatabase } from '../helpers/database.js';
 import { execute, executeRaw } from '../helpers/graphql.js';
@@ -159,6 +161,38 @@ describe('the federation subgraph', () => {
     }
     const anonymous = connectWs(wsUrl);
     expect((await anonymous.closed).code).toBe(4401);
+  });
+
+  it("takes the token from the upgrade request's Authorization when connectionParams has none (routers)", async () => {
+    const wsUrl = api.wsUrl.replace(/\/graphql$/, '/subgraph');
+    const withHeader = (authorization: string) =>
+      class extends WebSocket {
+        constructor(url: string, protocols?: string | string[]) {
+          super(url, protocols, { headers: { authorization } });
+        }
+      };
+    const client = createClient({ url: wsUrl, webSocketImpl: withHeader(`Bearer ${alice}`), retryAttempts: 0 });
+    try {
+      const first = await new Promise<unknown>((resolve, reject) => {
+        const stop = client.subscribe(
+          {
+            query: 'subscription S($id: ID!) { diagnosisUpdated(id: $id) { id status } }',
+            variables: { id: diagnosisId },
+          },
+          {
+            next: (value) => {
+              stop();
+              resolve(value);
+            },
+            error: reject,
+            complete: () => undefined,
+          },
+        );
+      });
+      expect(first).toEqual({ data: { diagnosisUpdated: { id: diagnosisId, status: 'QUEUED' } } });
+    } finally {
+      await client.dispose();
+    }
   });
 
   it('leaves the plain API as it was: no federation fields on /graphql', async () => {
