@@ -107,12 +107,15 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
         const state: SocketState = { subscriptions: new Set() };
         (ctx.extra as { state?: SocketState }).state = state;
         try {
-          // connectionParams first (browsers cannot set upgrade headers); else the upgrade
-          // request's own header, which routers that propagate headers (Apollo Router, Hive
-          // Router, Cosmo) put on their subgraph sockets.
+          // connectionParams first (browsers cannot set upgrade headers): `authorization`, or
+          // `token`, where Apollo Router puts a propagated Authorization header; else the upgrade
+          // request's own header, which routers that propagate headers onto subgraph sockets
+          // (Hive Router, Cosmo) send. The value is `Bearer <jwt>` in each case.
           const viewer = await authenticate(
             deps,
-            ctx.connectionParams?.authorization ?? ctx.extra.request.headers.authorization,
+            ctx.connectionParams?.authorization ??
+              ctx.connectionParams?.token ??
+              ctx.extra.request.headers.authorization,
           );
           const ttl = viewer.expiresAt - Date.now();
           state.viewer = viewer;

@@ -163,7 +163,7 @@ describe('the federation subgraph', () => {
     expect((await anonymous.closed).code).toBe(4401);
   });
 
-  it("takes the token from the upgrade request's Authorization when connectionParams has none (routers)", async () => {
+  it("takes the token from connectionParams.token or the upgrade's Authorization, as routers send it", async () => {
     const wsUrl = api.wsUrl.replace(/\/graphql$/, '/subgraph');
     const withHeader = (authorization: string) =>
       class extends WebSocket {
@@ -192,6 +192,21 @@ describe('the federation subgraph', () => {
       expect(first).toEqual({ data: { diagnosisUpdated: { id: diagnosisId, status: 'QUEUED' } } });
     } finally {
       await client.dispose();
+    }
+    // Apollo Router's form: the propagated header's value as `connectionParams.token`.
+    const routerStyle = createClient({
+      url: wsUrl,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      connectionParams: { token: `Bearer ${alice}` },
+    });
+    try {
+      const result = await new Promise<unknown>((resolve, reject) => {
+        routerStyle.subscribe({ query: '{ me { id } }' }, { next: resolve, error: reject, complete: () => undefined });
+      });
+      expect(result).toEqual({ data: { me: { id: 'fed-alice' } } });
+    } finally {
+      await routerStyle.dispose();
     }
   });
 
