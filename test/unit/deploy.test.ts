@@ -2,10 +2,11 @@
  * The container and Kubernetes deployment, checked without a Docker engine or a cluster. Every
  * file is parsed; docker-compose.yml is validated against the Compose specification's JSON schema
  * and every Kubernetes object against the schemas shipped by `kubernetes-models` (and its KEDA
- * models); then each is held to what the contract and src/config.ts require: commands, ports,
- * probes, drain timings, dependencies, settings, scaler names, who may talk to whom. With kubectl
- * on the PATH (it carries kustomize), the base and the production overlay are also rendered and
- * the rendered production objects are checked the same way.
+ * models); then each is held to what the contract, src/config.ts and the gateway package's config
+ * modules (gateway/config.ts, gateway/appointments/config.ts) require: commands, ports, probes,
+ * drain timings, dependencies, settings, scaler names, subgraph URLs, who may talk to whom. With
+ * kubectl on the PATH (it carries kustomize), the base and the production overlay are also
+ * rendered and the rendered production objects are checked the same way.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
@@ -49,6 +50,8 @@ import type { ISecret } from 'kubernetes-models/v1/Secret';
 import type { IService } from 'kubernetes-models/v1/Service';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { loadAppointmentsConfig } from '../../gateway/appointments/config.js';
+import { loadGatewayConfig } from '../../gateway/config.js';
 import { loadConfig, type RunMode } from '../../src/config.js';
 import { jobNames } from '../../src/jobs/diagnosis.job.js';
 
@@ -67,15 +70,19 @@ function check(condition: boolean, message: string): void {
 
 // --- what the code expects ---------------------------------------------------------------------------
 
-/** The variables src/config.ts reads: the keys of its zod object, taken from the source text. */
-function configKeys(): Set<string> {
-  const source = read('src/config.ts');
+/**
+ * The variables a config module reads: the keys of its `const envSchema = z.object({…})`, taken
+ * from the source text (up to `.superRefine` or the object's closing line, whichever comes first).
+ */
+function envSchemaKeys(path: string): Set<string> {
+  const source = read(path);
   const start = source.indexOf('const envSchema = z');
-  const end = source.indexOf('.superRefine', start);
-  check(start > -1 && end > start, 'src/config.ts: `const envSchema = z.object({…}).superRefine(…)` not found');
-  return new Set([...source.slice(start, end).matchAll(/^\s+([A-Z][A-Z0-9_]*):/gm)].map((m) => m[1] as string));
+  const ends = [source.indexOf('.superRefine', start), source.indexOf('\n});', start)].filter((i) => i > start);
+  check(start > -1 && ends.length > 0, `${path}: \`const envSchema = z.object({…})\` not found`);
+  const body = source.slice(start, Math.min(...ends));
+  return new Set([...body.matchAll(/^\s+([A-Z][A-Z0-9_]*):/gm)].map((m) => m[1] as string));
 }
-const CONFIG_KEYS = configKeys();
+const CONFIG_KEYS = envSchemaKeys('src/config.ts');
 
 /** The built entry points and the run mode each one passes to loadConfig. */
 const ENTRY_POINTS: Record<string, RunMode> = {
@@ -118,6 +125,79 @@ function configProblems(env: Record<string, string>, mode: RunMode): string {
     return '';
   } catch (error) {
     return (error as Error).message;
+  }
+}
+
+// --- what the gateway package expects --------------------------------------------------------------------
+
+const GATEWAY_DIR = 'gateway';
+type GatewayRole = 'gateway' | 'appointments';
+/** The gateway image's roles, by the component label their pods carry in Kubernetes. */
+const GATEWAY_ROLES: Record<string, GatewayRole> = { gateway: 'gateway', appointments: 'appointments' };
+/** Read by the Hive CLI itself (its logger), not by gateway/config.ts. */
+const HIVE_CLI_KEYS = ['LOG_JSON'];
+/** What the gateway package's processes read: both config modules, and the Hive CLI's own. */
+const GATEWAY_CONFIG_KEYS = new Set([
+  ...envSchemaKeys(`${GATEWAY_DIR}/config.ts`),
+  ...envSchemaKeys(`${GATEWAY_DIR}/appointments/config.ts`),
+  ...HIVE_CLI_KEYS,
+]);
+
+interface LockedPackage {
+  dev?: boolean;
+  bin?: Record<string, string>;
+}
+const GATEWAY_LOCK = (
+  JSON.parse(read(`${GATEWAY_DIR}/package-lock.json`)) as { packages: Record<string, LockedPackage> }
+).packages;
+
+/** A production dependency of the gateway package, from its lock (dev ones are not in the image). */
+function gatewayRuntimePackage(name: string): LockedPackage {
+  const locked = defined(GATEWAY_LOCK[`node_modules/${name}`], `gateway/package-lock.json: ${name}`);
+  check(locked.dev !== true, `gateway: ${name} is a dev dependency, which the image omits`);
+  return locked;
+}
+
+/**
+ * The command of each role: its npm script in gateway/package.json (`start`,
+ * `start:appointments`), as node runs it without npm, whose shell would not forward SIGTERM. A
+ * script that starts with a package's bin becomes `node node_modules/<package>/<bin file>`.
+ */
+function gatewayCommands(): Record<GatewayRole, string[]> {
+  const { scripts } = JSON.parse(read(`${GATEWAY_DIR}/package.json`)) as { scripts: Record<string, string> };
+  const argv = (script: string): string[] => {
+    const [program = '', ...rest] = defined(scripts[script], `gateway script ${script}`).trim().split(/\s+/);
+    if (program === 'node') return ['node', ...rest];
+    const owner = Object.entries(GATEWAY_LOCK).find(([, p]) => p.bin?.[program] !== undefined);
+    const [path, locked] = defined(owner, `the package of the bin ${program}`);
+    gatewayRuntimePackage(path.replace(/^node_modules\//, ''));
+    return ['node', posix.join(path, defined(locked.bin?.[program], program)), ...rest];
+  };
+  return { gateway: argv('start'), appointments: argv('start:appointments') };
+}
+const GATEWAY_COMMANDS = gatewayCommands();
+
+/** Every problem a role's config loader finds, as one string ('' when the settings are valid). */
+function gatewayConfigProblems(env: Record<string, string>, role: GatewayRole): string {
+  try {
+    if (role === 'gateway') loadGatewayConfig(env);
+    else loadAppointmentsConfig(env);
+    return '';
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** A gateway-image command is its role's, and whatever it loads (tsx, the entry file) is there. */
+function checkGatewayCommand(command: readonly string[] | undefined, role: GatewayRole, where: string): void {
+  const argv = defined(command, `${where}: command`);
+  expect(argv, `${where}: the ${role} command`).toEqual(GATEWAY_COMMANDS[role]);
+  expect(argv.join(' '), `${where}: never through npm`).not.toMatch(/\b(npm|npx|yarn|pnpm)\b/);
+  for (const [index, arg] of argv.entries()) {
+    if (argv[index - 1] === '--import') gatewayRuntimePackage(arg);
+    else if (index > 0 && /\.(ts|js)$/.test(arg) && !arg.startsWith('node_modules/')) {
+      expect(existsSync(join(ROOT, GATEWAY_DIR, arg)), `${where}: gateway/${arg} exists`).toBe(true);
+    }
   }
 }
 
@@ -167,8 +247,9 @@ function dockerStages(text: string): { args: Map<string, string>; stages: Stage[
 const runs = (stage: Stage, pattern: RegExp) =>
   stage.instructions.some((i) => i.keyword === 'RUN' && pattern.test(i.args));
 
-function dockerignoreExcludes(path: string): boolean {
-  const patterns = read('.dockerignore')
+/** Whether `path` (relative to the build context) is left out by the context's .dockerignore. */
+function dockerignoreExcludes(path: string, ignoreFile = '.dockerignore'): boolean {
+  const patterns = read(ignoreFile)
     .split(/\r?\n/)
     .map((line) => line.trim())
     .filter((line) => line !== '' && !line.startsWith('#'));
@@ -264,6 +345,135 @@ describe('Dockerfile', () => {
   });
 });
 
+// --- gateway/Dockerfile -----------------------------------------------------------------------------------
+
+/** Every file under `dir` (relative to it), without descending into node_modules. */
+function filesUnder(dir: string, prefix = ''): string[] {
+  return readdirSync(join(ROOT, dir, prefix), { withFileTypes: true }).flatMap((entry) => {
+    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) return entry.name === 'node_modules' ? [] : filesUnder(dir, path);
+    return [path];
+  });
+}
+
+/** `*` and `?` within one path segment, as COPY sources use them. */
+const globMatches = (pattern: string, path: string) =>
+  new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '[^/]*')
+      .replace(/\?/g, '[^/]')}$`,
+  ).test(path);
+
+/**
+ * The files a stage's COPY instructions (from the build context) put where, relative to its
+ * WORKDIR: context path → image path. Only the plain forms this repository uses: a directory
+ * copies its contents into the destination, files and globs keep their names in it.
+ */
+function copiedFiles(stage: Stage, context: string, ignoreFile: string): Map<string, string> {
+  const files = filesUnder(context).filter((f) => !dockerignoreExcludes(f, ignoreFile));
+  const placed = new Map<string, string>();
+  for (const copy of stage.instructions.filter((i) => i.keyword === 'COPY' && !/--from=/.test(i.args))) {
+    const words = copy.args.replace(/--\S+/g, '').trim().split(/\s+/);
+    const destination = defined(words.pop(), 'COPY destination').replace(/^\.\/?/, '');
+    for (const source of words.map((w) => w.replace(/^\.\//, '').replace(/\/$/, ''))) {
+      for (const file of files) {
+        if (file.startsWith(`${source}/`)) placed.set(file, posix.join(destination, file.slice(source.length + 1)));
+        else if (globMatches(source, file)) placed.set(file, posix.join(destination, posix.basename(file)));
+      }
+    }
+  }
+  return placed;
+}
+
+/** The local modules `entry` loads, transitively (relative imports, `.js` standing for `.ts`). */
+function localModules(entry: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(entry)) return seen;
+  seen.add(entry);
+  const source = read(posix.join(GATEWAY_DIR, entry));
+  for (const [, specifier = ''] of source.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
+    const target = posix.normalize(posix.join(posix.dirname(entry), specifier)).replace(/\.js$/, '.ts');
+    check(!target.startsWith('../'), `gateway/${entry} imports ${specifier}, outside gateway/ (the build context)`);
+    localModules(target, seen);
+  }
+  return seen;
+}
+
+/** Files a module reads beside itself at run time: `join(import.meta.dirname, '<file>')`. */
+function filesReadBeside(module: string): string[] {
+  const source = read(posix.join(GATEWAY_DIR, module));
+  return [...source.matchAll(/join\(import\.meta\.dirname,\s*'([^']+)'\)/g)].map((m) =>
+    posix.join(posix.dirname(module), m[1] as string),
+  );
+}
+
+describe('gateway/Dockerfile (the gateway and the appointments subgraph)', () => {
+  const ignoreFile = `${GATEWAY_DIR}/.dockerignore`;
+  const { args, stages } = dockerStages(read(`${GATEWAY_DIR}/Dockerfile`));
+  const runtime = defined(stages.at(-1), 'a stage');
+  const instructions = (keyword: string) => runtime.instructions.filter((i) => i.keyword === keyword);
+
+  it('builds from gateway/ alone: the runtime takes production dependencies from a stage that omits dev ones', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    expect(runs(runtime, /\bnpm (ci|install|i)\b/), 'no install in the runtime stage').toBe(false);
+    const modules = instructions('COPY').find((i) => /node_modules\/?\s*$/.test(i.args.replace(/--\S+/g, '').trim()));
+    const from = /--from=(\S+)/.exec(modules?.args ?? '')?.[1];
+    const modulesStage = stages.find((s) => s.name === from);
+    expect(modulesStage, 'node_modules comes from another stage').toBeDefined();
+    expect(modulesStage && runs(modulesStage, /\bnpm ci\b.*--omit=dev/), 'that stage runs npm ci --omit=dev').toBe(
+      true,
+    );
+    // Every COPY source is in the context (gateway/) and not left out of it.
+    for (const stage of stages) {
+      for (const copy of stage.instructions.filter((i) => i.keyword === 'COPY' && !/--from=/.test(i.args))) {
+        const sources = copy.args.replace(/--\S+/g, '').trim().split(/\s+/).slice(0, -1);
+        for (const source of sources.map((p) => p.replace(/^\.\//, '').replace(/\/$/, ''))) {
+          const matches = filesUnder(GATEWAY_DIR).filter((f) => globMatches(source, f) || f.startsWith(`${source}/`));
+          expect(matches.length, `gateway/${source} exists`).toBeGreaterThan(0);
+          expect(
+            matches.some((f) => !dockerignoreExcludes(f, ignoreFile)),
+            `gateway/${source} is not in .dockerignore`,
+          ).toBe(true);
+        }
+      }
+    }
+    for (const path of ['node_modules', '.env', '.env.local', 'Dockerfile']) {
+      expect(dockerignoreExcludes(path, ignoreFile), `gateway/.dockerignore excludes ${path}`).toBe(true);
+    }
+    // The root image is built from the root; it must not carry the gateway package (or send it).
+    expect(dockerignoreExcludes(GATEWAY_DIR), '.dockerignore excludes gateway/').toBe(true);
+  });
+
+  it('has every module both roles load, and the supergraph, where they expect them', () => {
+    const placed = copiedFiles(runtime, GATEWAY_DIR, ignoreFile);
+    // The Hive CLI finds gateway.config.ts in its working directory; the rest is found relative to it.
+    const entries = ['gateway.config.ts', defined(GATEWAY_COMMANDS.appointments.at(-1), 'appointments entry')];
+    const modules = entries.flatMap((entry) => [...localModules(entry)]);
+    const needed = [...modules, ...modules.flatMap(filesReadBeside), 'package.json'];
+    expect(needed).toContain('supergraph.graphql');
+    for (const file of needed) expect(placed.get(file), `gateway/${file} in the image, same place`).toBe(file);
+    // compose.ts reads ../schema, outside the context: only offline composition may need it.
+    expect(modules).not.toContain('compose.ts');
+  });
+
+  it('runs Node 20+ as a non-root user in production mode, the gateway by default, node itself as the command', () => {
+    const engines = (JSON.parse(read(`${GATEWAY_DIR}/package.json`)) as { engines: { node: string } }).engines.node;
+    const minimumMajor = Number(/(\d+)/.exec(engines)?.[1]);
+    for (const stage of stages) {
+      const image = stage.image.replace(/\$\{(\w+)\}/g, (_, name: string) => args.get(name) ?? '');
+      const [, major] = /^node:(\d+)/.exec(image) ?? [];
+      expect(Number(major), `${stage.image} is Node ≥ ${minimumMajor}`).toBeGreaterThanOrEqual(minimumMajor);
+    }
+    expect(instructions('ENV').some((i) => /\bNODE_ENV[= ]production\b/.test(i.args))).toBe(true);
+    const name = defined(instructions('USER').at(-1)?.args, 'USER in the runtime stage').split(':')[0];
+    expect(['root', '0', '']).not.toContain(name);
+    expect(instructions('ENTRYPOINT')).toEqual([]);
+    const cmd = defined(instructions('CMD').at(-1), 'CMD');
+    expect(cmd.args.startsWith('['), 'CMD in exec form (no shell between)').toBe(true);
+    checkGatewayCommand(JSON.parse(cmd.args) as string[], 'gateway', 'gateway/Dockerfile CMD');
+  });
+});
+
 // --- docker-compose.yml ----------------------------------------------------------------------------------
 
 interface ComposeService {
@@ -293,6 +503,13 @@ const interpolate = (value: string) =>
     /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}/g,
     (_, _name: string, fallback?: string) => fallback ?? '',
   );
+
+/** A service's build context relative to the repository ('.' for the root image), if it builds one. */
+function buildContext(service: ComposeService): string | undefined {
+  const build = service.build as string | { context?: string } | undefined;
+  if (build === undefined) return undefined;
+  return posix.normalize(typeof build === 'string' ? build : (build.context ?? '.')).replace(/\/$/, '');
+}
 
 /** The compose spec's JSON schema, as published for draft 2019-09 with draft-04 style `id`s. */
 function composeValidator() {
@@ -324,7 +541,17 @@ describe('docker-compose.yml', () => {
     expect(Array.isArray(value), `${name}: command in exec form`).toBe(true);
     return value as string[];
   };
-  const appServices = Object.keys(services).filter((name) => service(name).build !== undefined);
+  // The root image's services; the gateway image's are checked on their own below.
+  const appServices = Object.keys(services).filter((name) => buildContext(service(name)) === '.');
+  const gatewayServices = Object.keys(services).filter((name) => buildContext(service(name)) === GATEWAY_DIR);
+  const byRole = (role: GatewayRole) =>
+    gatewayServices.filter(
+      (name) => (service(name).command as string[] | undefined)?.join(' ') === GATEWAY_COMMANDS[role].join(' '),
+    );
+  const theOne = (names: string[], what: string) => {
+    expect(names, what).toHaveLength(1);
+    return defined(names[0], what);
+  };
   const byEntry = (entry: string) =>
     appServices.filter((name) => (service(name).command as string[] | undefined)?.[1] === entry);
   const instances = (names: string[]) => names.reduce((sum, name) => sum + (service(name).deploy?.replicas ?? 1), 0);
@@ -461,6 +688,116 @@ describe('docker-compose.yml', () => {
     for (const name of byEntry(API_ENTRY)) expect(dependsOn('lb')[name]?.condition).toBe('service_healthy');
   });
 
+  it('builds the gateway image from gateway/ and runs the gateway and the appointments subgraph from it', () => {
+    expect(existsSync(join(ROOT, GATEWAY_DIR, 'Dockerfile'))).toBe(true);
+    const images = new Set(gatewayServices.map((name) => service(name).image));
+    expect(images.size, 'one gateway image').toBe(1);
+    expect(images.has(service(defined(appServices[0], 'an app service')).image), 'not the API image').toBe(false);
+    expect(
+      Object.keys(services)
+        .filter((name) => service(name).build !== undefined)
+        .sort(),
+    ).toEqual([...appServices, ...gatewayServices].sort());
+    for (const name of gatewayServices) {
+      const role = byRole('gateway').includes(name) ? 'gateway' : 'appointments';
+      checkGatewayCommand(command(name), role, `compose ${name}`);
+      expect(service(name).read_only, `${name}: read-only root filesystem`).toBe(true);
+      expect(service(name).cap_drop, `${name}: no capabilities`).toContain('ALL');
+    }
+    theOne(byRole('gateway'), 'one gateway service');
+    theOne(byRole('appointments'), 'one appointments service');
+  });
+
+  it('gives the gateway and the appointments subgraph only settings they read, and settings they accept', () => {
+    for (const role of ['gateway', 'appointments'] as const) {
+      for (const name of byRole(role)) {
+        const env = envOf(name);
+        for (const key of Object.keys(env)) expect(GATEWAY_CONFIG_KEYS, `${name}: ${key}`).toContain(key);
+        expect(gatewayConfigProblems(env, role), `${name} starts with these settings`).toBe('');
+      }
+    }
+    // The subgraph accepts the tokens the API issues and verifies.
+    const [api] = byEntry(API_ENTRY);
+    const appointments = theOne(byRole('appointments'), 'appointments');
+    expect(envOf(appointments).JWT_SECRET).toBe(envOf(defined(api, 'api')).JWT_SECRET);
+  });
+
+  it("points the gateway at the API replicas' /subgraph and at the appointments subgraph, by service name and port", () => {
+    const gateway = theOne(byRole('gateway'), 'gateway');
+    const env = envOf(gateway);
+    const copilot = new URL(defined(env.COPILOT_SUBGRAPH_URL, 'COPILOT_SUBGRAPH_URL'));
+    expect(byEntry(API_ENTRY), `${copilot.hostname} is the API service`).toContain(copilot.hostname);
+    const apiEnv = envOf(copilot.hostname);
+    expect(copilot.port || '80').toBe(apiEnv.PORT ?? '4000');
+    expect(copilot.pathname).toBe('/subgraph');
+    expect(apiEnv.SUBGRAPH ?? 'true', 'the API serves /subgraph').not.toMatch(/^(false|0)$/);
+
+    const appointmentsUrl = new URL(defined(env.APPOINTMENTS_SUBGRAPH_URL, 'APPOINTMENTS_SUBGRAPH_URL'));
+    const appointments = theOne(byRole('appointments'), 'appointments');
+    expect(appointmentsUrl.hostname).toBe(appointments);
+    expect(appointmentsUrl.port || '80').toBe(envOf(appointments).APPOINTMENTS_PORT ?? '4100');
+    expect(appointmentsUrl.pathname).toBe('/graphql');
+
+    // Started once both answer, each checked where it serves its health.
+    for (const target of [copilot.hostname, appointments]) {
+      expect(dependsOn(gateway)[target]?.condition, `${gateway} waits for ${target}`).toBe('service_healthy');
+    }
+    expect(healthcheck(gateway)).toContain(`:${env.GATEWAY_PORT ?? '4080'}/readiness`);
+    expect(healthcheck(appointments)).toContain(`:${envOf(appointments).APPOINTMENTS_PORT ?? '4100'}/health/ready`);
+  });
+
+  it('publishes the gateway, never the appointments subgraph (it applies no care-team rule)', () => {
+    const gateway = theOne(byRole('gateway'), 'gateway');
+    const port = envOf(gateway).GATEWAY_PORT ?? '4080';
+    const published = (service(gateway).ports ?? []).map((p) => interpolate(String(p)));
+    expect(
+      published.some((p) => p.endsWith(`:${port}`)),
+      `${gateway} publishes ${port}`,
+    ).toBe(true);
+    for (const name of byRole('appointments')) expect(service(name).ports ?? [], name).toEqual([]);
+  });
+
+  it('gives the appointments subgraph its own role and database, created by a one-shot before it starts', () => {
+    const appointments = theOne(byRole('appointments'), 'appointments');
+    const postgresEnv = envOf('postgres');
+    const url = new URL(defined(envOf(appointments).APPOINTMENTS_DATABASE_URL, 'APPOINTMENTS_DATABASE_URL'));
+    expect(service(url.hostname).image).toMatch(/^postgres:/);
+    expect(url.port || '5432').toBe('5432');
+    const [user, password, database] = [url.username, url.password, url.pathname.slice(1)].map(decodeURIComponent);
+    expect(database, 'not the API database').not.toBe(postgresEnv.POSTGRES_DB);
+    expect(user, 'not the superuser').not.toBe(postgresEnv.POSTGRES_USER);
+    expect(dependsOn(appointments)[url.hostname]?.condition).toBe('service_healthy');
+
+    const oneShots = Object.entries(dependsOn(appointments))
+      .filter(([, { condition }]) => condition === 'service_completed_successfully')
+      .map(([name]) => name);
+    const createdb = theOne(oneShots, 'one one-shot before the appointments subgraph');
+    expect(['no', 'on-failure']).toContain(service(createdb).restart);
+    expect(dependsOn(createdb)[url.hostname]?.condition).toBe('service_healthy');
+    // It connects as the superuser…
+    const pg = envOf(createdb);
+    expect(pg.PGHOST).toBe(url.hostname);
+    expect([pg.PGUSER, pg.PGPASSWORD]).toEqual([postgresEnv.POSTGRES_USER, postgresEnv.POSTGRES_PASSWORD]);
+    // …and creates, when missing, the role and database of the URL.
+    const script = command(createdb).join(' ');
+    expect(script).toContain(`CREATE ROLE ${user} LOGIN PASSWORD ''${password}''`);
+    expect(script).toContain(`CREATE DATABASE ${database} OWNER ${user}`);
+    expect(script.match(/WHERE NOT EXISTS/g), 'idempotent').toHaveLength(2);
+  });
+
+  it('gives the gateway and the appointments subgraph the time to drain before SIGKILL', () => {
+    const drains: Record<GatewayRole, [string, number]> = {
+      gateway: ['GATEWAY_SHUTDOWN_GRACE_MS', 20_000],
+      appointments: ['APPOINTMENTS_SHUTDOWN_GRACE_MS', 25_000],
+    };
+    for (const [role, [key, fallback]] of Object.entries(drains) as [GatewayRole, [string, number]][]) {
+      for (const name of byRole(role)) {
+        const grace = durationSeconds(service(name).stop_grace_period ?? '10s');
+        expect(grace * 1000, name).toBeGreaterThan(Number(envOf(name)[key] ?? fallback));
+      }
+    }
+  });
+
   it('declares every named volume it mounts', () => {
     for (const [name, svc] of Object.entries(services)) {
       for (const volume of svc.volumes ?? []) {
@@ -568,6 +905,18 @@ describe('deploy/nginx.conf (the load balancer)', () => {
     }
   });
 
+  it('passes nothing under /subgraph on: that is for the gateway, which reaches the replicas directly', () => {
+    const proxied = servers
+      .flatMap((s) => child(s.block, 'location'))
+      .filter((l) => child(l.block, 'proxy_pass').length);
+    for (const { args } of proxied) {
+      const [modifier, path] = args.length > 1 ? args : ['', args[0] ?? ''];
+      expect(['', '=', '^~'], `location ${args.join(' ')}: a prefix or exact match`).toContain(modifier);
+      const reaches = modifier === '=' ? path === '/subgraph' : '/subgraph'.startsWith(defined(path, 'path'));
+      expect(reaches, `location ${args.join(' ')} covers /subgraph`).toBe(false);
+    }
+  });
+
   const nginx = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
   it.skipIf(nginx.status !== 0)('is accepted by `nginx -t` (when nginx is installed)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cc-nginx-'));
@@ -672,13 +1021,17 @@ const PRODUCTION = 'k8s/overlays/production';
 const SECRET_EXAMPLE = 'k8s/base/secret.example.yaml';
 /**
  * Secrets made outside the kustomization (README "Deployment"): the app's credentials, whose keys
- * secret.example.yaml documents, and the Ingress's TLS certificate, issued by cert-manager.
+ * secret.example.yaml documents, and the Ingresses' TLS certificates, issued by cert-manager.
  */
-const EXTERNAL_SECRETS = new Set(['clinical-copilot-secrets', 'clinical-copilot-tls']);
+const EXTERNAL_SECRETS = new Set(['clinical-copilot-secrets', 'clinical-copilot-tls', 'clinical-copilot-gateway-tls']);
 const INGRESS_CONTROLLER_NAMESPACE = 'ingress-nginx';
 /** The label sets of the data stores when they run in the cluster (the usual charts' names). */
 const DATA_STORES = {
-  postgresql: { labels: { 'app.kubernetes.io/name': 'postgresql' }, port: 5432, clients: ['api', 'migrate', 'worker'] },
+  postgresql: {
+    labels: { 'app.kubernetes.io/name': 'postgresql' },
+    port: 5432,
+    clients: ['api', 'appointments', 'migrate', 'worker'],
+  },
   redis: { labels: { 'app.kubernetes.io/name': 'redis' }, port: 6379, clients: ['api', 'worker'] },
   nats: { labels: { 'app.kubernetes.io/name': 'nats' }, port: 4222, clients: ['api', 'worker'] },
 };
@@ -815,19 +1168,27 @@ function checkManifests(resources: Resource[], label: string) {
   const envOf = (component: string) => containerEnv(resources, containerOf(component), secrets).env;
   const scaledObjects = ofKind(resources, 'ScaledObject');
   const hpas = ofKind(resources, 'HorizontalPodAutoscaler');
+  const roleOf = (component: string) => GATEWAY_ROLES[component];
 
   it(`${label}: every workload runs node on its entry point, as non-root, read-only, without capabilities`, () => {
     const images = new Set<string>();
+    const gatewayImages = new Set<string>();
     for (const { name, component, pod } of pods) {
       expect(pod.automountServiceAccountToken, `${name}: no API token`).toBe(false);
       expect(pod.securityContext?.seccompProfile?.type, `${name}: seccomp`).toBe('RuntimeDefault');
       for (const container of [...pod.containers, ...(pod.initContainers ?? [])]) {
         const where = `${label} ${name}/${container.name}`;
-        const script = checkNodeCommand(container.command, where);
-        expect(ENTRY_POINTS[script], where).toBeDefined();
-        const expected = { api: API_ENTRY, worker: WORKER_ENTRY, ml: ML_ENTRY, migrate: MIGRATE_ENTRY }[component];
-        expect(script, `${where}: the ${component} entry point`).toBe(expected);
-        images.add(defined(container.image, `${where}: image`));
+        const role = roleOf(component);
+        if (role) {
+          checkGatewayCommand(container.command, role, where);
+          gatewayImages.add(defined(container.image, `${where}: image`));
+        } else {
+          const script = checkNodeCommand(container.command, where);
+          expect(ENTRY_POINTS[script], where).toBeDefined();
+          const expected = { api: API_ENTRY, worker: WORKER_ENTRY, ml: ML_ENTRY, migrate: MIGRATE_ENTRY }[component];
+          expect(script, `${where}: the ${component} entry point`).toBe(expected);
+          images.add(defined(container.image, `${where}: image`));
+        }
 
         const security = container.securityContext;
         expect(security?.runAsNonRoot ?? pod.securityContext?.runAsNonRoot, `${where}: runAsNonRoot`).toBe(true);
@@ -846,23 +1207,47 @@ function checkManifests(resources: Resource[], label: string) {
       }
     }
     expect(images.size, `${label}: one image for every role`).toBe(1);
+    expect(gatewayImages.size, `${label}: one gateway image for the gateway and appointments`).toBe(1);
+    expect(
+      [...gatewayImages].some((image) => images.has(image)),
+      'the gateway has its own image',
+    ).toBe(false);
+    for (const component of Object.keys(GATEWAY_ROLES)) podOf(component);
   });
 
-  it(`${label}: every container gets only settings src/config.ts reads, and settings it accepts`, () => {
-    for (const { name, pod } of pods) {
+  it(`${label}: every container gets only settings its config reads, and settings it accepts`, () => {
+    for (const { name, component, pod } of pods) {
+      const role = roleOf(component);
       for (const container of pod.containers) {
         const { env, names } = containerEnv(resources, container, secrets);
-        for (const key of names) expect(CONFIG_KEYS, `${name}: ${key}`).toContain(key);
+        for (const key of names) expect(role ? GATEWAY_CONFIG_KEYS : CONFIG_KEYS, `${name}: ${key}`).toContain(key);
+        if (role) {
+          expect(gatewayConfigProblems(env, role), `${label} ${name} starts with these settings`).toBe('');
+          continue;
+        }
         const mode = defined(ENTRY_POINTS[container.command?.[1] ?? ''], `${name}: entry point`);
         expect(configProblems(env, mode), `${label} ${name} starts with these settings`).toBe('');
       }
     }
-    // Credentials come from the Secret, never from the ConfigMap.
+    // Credentials come from the Secret, never from a ConfigMap.
     for (const configMap of ofKind(resources, 'ConfigMap')) {
       for (const key of Object.keys(configMap.data ?? {})) {
-        expect(['DATABASE_URL', 'REDIS_URL', 'NATS_URL', 'JWT_SECRET', 'LLM_API_KEY']).not.toContain(key);
+        expect([
+          'DATABASE_URL',
+          'REDIS_URL',
+          'NATS_URL',
+          'JWT_SECRET',
+          'LLM_API_KEY',
+          'APPOINTMENTS_DATABASE_URL',
+        ]).not.toContain(key);
       }
     }
+    // The appointments subgraph verifies the API's HS256 tokens with the API's secret, and cannot start without it.
+    const secretOf = (component: string) =>
+      containerOf(component).env?.find((e) => e.name === 'JWT_SECRET')?.valueFrom?.secretKeyRef;
+    const appointmentsSecret = defined(secretOf('appointments'), 'appointments JWT_SECRET');
+    expect(appointmentsSecret.optional ?? false).toBe(false);
+    expect({ ...appointmentsSecret, optional: undefined }).toEqual({ ...secretOf('api'), optional: undefined });
   });
 
   it(`${label}: references only ConfigMaps it defines and Secrets it defines or documents`, () => {
@@ -935,6 +1320,51 @@ function checkManifests(resources: Resource[], label: string) {
     }
   });
 
+  it(`${label}: the gateway and the appointments subgraph probe their health paths on their ports and drain in time`, () => {
+    const health = {
+      gateway: {
+        port: 'GATEWAY_PORT',
+        fallback: 4080,
+        live: '/healthcheck',
+        ready: '/readiness',
+        drain: ['GATEWAY_SHUTDOWN_GRACE_MS', 20_000],
+      },
+      appointments: {
+        port: 'APPOINTMENTS_PORT',
+        fallback: 4100,
+        live: '/health/live',
+        ready: '/health/ready',
+        drain: ['APPOINTMENTS_SHUTDOWN_GRACE_MS', 25_000],
+      },
+    } as const;
+    for (const [component, { port: portKey, fallback, live, ready, drain }] of Object.entries(health)) {
+      const { pod } = podOf(component);
+      const container = containerOf(component);
+      const env = envOf(component);
+      const port = Number(env[portKey] ?? fallback);
+      expect(
+        container.ports?.map((p) => p.containerPort),
+        component,
+      ).toContain(port);
+      for (const [probe, path] of [
+        [container.startupProbe, live],
+        [container.livenessProbe, live],
+        [container.readinessProbe, ready],
+      ] as const) {
+        expect(probe?.httpGet?.path, component).toBe(path);
+        expect(probePort(container, probe, path), `${component} ${path}`).toBe(port);
+      }
+      // Both are behind a Service or the ingress controller: pause first, then drain within the grace.
+      const pause = preStopSeconds(container);
+      expect(pause, `${component}: a preStop pause`).toBeGreaterThanOrEqual(3);
+      const grace = pod.terminationGracePeriodSeconds ?? 30;
+      const [drainKey, drainFallback] = drain;
+      expect(Number(env[drainKey] ?? drainFallback), `${component}: ${drainKey}`).toBeLessThan((grace - pause) * 1000);
+    }
+    // /health/ready waits up to 1 s for the database: the probe must wait longer.
+    expect(containerOf('appointments').readinessProbe?.timeoutSeconds ?? 1).toBeGreaterThan(1);
+  });
+
   it(`${label}: Services select their pods and reach a declared port; the API finds the model server`, () => {
     for (const service of ofKind(resources, 'Service')) {
       const selected = pods.filter((w) => selects({ matchLabels: service.spec?.selector }, w.labels));
@@ -955,42 +1385,96 @@ function checkManifests(resources: Resource[], label: string) {
     expect(selects({ matchLabels: mlService.spec?.selector }, podOf('ml').labels)).toBe(true);
   });
 
-  it(`${label}: the Ingress routes /graphql to the API Service with WebSocket-length timeouts`, () => {
-    const [ingress, ...others] = ofKind(resources, 'Ingress');
-    expect(others).toEqual([]);
-    const annotations = defined(ingress?.metadata?.annotations, 'annotations');
-    for (const key of ['proxy-read-timeout', 'proxy-send-timeout']) {
-      expect(Number(annotations[`nginx.ingress.kubernetes.io/${key}`]), key).toBeGreaterThanOrEqual(3600);
-    }
-    const paths = (ingress?.spec?.rules ?? []).flatMap((rule) => rule.http?.paths ?? []);
-    expect(paths.map((p) => p.path)).toContain('/graphql');
-    for (const path of paths) {
-      const backend = defined(path.backend.service, 'backend service');
-      const service = named(resources, 'Service', backend.name);
-      expect(selects({ matchLabels: service.spec?.selector }, podOf('api').labels)).toBe(true);
-      const ports = service.spec?.ports ?? [];
-      expect(ports.some((p) => p.name === backend.port?.name || p.port === backend.port?.number)).toBe(true);
-    }
+  it(`${label}: the gateway reaches the API's /subgraph and the appointments subgraph through their Services`, () => {
+    /** The container port a URL reaches through the Service it names, on the pods of `component`. */
+    const reached = (url: URL, component: string) => {
+      const service = named(resources, 'Service', url.hostname.split('.')[0] ?? '');
+      expect(selects({ matchLabels: service.spec?.selector }, podOf(component).labels), `${url} → ${component}`).toBe(
+        true,
+      );
+      const servicePort = service.spec?.ports?.find((p) => String(p.port) === (url.port || '80'));
+      const target =
+        defined(servicePort, `${url}: a port of ${service.metadata?.name}`).targetPort ?? servicePort?.port;
+      const container = containerOf(component);
+      return container.ports?.find((p) => p.name === target || p.containerPort === target)?.containerPort;
+    };
+    const env = envOf('gateway');
+    const copilot = new URL(defined(env.COPILOT_SUBGRAPH_URL, 'COPILOT_SUBGRAPH_URL'));
+    expect(copilot.pathname).toBe('/subgraph');
+    expect(reached(copilot, 'api')).toBe(Number(envOf('api').PORT ?? 4000));
+    expect(envOf('api').SUBGRAPH ?? 'true', 'the API serves /subgraph').not.toMatch(/^(false|0)$/);
+    const appointments = new URL(defined(env.APPOINTMENTS_SUBGRAPH_URL, 'APPOINTMENTS_SUBGRAPH_URL'));
+    expect(appointments.pathname).toBe('/graphql');
+    expect(reached(appointments, 'appointments')).toBe(Number(envOf('appointments').APPOINTMENTS_PORT ?? 4100));
   });
 
-  it(`${label}: the API autoscales on CPU from at least two pods; PDBs never block a drain`, () => {
-    const [hpa, ...others] = hpas;
-    expect(others).toEqual([]);
-    expect(hpa?.spec?.scaleTargetRef).toMatchObject({
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      name: podOf('api').name,
-    });
-    expect(hpa?.spec?.metrics?.some((m) => m.type === 'Resource' && m.resource?.name === 'cpu')).toBe(true);
-    const minimum = hpa?.spec?.minReplicas ?? 1;
-    expect(minimum).toBeGreaterThanOrEqual(2);
-    expect(hpa?.spec?.maxReplicas).toBeGreaterThan(minimum);
+  it(`${label}: one Ingress each routes /graphql to the API and the gateway, with WebSocket-length timeouts`, () => {
+    const ingresses = ofKind(resources, 'Ingress');
+    const routes = ingresses.flatMap((ingress) =>
+      (ingress.spec?.rules ?? []).flatMap((rule) =>
+        (rule.http?.paths ?? []).map((path) => {
+          const backend = defined(path.backend.service, 'backend service');
+          const service = named(resources, 'Service', backend.name);
+          const ports = service.spec?.ports ?? [];
+          expect(ports.some((p) => p.name === backend.port?.name || p.port === backend.port?.number)).toBe(true);
+          const [component, ...more] = pods
+            .filter((w) => selects({ matchLabels: service.spec?.selector }, w.labels))
+            .map((w) => w.component);
+          expect(more).toEqual([]);
+          return { ingress: ingress.metadata?.name, host: rule.host ?? '*', path: path.path ?? '/', component };
+        }),
+      ),
+    );
+    for (const component of ['api', 'gateway']) {
+      const own = routes.filter((r) => r.component === component);
+      expect(new Set(own.map((r) => r.ingress)).size, `${component}: one Ingress`).toBe(1);
+      expect(
+        own.map((r) => r.path),
+        component,
+      ).toContain('/graphql');
+      const ingress = named(resources, 'Ingress', defined(own[0]?.ingress, 'ingress'));
+      const annotations = defined(ingress.metadata?.annotations, 'annotations');
+      for (const key of ['proxy-read-timeout', 'proxy-send-timeout']) {
+        expect(Number(annotations[`nginx.ingress.kubernetes.io/${key}`]), `${component} ${key}`).toBeGreaterThanOrEqual(
+          3600,
+        );
+      }
+    }
+    // Nothing else is public: not the appointments subgraph, and not the API's /subgraph (both are for
+    // the gateway; a path such as `/` would cover it).
+    expect(routes.map((r) => r.component).filter((c) => c !== 'api' && c !== 'gateway')).toEqual([]);
+    for (const route of routes.filter((r) => r.component === 'api')) {
+      expect('/subgraph'.startsWith(route.path), `${route.ingress} ${route.path} covers /subgraph`).toBe(false);
+    }
+    // Two Ingresses on the same host and path would take each other's traffic.
+    const keys = routes.map((r) => `${r.host}${r.path}`);
+    expect(new Set(keys).size, keys.join(', ')).toBe(keys.length);
+  });
 
-    const floors: Record<string, number> = { api: minimum, worker: scaledObjects[0]?.spec.minReplicaCount ?? 0 };
-    for (const component of ['api', 'worker']) {
+  it(`${label}: the API and the gateway autoscale on CPU from at least two pods; PDBs never block a drain`, () => {
+    const floors: Record<string, number> = { worker: scaledObjects[0]?.spec.minReplicaCount ?? 0 };
+    for (const component of ['api', 'gateway']) {
+      const [hpa, ...others] = hpas.filter((h) => h.spec?.scaleTargetRef.name === podOf(component).name);
+      expect(others, `${component}: one HorizontalPodAutoscaler`).toEqual([]);
+      expect(hpa?.spec?.scaleTargetRef, component).toMatchObject({ apiVersion: 'apps/v1', kind: 'Deployment' });
+      expect(hpa?.spec?.metrics?.some((m) => m.type === 'Resource' && m.resource?.name === 'cpu')).toBe(true);
+      const minimum = hpa?.spec?.minReplicas ?? 1;
+      expect(minimum, component).toBeGreaterThanOrEqual(2);
+      expect(hpa?.spec?.maxReplicas, component).toBeGreaterThan(minimum);
+      floors[component] = minimum;
+    }
+    expect(hpas, 'no other autoscaler').toHaveLength(2);
+    // A fixed count, at least two, so one pod can be evicted while the other serves.
+    const appointments = named(resources, 'Deployment', podOf('appointments').name).spec?.replicas ?? 1;
+    expect(appointments).toBeGreaterThanOrEqual(2);
+    floors.appointments = appointments;
+
+    for (const component of ['api', 'worker', 'gateway', 'appointments']) {
       const { labels, name } = podOf(component);
       // The autoscaler owns the count; a replicas field would be reset by every apply.
-      expect(named(resources, 'Deployment', name).spec?.replicas, `${name}: no replicas field`).toBeUndefined();
+      if (component !== 'appointments') {
+        expect(named(resources, 'Deployment', name).spec?.replicas, `${name}: no replicas field`).toBeUndefined();
+      }
       const budgets = ofKind(resources, 'PodDisruptionBudget').filter((p) => selects(p.spec?.selector, labels));
       expect(budgets, `${component}: one PodDisruptionBudget`).toHaveLength(1);
       const spec = budgets[0]?.spec;
@@ -1029,7 +1513,7 @@ function checkManifests(resources: Resource[], label: string) {
     expect(containerOf('migrate').env?.find((e) => e.name === 'DATABASE_URL')?.valueFrom?.secretKeyRef).toBeDefined();
   });
 
-  it(`${label}: NetworkPolicies let only the API and workers (and the migration) reach the data stores`, () => {
+  it(`${label}: NetworkPolicies let only the API and workers (and the migration, the appointments subgraph) reach the data stores`, () => {
     const policies = ofKind(resources, 'NetworkPolicy');
     const governing = (labels: Record<string, string>, type: 'Ingress' | 'Egress') =>
       policies.filter((p) => selects(p.spec?.podSelector, labels) && p.spec?.policyTypes?.includes(type));
@@ -1057,22 +1541,49 @@ function checkManifests(resources: Resource[], label: string) {
       expect([...admitted].sort(), store).toEqual(clients);
     }
 
-    // The API admits only the ingress controller's namespace, the model server only the API,
-    // the workers nobody.
-    const apiRules = governing(podOf('api').labels, 'Ingress').flatMap((p) => p.spec?.ingress ?? []);
-    expect(apiRules.length).toBeGreaterThan(0);
-    for (const rule of apiRules) {
-      for (const peer of defined(rule.from, 'from')) {
-        expect(peer.podSelector).toBeUndefined();
-        expect(peer.ipBlock).toBeUndefined();
-        const namespace = (name: string) => ({ 'kubernetes.io/metadata.name': name });
-        expect(selects(peer.namespaceSelector, namespace(INGRESS_CONTROLLER_NAMESPACE))).toBe(true);
-        expect(selects(peer.namespaceSelector, namespace('default'))).toBe(false);
-      }
-      expect(rule.ports?.map((p) => p.port)).toEqual([Number(envOf('api').PORT ?? 4000)]);
-    }
-    // Only the ingress controller reaches the API, so it may trust the X-Forwarded-For it sets.
+    // The API and the gateway admit the ingress controller's namespace, the API also the gateway's
+    // pods (/subgraph is on its port), the appointments subgraph only the gateway, the model server
+    // only the API, the workers nobody.
+    const namespace = (name: string) => ({ 'kubernetes.io/metadata.name': name });
+    const ingressPeers = (component: string, port: number) => {
+      const rules = governing(podOf(component).labels, 'Ingress').flatMap((p) => p.spec?.ingress ?? []);
+      expect(rules.length, `${component}: ingress rules`).toBeGreaterThan(0);
+      return rules.flatMap((rule) => {
+        expect(
+          rule.ports?.map((p) => p.port),
+          `${component}: its own port only`,
+        ).toEqual([port]);
+        return defined(rule.from, `${component}: from`).map((peer) => {
+          expect(peer.ipBlock, component).toBeUndefined();
+          if (peer.namespaceSelector) {
+            expect(peer.podSelector, `${component}: a whole namespace`).toBeUndefined();
+            expect(selects(peer.namespaceSelector, namespace(INGRESS_CONTROLLER_NAMESPACE)), component).toBe(true);
+            expect(selects(peer.namespaceSelector, namespace('default')), component).toBe(false);
+            return 'ingress-controller';
+          }
+          const selected = pods.filter((w) => selects(peer.podSelector, w.labels)).map((w) => w.component);
+          expect(selected.length, `${component}: a peer that selects pods`).toBeGreaterThan(0);
+          return selected.join('+');
+        });
+      });
+    };
+    const apiPort = Number(envOf('api').PORT ?? 4000);
+    const gatewayPort = Number(envOf('gateway').GATEWAY_PORT ?? 4080);
+    const appointmentsPort = Number(envOf('appointments').APPOINTMENTS_PORT ?? 4100);
+    expect(new Set(ingressPeers('api', apiPort))).toEqual(new Set(['ingress-controller', 'gateway']));
+    expect(new Set(ingressPeers('gateway', gatewayPort))).toEqual(new Set(['ingress-controller']));
+    expect(new Set(ingressPeers('appointments', appointmentsPort))).toEqual(new Set(['gateway']));
+    // Only the ingress controller and the gateway reach the API; the API may trust the
+    // X-Forwarded-For the controller sets because the gateway passes on no client's.
     expect(envOf('api').TRUST_PROXY).toBe('true');
+    const gatewayConfig = read(`${GATEWAY_DIR}/gateway.config.ts`);
+    const propagated = gatewayConfig.slice(gatewayConfig.indexOf('fromClientToSubgraphs'));
+    expect(propagated.length, 'gateway.config.ts propagates headers in fromClientToSubgraphs').toBeLessThan(
+      gatewayConfig.length,
+    );
+    expect(propagated.slice(0, propagated.indexOf('}),')), 'gateway passes on X-Forwarded-For').not.toMatch(
+      /forwarded/i,
+    );
     const mlRules = governing(podOf('ml').labels, 'Ingress').flatMap((p) => p.spec?.ingress ?? []);
     expect(new Set(mlRules.flatMap((r) => peerComponents(r.from)))).toEqual(new Set(['api']));
     expect(governing(podOf('worker').labels, 'Ingress').length).toBeGreaterThan(0);
@@ -1084,6 +1595,8 @@ function checkManifests(resources: Resource[], label: string) {
       worker: { required: [53, 5432, 6379, 4222], permitted: [443] },
       migrate: { required: [53, 5432], permitted: [] },
       ml: { required: [], permitted: [] },
+      gateway: { required: [53, apiPort, appointmentsPort], permitted: [] },
+      appointments: { required: [53, 5432], permitted: [] },
     };
     for (const [component, { required, permitted }] of Object.entries(allowed)) {
       const egressPolicies = governing(podOf(component).labels, 'Egress');
@@ -1097,6 +1610,13 @@ function checkManifests(resources: Resource[], label: string) {
       for (const port of ports) expect([...required, ...permitted], `${component} reaches only`).toContain(port);
       if (required.includes(53)) {
         expect(rules.some((r) => r.ports?.some((p) => p.port === 53 && p.protocol === 'UDP'))).toBe(true);
+      }
+    }
+    // The gateway's subgraph ports lead to the subgraphs' pods and nowhere else.
+    const owners: Record<number, string> = { [apiPort]: 'api', [appointmentsPort]: 'appointments' };
+    for (const rule of governing(podOf('gateway').labels, 'Egress').flatMap((p) => p.spec?.egress ?? [])) {
+      for (const port of (rule.ports ?? []).map((p) => Number(p.port)).filter((p) => p in owners)) {
+        expect(new Set(peerComponents(rule.to)), `gateway egress to ${port}`).toEqual(new Set([owners[port]]));
       }
     }
   });
@@ -1200,10 +1720,11 @@ describe('k8s/overlays/production', () => {
     }
   });
 
-  it('pins the image to a tag', () => {
+  it('pins each image to a tag', () => {
     const images = overlay.images ?? [];
     const baseImages = new Set(workloads(baseResources).flatMap((w) => w.pod.containers.map((c) => c.image)));
-    expect(images.map((i) => i.name)).toEqual([...baseImages]);
+    expect(baseImages.size, 'the API image and the gateway image').toBe(2);
+    expect(images.map((i) => i.name).sort()).toEqual([...baseImages].sort());
     for (const image of images) expect(image.newTag ?? 'latest').not.toBe('latest');
   });
 
@@ -1228,14 +1749,25 @@ describe('k8s/overlays/production', () => {
       expect(production.length).toBe(base.length + 1);
     });
 
-    it('runs the pinned image and more of everything than the base', () => {
-      const [image] = defined(overlay.images, 'images');
-      const expected = `${image?.newName ?? image?.name}:${image?.newTag}`;
-      for (const w of workloads(production)) for (const c of w.pod.containers) expect(c.image).toBe(expected);
+    it('runs the pinned images and more of everything than the base', () => {
+      const pinned = new Map(
+        defined(overlay.images, 'images').map((i) => [i.name, `${i.newName ?? i.name}:${i.newTag}`] as const),
+      );
+      const baseImage = new Map(workloads(baseResources).map((w) => [w.component, w.pod.containers[0]?.image]));
+      for (const w of workloads(production)) {
+        const expected = defined(pinned.get(defined(baseImage.get(w.component), `${w.component}: base image`)), 'pin');
+        for (const c of w.pod.containers) expect(c.image, w.name).toBe(expected);
+      }
 
-      const hpa = (rs: Resource[]) => defined(ofKind(rs, 'HorizontalPodAutoscaler')[0]?.spec, 'hpa');
-      expect(hpa(production).minReplicas ?? 1).toBeGreaterThan(hpa(base).minReplicas ?? 1);
-      expect(hpa(production).maxReplicas).toBeGreaterThan(hpa(base).maxReplicas);
+      for (const target of ['clinical-copilot-api', 'clinical-copilot-gateway']) {
+        const hpa = (rs: Resource[]) =>
+          defined(
+            ofKind(rs, 'HorizontalPodAutoscaler').find((h) => h.spec?.scaleTargetRef.name === target)?.spec,
+            `${target} hpa`,
+          );
+        expect(hpa(production).minReplicas ?? 1, target).toBeGreaterThan(hpa(base).minReplicas ?? 1);
+        expect(hpa(production).maxReplicas, target).toBeGreaterThan(hpa(base).maxReplicas);
+      }
       const scaled = (rs: Resource[]) => defined(ofKind(rs, 'ScaledObject')[0]?.spec, 'scaledobject');
       expect(scaled(production).maxReplicaCount ?? 100).toBeGreaterThan(scaled(base).maxReplicaCount ?? 100);
       const cpu = (rs: Resource[], component: string) => {
@@ -1245,8 +1777,8 @@ describe('k8s/overlays/production', () => {
         );
         return quantity(w.pod.containers[0]?.resources?.requests?.cpu, `${component} cpu`);
       };
-      for (const component of ['api', 'worker'])
-        expect(cpu(production, component)).toBeGreaterThan(cpu(base, component));
+      for (const component of ['api', 'worker', 'gateway', 'appointments'])
+        expect(cpu(production, component), component).toBeGreaterThan(cpu(base, component));
     });
 
     checkManifests(production, 'production (rendered)');
@@ -1264,6 +1796,10 @@ describe('README', () => {
       'kubectl apply -k k8s/overlays/production',
       'KEDA',
       ...EXTERNAL_SECRETS,
+      // Every key of the app's Secret, and how to build the gateway's image (from gateway/).
+      ...Object.keys(secretExample()),
+      'gateway/Dockerfile',
+      'docker build -t registry.example.com/clinical-copilot-gateway:0.1.0 gateway',
     ]) {
       expect(section).toContain(text);
     }
