@@ -8,6 +8,7 @@ import { defineConfig } from '@graphql-hive/gateway';
 import { loadGatewayConfig } from './config.js';
 import { ConfigError } from './env.js';
 import { useUpstreamCloseErrors } from './upstream-close.plugin.js';
+import wsNoRetryTransport, { WS_NO_RETRY_KIND } from './ws-transport.js';
 
 const config = (() => {
   try {
@@ -41,8 +42,11 @@ export const gatewayConfig = defineConfig({
         // socket authenticates once, with connectionParams, as the API's /graphql socket does; the
         // WS transport keeps one socket per distinct connectionParams, so one per token: two
         // clinicians never share a socket, and the API authorizes every event for its own.
+        // Our own WS transport (ws-transport.ts), not Hive's `ws`: when the pod holding a socket
+        // goes away, its subscriptions end with an error instead of being silently resubscribed
+        // on another pod, which would hide the events published in between.
         subscriptions: {
-          kind: 'ws',
+          kind: WS_NO_RETRY_KIND,
           location: config.copilotUrl,
           options: { connectionParams: { authorization: CLIENT_AUTHORIZATION } },
         },
@@ -50,6 +54,8 @@ export const gatewayConfig = defineConfig({
     },
     appointments: { location: config.appointmentsUrl },
   },
+  // Every other kind (`http` here) loads Hive's module for it, as the gateway does by default.
+  transports: (kind) => (kind === WS_NO_RETRY_KIND ? wsNoRetryTransport : import(`@graphql-mesh/transport-${kind}`)),
   propagateHeaders: {
     // Every HTTP request to a subgraph: queries, mutations, and the entity fetches that complete
     // each subscription event (whose context is the client's socket: `context.headers` holds its
