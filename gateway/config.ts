@@ -20,6 +20,10 @@ const envSchema = z.object({
   GATEWAY_GRAPHIQL: boolFlag.optional(),
   /** On SIGTERM, how long in-flight requests may finish before connections are cut. */
   GATEWAY_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(120_000).default(20_000),
+  /** A graphql-ws ping on each upstream subscription socket this long after its last pong; 0: none. */
+  GATEWAY_UPSTREAM_PING_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  /** A socket whose ping goes this long without a pong is terminated; 0: wait for TCP instead. */
+  GATEWAY_UPSTREAM_PONG_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
   // Read only to catch a clash: the Hive CLI takes PORT and HOST over its config file.
   PORT: port.optional(),
   HOST: z.string().optional(),
@@ -31,6 +35,17 @@ const LOCAL_URLS = {
   appointments: 'http://127.0.0.1:4100/graphql',
 } as const;
 
+/**
+ * How the gateway notices an upstream subscription socket whose pod vanished without closing it
+ * (node failure, network partition), which TCP alone reports only after minutes.
+ */
+export interface UpstreamKeepAlive {
+  /** Time from a socket's opening, or from its last pong, to its next ping; 0 sends none. */
+  readonly pingMs: number;
+  /** Time a ping may wait for its pong before the socket is terminated; 0 waits forever. */
+  readonly pongTimeoutMs: number;
+}
+
 export interface GatewayConfig {
   readonly port: number;
   readonly host: string;
@@ -38,6 +53,7 @@ export interface GatewayConfig {
   readonly appointmentsUrl: string;
   readonly graphiql: boolean;
   readonly shutdownGraceMs: number;
+  readonly upstreamKeepAlive: UpstreamKeepAlive;
 }
 
 /** The gateway's validated configuration; gateway.config.ts hands it `process.env`. */
@@ -61,5 +77,9 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     appointmentsUrl: e.APPOINTMENTS_SUBGRAPH_URL ?? LOCAL_URLS.appointments,
     graphiql: e.GATEWAY_GRAPHIQL ?? !production,
     shutdownGraceMs: e.GATEWAY_SHUTDOWN_GRACE_MS,
+    upstreamKeepAlive: Object.freeze({
+      pingMs: e.GATEWAY_UPSTREAM_PING_MS,
+      pongTimeoutMs: e.GATEWAY_UPSTREAM_PONG_TIMEOUT_MS,
+    }),
   });
 }

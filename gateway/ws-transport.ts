@@ -7,6 +7,11 @@
  * never told to re-read. Here a lost socket ends its subscriptions with its CloseEvent (or
  * ErrorEvent) instead, which `upstream-close.plugin.ts` turns into a GraphQL error, and the next
  * subscription opens a new socket, which the load balancer sends to a live pod.
+ *
+ * A pod that vanishes without closing its sockets (node failure, network partition) sends no close
+ * at all, and TCP reports the loss only after minutes. So each socket is pinged (graphql-ws
+ * `keepAlive`), and one whose ping goes unanswered for the pong timeout is terminated: its
+ * subscriptions end with `4499: Terminated`, which the plugin maps like any other lost socket.
  */
 import { getInterpolatedHeadersFactory } from '@graphql-mesh/string-interpolation';
 import type { Executor, Transport, TransportGetSubgraphExecutorOptions } from '@graphql-mesh/transport-common';
@@ -14,6 +19,7 @@ import { makeAsyncDisposable } from '@graphql-mesh/utils';
 import { buildGraphQLWSExecutor } from '@graphql-tools/executor-graphql-ws';
 import { type Client, createClient, TerminatedCloseEvent } from 'graphql-ws';
 import WebSocket from 'ws';
+import { loadGatewayConfig, type UpstreamKeepAlive } from './config.js';
 
 /** The transport kind that selects this transport in a transport entry (`gateway.config.ts`). */
 export const WS_NO_RETRY_KIND = 'ws-no-retry';
@@ -27,6 +33,11 @@ const NORMAL_CLOSURE = 1000;
 /** Options of a transport entry of this kind; `connectionParams` values may interpolate `{context.…}`. */
 export interface WsNoRetryTransportOptions {
   connectionParams?: Record<string, string>;
+  /**
+   * Ping interval and pong timeout of every socket to this subgraph. Default: the gateway's
+   * configuration (`GATEWAY_UPSTREAM_PING_MS`, `GATEWAY_UPSTREAM_PONG_TIMEOUT_MS`).
+   */
+  keepAlive?: UpstreamKeepAlive;
 }
 
 interface Upstream {
@@ -71,6 +82,8 @@ function getSubgraphExecutor({ transportEntry, log }: TransportGetSubgraphExecut
     throw new Error(`Transport "${WS_NO_RETRY_KIND}" of subgraph ${transportEntry.subgraph} needs a location`);
   }
   const url = webSocketUrl(transportEntry.location);
+  // gateway.config.ts has validated the same environment before any transport is built.
+  const keepAlive = transportEntry.options?.keepAlive ?? loadGatewayConfig(process.env).upstreamKeepAlive;
   const connectionParamsFor = getInterpolatedHeadersFactory(transportEntry.options?.connectionParams);
   const headersFor = getInterpolatedHeadersFactory(Object.fromEntries(transportEntry.headers ?? []));
   // One socket per distinct connectionParams and headers, so per token: clinicians never share one.
@@ -78,6 +91,29 @@ function getSubgraphExecutor({ transportEntry, log }: TransportGetSubgraphExecut
   const upstreams = new Map<string, Upstream>();
 
   function open(key: string, connectionParams: Record<string, string>, headers: Record<string, string>): Upstream {
+    /** The client's current socket (one at a time), to drop its TCP connection when it stops answering. */
+    let socket: WebSocket | undefined;
+    /** Runs out when the server has not answered the last ping: the socket is then presumed dead. */
+    let pongTimer: NodeJS.Timeout | undefined;
+    const stopWaitingForPong = () => {
+      clearTimeout(pongTimer);
+      pongTimer = undefined;
+    };
+
+    function terminateUnanswered(): void {
+      log.warn(
+        { url, pongTimeoutMs: keepAlive.pongTimeoutMs },
+        'upstream subscription socket answered no ping in time; terminated, its subscriptions end with an error',
+      );
+      if (upstreams.get(key) === upstream) upstreams.delete(key);
+      const unanswered = socket;
+      // Ends every subscription on the socket at once with `4499: Terminated` (no retry: retryAttempts 0).
+      client.terminate();
+      // graphql-ws then only starts a closing handshake, which a vanished peer never completes (`ws`
+      // would hold the connection 30 s for it): drop the TCP connection now.
+      unanswered?.terminate();
+    }
+
     const client: Client = createClient({
       url,
       webSocketImpl: webSocketWithHeaders(headers),
@@ -85,13 +121,32 @@ function getSubgraphExecutor({ transportEntry, log }: TransportGetSubgraphExecut
       lazyCloseTimeout: LAZY_CLOSE_TIMEOUT_MS,
       // A lost socket ends its subscriptions instead of resubscribing them on a new one.
       retryAttempts: 0,
+      // The next ping goes this long after the socket opened or after the last pong.
+      keepAlive: keepAlive.pingMs,
       connectionParams,
       on: {
+        opened: (opened) => {
+          socket = opened instanceof WebSocket ? opened : undefined;
+        },
+        ping: (received) => {
+          // `received` is a ping the server sent (answered by graphql-ws itself), not ours.
+          if (received || keepAlive.pongTimeoutMs <= 0) return;
+          stopWaitingForPong();
+          pongTimer = setTimeout(terminateUnanswered, keepAlive.pongTimeoutMs);
+          // The socket keeps the process alive while it is open; the timer must not after it closed.
+          pongTimer.unref();
+        },
+        pong: (received) => {
+          if (received) stopWaitingForPong();
+        },
         // Only the URL and codes are logged: connectionParams and headers hold the client's token.
         connected: () => log.debug({ url }, 'upstream subscription socket connected'),
         error: (event) => log.warn({ url, error: errorMessage(event) }, 'upstream subscription socket failed'),
         closed(event) {
-          // The synthetic event of the terminate() below: the socket's own close was handled.
+          stopWaitingForPong();
+          socket = undefined;
+          // The synthetic event of a terminate() (below, or on an unanswered ping): the socket's
+          // own close, if any, was handled already.
           if (event instanceof TerminatedCloseEvent) return;
           const code = closeCode(event);
           // Later subscriptions with the same token get a new client, hence a new socket.
