@@ -1,25 +1,59 @@
 import { z } from 'zod';
-import { parseEnv } from '../env.js';
+import { ConfigError, parseEnv } from '../env.js';
 
-const envSchema = z.object({
-  /** 0 picks a free port (tests). */
-  APPOINTMENTS_PORT: z.coerce.number().int().min(0).max(65_535).default(4100),
-  APPOINTMENTS_HOST: z.string().trim().min(1).default('0.0.0.0'),
-  APPOINTMENTS_DATABASE_URL: z
-    .url({ error: 'must be a URL (postgres://…)' })
-    .refine((value) => /^postgres(ql)?:\/\//.test(value), { error: 'must start with postgres:// or postgresql://' }),
-  /** The API's HS256 secret: the subgraph accepts the same tokens. */
-  JWT_SECRET: z.string().min(32, { error: 'must be at least 32 characters (HS256 needs a 256-bit secret)' }),
-  /** Time allowed to drain on SIGTERM before the process exits anyway. */
-  APPOINTMENTS_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(120_000).default(25_000),
-});
+const nonEmpty = z.string().trim().min(1).optional();
+
+/**
+ * The JWT_* variables are the API's (src/config.ts), with the same meaning, so a deployment gives
+ * both the same values and the subgraph accepts exactly the tokens the API accepts.
+ */
+const envSchema = z
+  .object({
+    /** 0 picks a free port (tests). */
+    APPOINTMENTS_PORT: z.coerce.number().int().min(0).max(65_535).default(4100),
+    APPOINTMENTS_HOST: z.string().trim().min(1).default('0.0.0.0'),
+    APPOINTMENTS_DATABASE_URL: z
+      .url({ error: 'must be a URL (postgres://…)' })
+      .refine((value) => /^postgres(ql)?:\/\//.test(value), { error: 'must start with postgres:// or postgresql://' }),
+    /** The API's HS256 secret; ignored when JWT_JWKS_URL is set, as by the API. */
+    JWT_SECRET: z
+      .string()
+      .min(32, { error: 'must be at least 32 characters (HS256 needs a 256-bit secret)' })
+      .optional(),
+    /** The OIDC provider's key set: RS256 and ES256 tokens, with JWT_ISSUER and JWT_AUDIENCE. */
+    JWT_JWKS_URL: z
+      .url({ error: 'must be a URL (http://…)' })
+      .refine((value) => /^https?:\/\//.test(value), { error: 'must start with http:// or https://' })
+      .optional(),
+    /** The `iss` every token must carry (required with JWT_JWKS_URL, optional with JWT_SECRET). */
+    JWT_ISSUER: nonEmpty,
+    /** An `aud` every token must carry (required with JWT_JWKS_URL, optional with JWT_SECRET). */
+    JWT_AUDIENCE: nonEmpty,
+    /** Time allowed to drain on SIGTERM before the process exits anyway. */
+    APPOINTMENTS_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(120_000).default(25_000),
+  })
+  .superRefine((env, ctx) => {
+    if (!env.JWT_SECRET && !env.JWT_JWKS_URL) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'or JWT_JWKS_URL is required' });
+    }
+    for (const key of ['JWT_ISSUER', 'JWT_AUDIENCE'] as const) {
+      if (env.JWT_JWKS_URL && env[key] === undefined) {
+        ctx.addIssue({ code: 'custom', path: [key], message: 'is required with JWT_JWKS_URL' });
+      }
+    }
+  });
+
+/** Token verification, as the API's `AuthConfig`: a shared secret or an OIDC provider's key set. */
+export type AppointmentsAuth =
+  | { readonly kind: 'secret'; readonly secret: string; readonly issuer?: string; readonly audience?: string }
+  | { readonly kind: 'jwks'; readonly jwksUrl: string; readonly issuer: string; readonly audience: string };
 
 /** The appointments subgraph's validated configuration. Nothing else in it reads `process.env`. */
 export interface AppointmentsConfig {
   readonly port: number;
   readonly host: string;
   readonly databaseUrl: string;
-  readonly jwtSecret: string;
+  readonly auth: AppointmentsAuth;
   readonly shutdownGraceMs: number;
 }
 
@@ -29,7 +63,24 @@ export function loadAppointmentsConfig(env: NodeJS.ProcessEnv): AppointmentsConf
     port: e.APPOINTMENTS_PORT,
     host: e.APPOINTMENTS_HOST,
     databaseUrl: e.APPOINTMENTS_DATABASE_URL,
-    jwtSecret: e.JWT_SECRET,
+    auth: authOf(e),
     shutdownGraceMs: e.APPOINTMENTS_SHUTDOWN_GRACE_MS,
   });
+}
+
+/** The key set wins over the secret when both are set, as in the API. */
+function authOf(e: z.infer<typeof envSchema>): AppointmentsAuth {
+  if (e.JWT_JWKS_URL && e.JWT_ISSUER && e.JWT_AUDIENCE) {
+    return Object.freeze({ kind: 'jwks', jwksUrl: e.JWT_JWKS_URL, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE });
+  }
+  if (e.JWT_SECRET) {
+    return Object.freeze({
+      kind: 'secret',
+      secret: e.JWT_SECRET,
+      ...(e.JWT_ISSUER ? { issuer: e.JWT_ISSUER } : {}),
+      ...(e.JWT_AUDIENCE ? { audience: e.JWT_AUDIENCE } : {}),
+    });
+  }
+  // Unreachable past the schema's refinement; kept so a change there cannot start a pod without auth.
+  throw new ConfigError(['JWT_SECRET or JWT_JWKS_URL is required']);
 }

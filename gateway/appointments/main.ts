@@ -9,7 +9,7 @@ async function main(): Promise<void> {
     port: config.port,
     host: config.host,
     databaseUrl: config.databaseUrl,
-    jwtSecret: config.jwtSecret,
+    auth: config.auth,
   });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { createYoga } from 'graphql-yoga';
 import pg from 'pg';
 import { ensureAppointmentTable } from './appointment.store.js';
-import { verifyBearer } from './auth.js';
+import { createTokenVerifier } from './auth.js';
+import type { AppointmentsAuth } from './config.js';
 import { type AppointmentsContext, buildAppointmentsSchema, createLoaders } from './schema.js';
 
 export interface AppointmentsServerOptions {
@@ -12,8 +13,8 @@ export interface AppointmentsServerOptions {
   port?: number;
   host?: string;
   databaseUrl: string;
-  /** The API's HS256 secret. */
-  jwtSecret: string;
+  /** How tokens are verified: the API's settings (JWT_SECRET, or JWT_JWKS_URL with issuer and audience). */
+  auth: AppointmentsAuth;
   /** How long `/health/ready` waits for the database. */
   readyTimeoutMs?: number;
   /** One JSON object per event (start, request, error). Default: a line on stdout. */
@@ -48,7 +49,7 @@ export async function startAppointmentsServer(options: AppointmentsServerOptions
     throw error;
   }
 
-  const secret = new TextEncoder().encode(options.jwtSecret);
+  const tokens = createTokenVerifier(options.auth);
   const yoga = createYoga<Record<string, unknown>, AppointmentsContext>({
     schema: buildAppointmentsSchema(),
     graphqlEndpoint: '/graphql',
@@ -56,7 +57,7 @@ export async function startAppointmentsServer(options: AppointmentsServerOptions
     landingPage: false,
     // Throws UNAUTHENTICATED (HTTP 401) before anything runs.
     context: async ({ request }) => ({
-      clinicianId: await verifyBearer(request.headers.get('authorization'), secret),
+      clinicianId: await tokens.verify(request.headers.get('authorization')),
       appointmentsOf: createLoaders(pool),
     }),
   });

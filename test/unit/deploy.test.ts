@@ -716,10 +716,12 @@ describe('docker-compose.yml', () => {
         expect(gatewayConfigProblems(env, role), `${name} starts with these settings`).toBe('');
       }
     }
-    // The subgraph accepts the tokens the API issues and verifies.
-    const [api] = byEntry(API_ENTRY);
+    // The subgraph accepts the tokens the API verifies: every token setting is the API's own.
+    const api = defined(byEntry(API_ENTRY)[0], 'api');
     const appointments = theOne(byRole('appointments'), 'appointments');
-    expect(envOf(appointments).JWT_SECRET).toBe(envOf(defined(api, 'api')).JWT_SECRET);
+    for (const key of ['JWT_SECRET', 'JWT_JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE']) {
+      expect(service(appointments).environment?.[key], `${appointments}: ${key}`).toBe(service(api).environment?.[key]);
+    }
   });
 
   it("points the gateway at the API replicas' /subgraph and at the appointments subgraph, by service name and port", () => {
@@ -1130,6 +1132,8 @@ function containerEnv(resources: Resource[], container: IContainer, secrets: Rec
       env[entry.name] = secrets[secretRef.key] as string;
     } else if (configRef) {
       const data = configMapData(defined(configRef.name, 'configMapKeyRef.name'));
+      // An optional key the ConfigMap leaves out leaves the variable unset, as Kubernetes does.
+      if (configRef.optional && !(configRef.key in data)) continue;
       expect(data, `${configRef.name} has ${configRef.key}`).toHaveProperty(configRef.key);
       env[entry.name] = data[configRef.key] as string;
     } else throw new Error(`${entry.name}: no value`);
@@ -1242,12 +1246,18 @@ function checkManifests(resources: Resource[], label: string) {
         ]).not.toContain(key);
       }
     }
-    // The appointments subgraph verifies the API's HS256 tokens with the API's secret, and cannot start without it.
+    // The appointments subgraph accepts the API's tokens: it takes every token setting from where
+    // the API takes it (the same Secret key, the same ConfigMap), so the two cannot drift apart.
     const secretOf = (component: string) =>
       containerOf(component).env?.find((e) => e.name === 'JWT_SECRET')?.valueFrom?.secretKeyRef;
-    const appointmentsSecret = defined(secretOf('appointments'), 'appointments JWT_SECRET');
-    expect(appointmentsSecret.optional ?? false).toBe(false);
-    expect({ ...appointmentsSecret, optional: undefined }).toEqual({ ...secretOf('api'), optional: undefined });
+    expect(defined(secretOf('appointments'), 'appointments JWT_SECRET')).toEqual(secretOf('api'));
+    const apiConfigMaps = (containerOf('api').envFrom ?? []).map((source) => source.configMapRef?.name);
+    for (const key of ['JWT_JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE']) {
+      const ref = containerOf('appointments').env?.find((e) => e.name === key)?.valueFrom?.configMapKeyRef;
+      expect(ref?.key, `appointments ${key}`).toBe(key);
+      expect(apiConfigMaps, `appointments ${key} from the API's ConfigMap`).toContain(ref?.name);
+      expect(envOf('appointments')[key], `appointments ${key}`).toBe(envOf('api')[key]);
+    }
   });
 
   it(`${label}: references only ConfigMaps it defines and Secrets it defines or documents`, () => {
@@ -1596,7 +1606,7 @@ function checkManifests(resources: Resource[], label: string) {
       migrate: { required: [53, 5432], permitted: [] },
       ml: { required: [], permitted: [] },
       gateway: { required: [53, apiPort, appointmentsPort], permitted: [] },
-      appointments: { required: [53, 5432], permitted: [] },
+      appointments: { required: [53, 5432], permitted: [443] },
     };
     for (const [component, { required, permitted }] of Object.entries(allowed)) {
       const egressPolicies = governing(podOf(component).labels, 'Egress');
