@@ -4,7 +4,9 @@
  * appointments subgraph and the gateway, each its own process; load and subscribers in this one.
  *
  * Measures: a cached assessment query at a fixed rate, straight to the pod's `/graphql` and through
- * the gateway (phases interleaved, so drift on this shared machine hits both); and event delivery,
+ * the gateway (phases interleaved, so drift on this shared machine hits both), with `{ __typename }`
+ * and `{ me { id } }` both ways to show what the gateway's own work and one subgraph fetch cost;
+ * and event delivery,
  * one subscriber straight on the pod and one through the gateway on the same diagnosis, receiving
  * the same published changes, so each event gives a direct and a gateway latency and their
  * difference. A third subscriber through the gateway also asks for `patient { appointments }`,
@@ -144,6 +146,27 @@ export async function runGatewayScenario({ seconds }: { seconds: number }): Prom
     const queryDirect = pooled(direct1, direct2);
     const queryGateway = pooled(gateway1, gateway2);
 
+    // Where the added time goes: a query the gateway answers alone (`{ __typename }`: parse,
+    // validate, plan), and the cheapest query it must delegate to the API (`{ me { id } }`: plus
+    // one subgraph fetch).
+    const simple = (url: URL, query: string, expected: string): LoadTarget => ({
+      url,
+      headers,
+      body: () => JSON.stringify({ query }),
+      accept: (status, text) => status === 200 && text.includes(expected),
+    });
+    const breakdown = {
+      typenameDirect: simple(pod.url, '{ __typename }', '"Query"'),
+      typenameGateway: simple(gatewayUrl, '{ __typename }', '"Query"'),
+      meDirect: simple(pod.url, '{ me { id } }', '"bench-clinician"'),
+      meGateway: simple(gatewayUrl, '{ me { id } }', '"bench-clinician"'),
+    };
+    const breakdownPhases: Record<string, LoadResult> = {};
+    for (const [name, target] of Object.entries(breakdown)) {
+      await saturate(target, 4, 1_000);
+      breakdownPhases[name] = await fixedRate(target, QUERY_RATE, half);
+    }
+
     // 2. Event delivery: the same published changes to a direct and a gateway subscriber.
     const diagnosisId = (
       await gql(
@@ -243,7 +266,7 @@ export async function runGatewayScenario({ seconds }: { seconds: number }): Prom
     const p50Ratio = round(queryGateway.p50 / queryDirect.p50);
     const p99Ratio = round(queryGateway.p99 / queryDirect.p99);
     return {
-      phases: { queryDirect, queryGateway, direct1, gateway1, direct2, gateway2 },
+      phases: { queryDirect, queryGateway, direct1, gateway1, direct2, gateway2, ...breakdownPhases },
       queryRatio: { p50: p50Ratio, p99: p99Ratio, rate: QUERY_RATE },
       events,
       targets: {
