@@ -251,6 +251,14 @@ describe('a clinician connected to the gateway', () => {
     expect(read.codes).toEqual(['NOT_FOUND']);
   });
 
+  it('never hands one clinician the answer to another: identical queries in flight at once', async () => {
+    // The gateway deduplicates identical in-flight subgraph requests; the forwarded token must be
+    // part of what makes two requests identical.
+    const who = Array.from({ length: 40 }, (_, i): keyof typeof token => (i % 2 === 0 ? 'alice' : 'bob'));
+    const answers = await Promise.all(who.map((name) => viaGateway<{ me: { id: string } }>(name, '{ me { id } }')));
+    expect(answers.map((a) => a.expectData().me.id)).toEqual(who.map((name) => `gw-${name}`));
+  });
+
   it('ends the subscription when its API pod is killed, and a re-subscribe gets the current state', async () => {
     // Carol joins the care team: her own token, so the gateway opens her own upstream socket.
     const added = await viaGateway<{ addCareTeamMember: { id: string } }>(
