@@ -67,5 +67,25 @@ export const gatewayConfig = defineConfig({
       'x-request-id': context.headers?.['x-request-id'],
     }),
   },
+  // Prometheus text on /metrics: HTTP and GraphQL durations, errors, and time and errors per
+  // subgraph fetch. No header labels (the forwarded headers carry tokens) and no operation-name
+  // label (clients choose names: unbounded series).
+  prometheus: {
+    endpoint: '/metrics',
+    metrics: {
+      graphql_yoga_http_duration: true,
+      graphql_envelop_request_duration: true,
+      graphql_envelop_error_result: true,
+      graphql_gateway_subgraph_execute_duration: true,
+      graphql_gateway_subgraph_execute_errors: true,
+      graphql_gateway_fetch_duration: true,
+    },
+    labels: {
+      operationName: false,
+      subgraphName: true,
+      fetchRequestHeaders: false,
+      fetchResponseHeaders: false,
+    },
+  },
   plugins: () => [useUpstreamCloseErrors('copilot')],
 });

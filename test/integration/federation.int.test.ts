@@ -237,6 +237,17 @@ describe('a clinician connected to the gateway', () => {
     expect(read.expectData().diagnosis).toEqual({ status: 'COMPLETED', version: finalVersion });
   }, 90_000);
 
+  it("counts subgraph fetches in the gateway's Prometheus metrics, with no token or operation name in them", async () => {
+    const metrics = await (await fetch(gateway.url.replace(/\/graphql$/, '/metrics'))).text();
+    expect(metrics).toMatch(
+      /graphql_gateway_subgraph_execute_duration_count\{[^}]*subgraphName="copilot"[^}]*\} [1-9]/,
+    );
+    expect(metrics).toMatch(
+      /graphql_gateway_subgraph_execute_duration_count\{[^}]*subgraphName="appointments"[^}]*\} [1-9]/,
+    );
+    expect(metrics).not.toMatch(/Bearer|authorization|operationName=/i);
+  });
+
   it("refuses another clinician's subscription, and their query, through the gateway", async () => {
     const refused = await gatewaySocket('bob').run(FOLLOW, { id: diagnosisId });
     expect(refused.flatMap((r) => r.errors ?? []).map((e) => e.extensions?.code)).toEqual(['NOT_FOUND']);
