@@ -60,24 +60,41 @@ export async function fixedRate(
   durationMs: number,
   connections = 32,
 ): Promise<LoadResult> {
-  const pool = new Pool(target.url.origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
+  return (await fixedRateInterleaved([target], rate, durationMs, connections))[0] as LoadResult;
+}
+
+/**
+ * {@link fixedRate} over several targets at once, request i going to target i mod n (each gets
+ * `rate / n`): paths compared this way see the same moments of a noisy machine, so their ratio is
+ * not at the mercy of when each phase happened to run. One result per target, in order.
+ */
+export async function fixedRateInterleaved(
+  targets: readonly LoadTarget[],
+  rate: number,
+  durationMs: number,
+  connections = 32,
+): Promise<LoadResult[]> {
+  const pools = targets.map(
+    (target) => new Pool(target.url.origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 }),
+  );
   const total = Math.round((rate * durationMs) / 1000);
-  const latencies: number[] = [];
-  let unexpected = 0;
+  const latencies = targets.map((): number[] => []);
+  const unexpected = targets.map(() => 0);
   const inFlight = new Set<Promise<void>>();
   const start = performance.now();
   for (let i = 0; i < total; i++) {
     const due = start + (i * 1000) / rate;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    const p = send(pool, target, i).then(
+    const k = i % targets.length;
+    const p = send(pools[k] as Pool, targets[k] as LoadTarget, Math.floor(i / targets.length)).then(
       (ok) => {
-        latencies.push(performance.now() - due);
-        if (!ok) unexpected += 1;
+        latencies[k]?.push(performance.now() - due);
+        if (!ok) unexpected[k] = (unexpected[k] ?? 0) + 1;
       },
       () => {
-        latencies.push(performance.now() - due);
-        unexpected += 1;
+        latencies[k]?.push(performance.now() - due);
+        unexpected[k] = (unexpected[k] ?? 0) + 1;
       },
     );
     inFlight.add(p);
@@ -85,8 +102,8 @@ export async function fixedRate(
   }
   await Promise.all(inFlight);
   const durationS = (performance.now() - start) / 1000;
-  await pool.close();
-  return summarize(latencies, unexpected, durationS);
+  await Promise.all(pools.map((pool) => pool.close()));
+  return latencies.map((samples, k) => summarize(samples, unexpected[k] ?? 0, durationS));
 }
 
 /** Closed-loop saturation: `concurrency` workers send back to back for `durationMs`. */

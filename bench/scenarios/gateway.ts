@@ -4,9 +4,9 @@
  * appointments subgraph and the gateway, each its own process; load and subscribers in this one.
  *
  * Measures: a cached assessment query at a fixed rate, straight to the pod's `/graphql` and through
- * the gateway (phases interleaved, so drift on this shared machine hits both), with `{ __typename }`
- * and `{ me { id } }` both ways to show what the gateway's own work and one subgraph fetch cost;
- * and event delivery,
+ * the gateway with the requests of both paths interleaved (so the same moments of this noisy
+ * machine hit both), with `{ __typename }` and `{ me { id } }` both ways to show what the
+ * gateway's own work and one subgraph fetch cost; and event delivery,
  * one subscriber straight on the pod and one through the gateway on the same diagnosis, receiving
  * the same published changes, so each event gives a direct and a gateway latency and their
  * difference. A third subscriber through the gateway also asks for `patient { appointments }`,
@@ -19,7 +19,7 @@ import { startAppointmentsProcess, startGatewayProcess } from '../../gateway/pro
 import { connectRedis } from '../../src/lib/redis.js';
 import { RedisLiveState } from '../../src/modules/diagnosis/diagnosis.live.js';
 import { createTestDatabase } from '../../test/helpers/database.js';
-import { fixedRate, type LoadResult, type LoadTarget, saturate } from '../lib/load.js';
+import { fixedRateInterleaved, type LoadResult, type LoadTarget } from '../lib/load.js';
 import { freePort, httpOk, startNode } from '../lib/processes.js';
 import { BenchStack } from '../lib/stack.js';
 
@@ -44,22 +44,6 @@ function percentiles(samples: number[]): { count: number; p50: number; p90: numb
     p90: round(at(0.9)),
     p99: round(at(0.99)),
     max: round(sorted[sorted.length - 1] ?? Number.NaN),
-  };
-}
-
-/** Two runs of the same rate and length as one: their requests summed, their percentiles averaged. */
-function pooled(a: LoadResult, b: LoadResult): LoadResult {
-  const requests = a.requests + b.requests;
-  const mean = (key: 'p50' | 'p90' | 'p99') => Math.round(((a[key] + b[key]) / 2) * 1000) / 1000;
-  return {
-    requests,
-    unexpected: a.unexpected + b.unexpected,
-    durationS: a.durationS + b.durationS,
-    rps: Math.round(requests / (a.durationS + b.durationS)),
-    p50: mean('p50'),
-    p90: mean('p90'),
-    p99: mean('p99'),
-    max: Math.max(a.max, b.max),
   };
 }
 
@@ -128,44 +112,43 @@ export async function runGatewayScenario({ seconds }: { seconds: number }): Prom
       ids.push(id);
     }
 
-    // 1. A cached assessment, direct and through the gateway, interleaved.
-    const body = (i: number) =>
+    // 1. Query latency, each path against the direct one in the same run and the same moments:
+    // request i goes to the pod when i is even and through the gateway when it is odd. A cached
+    // assessment; then, for where the added time goes, a query the gateway answers alone
+    // (`{ __typename }`: parse, validate, plan) and the cheapest one it must delegate to the API
+    // (`{ me { id } }`: plus one subgraph fetch).
+    const query = (url: URL, body: (i: number) => string, expected: string): LoadTarget => ({
+      url,
+      headers,
+      body,
+      accept: (status, text) => status === 200 && text.includes(expected),
+    });
+    const assessment = (i: number) =>
       JSON.stringify({
         query: 'query A($id: ID!) { assessment(patientId: $id) { score riskLevel source } }',
         variables: { id: ids[i % PATIENTS] },
       });
-    const accept = (status: number, text: string) => status === 200 && text.includes('"source":"CACHE"');
-    const direct: LoadTarget = { url: pod.url, headers, body, accept };
-    const viaGateway: LoadTarget = { url: gatewayUrl, headers, body, accept };
-    for (const target of [direct, viaGateway]) await saturate(target, 8, 3_000); // warm-up
-    const half = (seconds * 1000) / 2;
-    const direct1 = await fixedRate(direct, QUERY_RATE, half);
-    const gateway1 = await fixedRate(viaGateway, QUERY_RATE, half);
-    const direct2 = await fixedRate(direct, QUERY_RATE, half);
-    const gateway2 = await fixedRate(viaGateway, QUERY_RATE, half);
-    const queryDirect = pooled(direct1, direct2);
-    const queryGateway = pooled(gateway1, gateway2);
-
-    // Where the added time goes: a query the gateway answers alone (`{ __typename }`: parse,
-    // validate, plan), and the cheapest query it must delegate to the API (`{ me { id } }`: plus
-    // one subgraph fetch).
-    const simple = (url: URL, query: string, expected: string): LoadTarget => ({
-      url,
-      headers,
-      body: () => JSON.stringify({ query }),
-      accept: (status, text) => status === 200 && text.includes(expected),
-    });
-    const breakdown = {
-      typenameDirect: simple(pod.url, '{ __typename }', '"Query"'),
-      typenameGateway: simple(gatewayUrl, '{ __typename }', '"Query"'),
-      meDirect: simple(pod.url, '{ me { id } }', '"bench-clinician"'),
-      meGateway: simple(gatewayUrl, '{ me { id } }', '"bench-clinician"'),
-    };
-    const breakdownPhases: Record<string, LoadResult> = {};
-    for (const [name, target] of Object.entries(breakdown)) {
-      await saturate(target, 4, 1_000);
-      breakdownPhases[name] = await fixedRate(target, QUERY_RATE, half);
+    const fixed = (text: string) => () => JSON.stringify({ query: text });
+    const pairs = {
+      assessment: ['"source":"CACHE"', assessment],
+      typename: ['"Query"', fixed('{ __typename }')],
+      me: ['"bench-clinician"', fixed('{ me { id } }')],
+    } as const;
+    const phases: Record<string, LoadResult> = {};
+    for (const [name, [expected, body]] of Object.entries(pairs)) {
+      const direct = query(pod.url, body, expected);
+      const viaGateway = query(gatewayUrl, body, expected);
+      await fixedRateInterleaved([direct, viaGateway], 2 * QUERY_RATE, 3_000); // warm-up
+      const [d, g] = await fixedRateInterleaved(
+        [direct, viaGateway],
+        2 * QUERY_RATE,
+        name === 'assessment' ? seconds * 1000 : (seconds * 1000) / 2,
+      );
+      phases[`${name}Direct`] = d as LoadResult;
+      phases[`${name}Gateway`] = g as LoadResult;
     }
+    const queryDirect = phases.assessmentDirect as LoadResult;
+    const queryGateway = phases.assessmentGateway as LoadResult;
 
     // 2. Event delivery: the same published changes to a direct and a gateway subscriber.
     const diagnosisId = (
@@ -266,7 +249,7 @@ export async function runGatewayScenario({ seconds }: { seconds: number }): Prom
     const p50Ratio = round(queryGateway.p50 / queryDirect.p50);
     const p99Ratio = round(queryGateway.p99 / queryDirect.p99);
     return {
-      phases: { queryDirect, queryGateway, direct1, gateway1, direct2, gateway2, ...breakdownPhases },
+      phases,
       queryRatio: { p50: p50Ratio, p99: p99Ratio, rate: QUERY_RATE },
       events,
       targets: {
