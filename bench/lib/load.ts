@@ -87,13 +87,16 @@ export async function fixedRateInterleaved(
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     const k = i % targets.length;
+    // From when it was due (a late send counts its wait), or from when it left if it left early:
+    // a request up to 1 ms early (not worth a timer) must not come out with a negative latency.
+    const from = Math.min(due, performance.now());
     const p = send(pools[k] as Pool, targets[k] as LoadTarget, Math.floor(i / targets.length)).then(
       (ok) => {
-        latencies[k]?.push(performance.now() - due);
+        latencies[k]?.push(performance.now() - from);
         if (!ok) unexpected[k] = (unexpected[k] ?? 0) + 1;
       },
       () => {
-        latencies[k]?.push(performance.now() - due);
+        latencies[k]?.push(performance.now() - from);
         unexpected[k] = (unexpected[k] ?? 0) + 1;
       },
     );
