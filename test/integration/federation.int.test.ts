@@ -150,7 +150,12 @@ beforeAll(async () => {
     { RULES_CHUNK_DELAY_MS: '40' },
   );
   appointments = await startAppointmentsProcess({ databaseUrl: appointmentsDb.url, jwtSecret: TEST_JWT_SECRET });
-  gateway = await startGatewayProcess({ copilotUrl: `${service}/subgraph`, appointmentsUrl: appointments.url });
+  gateway = await startGatewayProcess({
+    copilotUrl: `${service}/subgraph`,
+    appointmentsUrl: appointments.url,
+    // Short keep-alive so the partition test below is quick (defaults: 10 s and 5 s).
+    env: { GATEWAY_UPSTREAM_PING_MS: '1000', GATEWAY_UPSTREAM_PONG_TIMEOUT_MS: '1000' },
+  });
 
   token.alice = await signToken(TEST_JWT_SECRET, { sub: 'gw-alice', name: 'Dr Alice', roles: ['clinician'] });
   token.bob = await signToken(TEST_JWT_SECRET, { sub: 'gw-bob', name: 'Dr Bob', roles: ['clinician'] });
@@ -306,4 +311,24 @@ describe('a clinician connected to the gateway', () => {
       expect.objectContaining({ id: diagnosisId, status: 'COMPLETED', version: finalVersion }),
     ]);
   }, 60_000);
+
+  it('ends the subscription when its pod stops answering without closing anything (a partition)', async () => {
+    // The pod that survived the previous test serves everything now.
+    const frozen = pods.find((pod) => pod.process.child.exitCode === null && !pod.process.child.signalCode) as Pod;
+    const feed = gatewaySocket('carol').stream(FEED, { patientId });
+    await waitForSubscriber(`${prefix}patient-diagnoses:${patientId}`);
+    // SIGSTOP: the process keeps its sockets open but answers nothing, not even pings.
+    frozen.process.child.kill('SIGSTOP');
+    try {
+      const stoppedAt = Date.now();
+      await within(10_000, 'the subscription on a frozen pod', feed.done);
+      // Found by the gateway's pings (every 1 s here, 1 s to answer), not by TCP giving up.
+      expect(Date.now() - stoppedAt).toBeLessThan(5_000);
+      expect(feed.results.flatMap((r) => r.errors ?? [])).toEqual([
+        expect.objectContaining({ extensions: expect.objectContaining({ code: 'INTERNAL', resubscribe: true }) }),
+      ]);
+    } finally {
+      frozen.process.child.kill('SIGKILL');
+    }
+  }, 30_000);
 });
