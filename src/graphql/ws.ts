@@ -75,10 +75,10 @@ export interface GraphqlWsServer {
 }
 
 /**
- * graphql-ws on the API's HTTP server, path `/graphql`, executing through the same Yoga (same
- * schema, plugins, context). The token comes in `connectionParams.authorization` (or, for
- * server-side clients such as federation routers, the upgrade request's `Authorization`); a bad or missing
- * one closes the socket with 4401 (or 4403 for a token without a role) before anything runs, and
+ * graphql-ws on the API's HTTP server, on the path of the Yoga it executes through (`/graphql`,
+ * or `/subgraph`: same schema, plugins, context). The token comes in `connectionParams` (or, for
+ * server-side clients such as federation routers, the upgrade request's `Authorization`); a bad
+ * or missing one closes the socket with 4401 (or 4403 for a token without a role) before anything runs, and
  * the socket is closed with 4401 when its token expires, which ends its subscriptions.
  */
 export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServer {
