@@ -24,6 +24,11 @@ const envSchema = z.object({
   GATEWAY_UPSTREAM_PING_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   /** A socket whose ping goes this long without a pong is terminated; 0: wait for TCP instead. */
   GATEWAY_UPSTREAM_PONG_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
+  /**
+   * Signs every subgraph request (HMAC-SHA256 of its query and variables, in
+   * `extensions["hmac-signature"]`); the appointments subgraph serves only signed requests.
+   */
+  GATEWAY_HMAC_SECRET: z.string().min(32, { error: 'must be at least 32 characters (an HMAC-SHA256 key)' }).optional(),
   // Read only to catch a clash: the Hive CLI takes PORT and HOST over its config file.
   PORT: port.optional(),
   HOST: z.string().optional(),
@@ -54,6 +59,8 @@ export interface GatewayConfig {
   readonly graphiql: boolean;
   readonly shutdownGraceMs: number;
   readonly upstreamKeepAlive: UpstreamKeepAlive;
+  /** The secret the gateway signs its subgraph requests with; unset (never in production), it does not sign. */
+  readonly hmacSecret: string | undefined;
 }
 
 /** The gateway's validated configuration; gateway.config.ts hands it `process.env`. */
@@ -63,6 +70,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
   const problems: string[] = [];
   if (production && !e.COPILOT_SUBGRAPH_URL) problems.push('COPILOT_SUBGRAPH_URL is required in production');
   if (production && !e.APPOINTMENTS_SUBGRAPH_URL) problems.push('APPOINTMENTS_SUBGRAPH_URL is required in production');
+  // The appointments subgraph refuses unsigned requests in production: fail here, not on every fetch.
+  if (production && !e.GATEWAY_HMAC_SECRET) problems.push('GATEWAY_HMAC_SECRET is required in production');
   if (e.PORT !== undefined && e.PORT !== e.GATEWAY_PORT) {
     problems.push(`PORT=${e.PORT} would override GATEWAY_PORT=${e.GATEWAY_PORT} (the Hive CLI reads PORT): unset PORT`);
   }
@@ -81,5 +90,6 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
       pingMs: e.GATEWAY_UPSTREAM_PING_MS,
       pongTimeoutMs: e.GATEWAY_UPSTREAM_PONG_TIMEOUT_MS,
     }),
+    hmacSecret: e.GATEWAY_HMAC_SECRET,
   });
 }

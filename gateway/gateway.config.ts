@@ -20,6 +20,12 @@ const config = (() => {
   }
 })();
 
+if (!config.hmacSecret) {
+  console.warn(
+    'GATEWAY_HMAC_SECRET is not set: subgraph requests are unsigned (an appointments subgraph with a secret refuses them)',
+  );
+}
+
 /**
  * The client's token, which every subgraph checks itself. Over HTTP it is the `authorization`
  * header; over graphql-ws the gateway's context merges the socket's `connectionParams` into
@@ -87,5 +93,10 @@ export const gatewayConfig = defineConfig({
       fetchResponseHeaders: false,
     },
   },
+  // Every subgraph request carries an HMAC of its query and variables in
+  // `extensions["hmac-signature"]`. The appointments subgraph serves only signed requests: it
+  // applies no care-team rule, so it must answer the gateway, which asks only for patients the
+  // API returned, and nobody else. The API ignores the extension (it authorizes every entity).
+  ...(config.hmacSecret ? { hmacSignature: { secret: config.hmacSecret } } : {}),
   plugins: () => [useUpstreamCloseErrors('copilot')],
 });

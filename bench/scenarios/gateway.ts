@@ -12,6 +12,7 @@
  * difference. A third subscriber through the gateway also asks for `patient { appointments }`,
  * which costs two subgraph fetches per event: reported, not a target.
  */
+import { randomBytes } from 'node:crypto';
 import { parse, print } from 'graphql';
 import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -62,12 +63,18 @@ export async function runGatewayScenario({ seconds }: { seconds: number }): Prom
       ),
     );
     const pod = await stack.startPod(`http://127.0.0.1:${mlPort}`);
-    const appointments = await startAppointmentsProcess({ databaseUrl: appointmentsDb.url, jwtSecret: stack.secret });
+    // Signed as in production: the gateway signs every subgraph request, the subgraph verifies.
+    const hmacSecret = randomBytes(32).toString('hex');
+    const appointments = await startAppointmentsProcess({
+      databaseUrl: appointmentsDb.url,
+      jwtSecret: stack.secret,
+      env: { GATEWAY_HMAC_SECRET: hmacSecret },
+    });
     stops.push(() => appointments.close());
     const gateway = await startGatewayProcess({
       copilotUrl: `${pod.base}/subgraph`,
       appointmentsUrl: appointments.url,
-      env: { NODE_ENV: 'production', GATEWAY_GRAPHIQL: 'false' },
+      env: { NODE_ENV: 'production', GATEWAY_GRAPHIQL: 'false', GATEWAY_HMAC_SECRET: hmacSecret },
     });
     stops.unshift(() => gateway.close());
     const gatewayUrl = new URL(gateway.url);

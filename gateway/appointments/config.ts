@@ -9,6 +9,7 @@ const nonEmpty = z.string().trim().min(1).optional();
  */
 const envSchema = z
   .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
     /** 0 picks a free port (tests). */
     APPOINTMENTS_PORT: z.coerce.number().int().min(0).max(65_535).default(4100),
     APPOINTMENTS_HOST: z.string().trim().min(1).default('0.0.0.0'),
@@ -31,8 +32,18 @@ const envSchema = z
     JWT_AUDIENCE: nonEmpty,
     /** Time allowed to drain on SIGTERM before the process exits anyway. */
     APPOINTMENTS_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(120_000).default(25_000),
+    /** The gateway's own (gateway/config.ts): it signs every request, and only signed ones are served. */
+    GATEWAY_HMAC_SECRET: z
+      .string()
+      .min(32, { error: 'must be at least 32 characters (the HMAC-SHA256 key the gateway signs with)' })
+      .optional(),
   })
   .superRefine((env, ctx) => {
+    // Without it anyone who can reach the pod with a valid token could ask `_entities` for any
+    // patient: the care-team rule was applied by the API, for the gateway's requests only.
+    if (env.NODE_ENV === 'production' && !env.GATEWAY_HMAC_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['GATEWAY_HMAC_SECRET'], message: 'is required in production' });
+    }
     if (!env.JWT_SECRET && !env.JWT_JWKS_URL) {
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'or JWT_JWKS_URL is required' });
     }
@@ -54,6 +65,11 @@ export interface AppointmentsConfig {
   readonly host: string;
   readonly databaseUrl: string;
   readonly auth: AppointmentsAuth;
+  /**
+   * The secret of the gateway's HMAC signature, which every request must then carry; unset
+   * (never in production) the subgraph serves unsigned requests.
+   */
+  readonly gatewaySecret: string | undefined;
   readonly shutdownGraceMs: number;
 }
 
@@ -64,6 +80,7 @@ export function loadAppointmentsConfig(env: NodeJS.ProcessEnv): AppointmentsConf
     host: e.APPOINTMENTS_HOST,
     databaseUrl: e.APPOINTMENTS_DATABASE_URL,
     auth: authOf(e),
+    gatewaySecret: e.GATEWAY_HMAC_SECRET,
     shutdownGraceMs: e.APPOINTMENTS_SHUTDOWN_GRACE_MS,
   });
 }

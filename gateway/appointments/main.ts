@@ -10,6 +10,7 @@ async function main(): Promise<void> {
     host: config.host,
     databaseUrl: config.databaseUrl,
     auth: config.auth,
+    gatewaySecret: config.gatewaySecret,
   });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

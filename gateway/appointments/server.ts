@@ -6,6 +6,7 @@ import pg from 'pg';
 import { ensureAppointmentTable } from './appointment.store.js';
 import { createTokenVerifier } from './auth.js';
 import type { AppointmentsAuth } from './config.js';
+import { useGatewaySignature } from './gateway-signature.plugin.js';
 import { type AppointmentsContext, buildAppointmentsSchema, createLoaders } from './schema.js';
 
 export interface AppointmentsServerOptions {
@@ -15,6 +16,11 @@ export interface AppointmentsServerOptions {
   databaseUrl: string;
   /** How tokens are verified: the API's settings (JWT_SECRET, or JWT_JWKS_URL with issuer and audience). */
   auth: AppointmentsAuth;
+  /**
+   * The gateway's HMAC secret (GATEWAY_HMAC_SECRET): requests without its valid signature get
+   * FORBIDDEN (HTTP 403). Unset, every request is served, and a warning says so at start.
+   */
+  gatewaySecret?: string | undefined;
   /** How long `/health/ready` waits for the database. */
   readyTimeoutMs?: number;
   /** One JSON object per event (start, request, error). Default: a line on stdout. */
@@ -55,6 +61,10 @@ export async function startAppointmentsServer(options: AppointmentsServerOptions
     graphqlEndpoint: '/graphql',
     graphiql: false,
     landingPage: false,
+    // Never `debug`, even with DEBUG=1: the signature plugin logs the signed query and variables
+    // (patient ids) there.
+    logging: 'info',
+    plugins: options.gatewaySecret ? [useGatewaySignature(options.gatewaySecret)] : [],
     // Throws UNAUTHENTICATED (HTTP 401) before anything runs.
     context: async ({ request }) => ({
       clinicianId: await tokens.verify(request.headers.get('authorization')),
@@ -103,6 +113,12 @@ export async function startAppointmentsServer(options: AppointmentsServerOptions
   const host = wildcard ? '127.0.0.1' : options.host;
   const url = `http://${host?.includes(':') ? `[${host}]` : host}:${port}/graphql`;
   log({ level: 'info', msg: 'appointments subgraph listening', url });
+  if (!options.gatewaySecret) {
+    log({
+      level: 'warn',
+      msg: 'requests are unsigned: GATEWAY_HMAC_SECRET is not set, so any caller with a valid token is served, not only the gateway',
+    });
+  }
 
   let closing: Promise<void> | undefined;
   return {

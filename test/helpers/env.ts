@@ -13,3 +13,6 @@ export const testEnv = {
 
 /** A random secret for one test run's HS256 tokens. */
 export const TEST_JWT_SECRET = `test-secret-${crypto.randomUUID()}-${crypto.randomUUID()}`;
+
+/** A random secret for one test run's gateway signatures (GATEWAY_HMAC_SECRET). */
+export const TEST_GATEWAY_HMAC_SECRET = `test-hmac-${crypto.randomUUID()}-${crypto.randomUUID()}`;

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
@@ -5,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChildService, startAppointmentsProcess } from '../../gateway/processes.js';
 import { signToken } from '../../src/auth/jwt.js';
 import { createTestDatabase, queryDatabase, type TestDatabase } from '../helpers/database.js';
-import { TEST_JWT_SECRET } from '../helpers/env.js';
+import { TEST_GATEWAY_HMAC_SECRET, TEST_JWT_SECRET } from '../helpers/env.js';
 import { executeRaw } from '../helpers/graphql.js';
 
 /**
@@ -13,6 +14,9 @@ import { executeRaw } from '../helpers/graphql.js';
  * variables: HS256 with JWT_SECRET, or RS256/ES256 from the key set at JWT_JWKS_URL with issuer
  * and audience checked (the key set winning over a secret, as in the API). The subgraph runs as its
  * own process, as in production: it has its own copy of graphql-js (gateway/node_modules).
+ *
+ * With GATEWAY_HMAC_SECRET it also requires the gateway's HMAC signature on every request, so a
+ * valid token alone no longer reaches `_entities`.
  */
 
 const ISSUER = 'https://idp.example/';
@@ -27,19 +31,47 @@ let jwks: Server;
 let jwksUrl: string;
 let oidc: ChildService;
 let secretOnly: ChildService;
+let gatewayOnly: ChildService;
 const keys: Record<'rsa' | 'ec' | 'unlisted', CryptoKey> = {} as Record<'rsa' | 'ec' | 'unlisted', CryptoKey>;
 const patientId = crypto.randomUUID();
 
-/** A read that needs a verified token and reaches the database. */
-function readAppointments(service: ChildService, token: string | undefined) {
-  return executeRaw<Appointments>(
-    service.url,
-    {
-      query: `query Q($r: [_Any!]!) { _entities(representations: $r) { ... on Patient { appointments { kind clinician { id } } } } }`,
-      variables: { r: [{ __typename: 'Patient', id: patientId }] },
-    },
-    { token },
-  );
+interface Operation {
+  query: string;
+  variables: Record<string, unknown>;
+}
+
+/** The read of one patient's appointments: it needs a verified token and reaches the database. */
+const appointmentsOf = (id: string): Operation => ({
+  query: `query Q($r: [_Any!]!) { _entities(representations: $r) { ... on Patient { appointments { kind clinician { id } } } } }`,
+  variables: { r: [{ __typename: 'Patient', id }] },
+});
+
+function readAppointments(
+  service: ChildService,
+  token: string | undefined,
+  { operation = appointmentsOf(patientId), extensions }: { operation?: Operation; extensions?: unknown } = {},
+) {
+  return executeRaw<Appointments>(service.url, { ...operation, ...(extensions ? { extensions } : {}) }, { token });
+}
+
+/**
+ * The extension the gateway adds with `hmacSignature` (@graphql-mesh/hmac-upstream-signature,
+ * which exports no signing function): base64 HMAC-SHA256 of `{ query, variables }` serialized
+ * with sorted keys (json-stable-stringify), variables left out when empty.
+ */
+function gatewaySignature(secret: string, { query, variables }: Operation): { 'hmac-signature': string } {
+  const signed = stableJson({ query, variables: Object.keys(variables).length > 0 ? variables : undefined });
+  return { 'hmac-signature': createHmac('sha256', secret).update(signed).digest('base64') };
+}
+
+/** JSON with every object's keys sorted and undefined members left out, as json-stable-stringify. */
+function stableJson(value: unknown): string {
+  if (Array.isArray(value))
+    return `[${value.map((item) => (item === undefined ? 'null' : stableJson(item))).join(',')}]`;
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  const entries = Object.entries(value as Record<string, unknown>).filter(([, item]) => item !== undefined);
+  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${stableJson(item)}`).join(',')}}`;
 }
 
 interface Claims {
@@ -94,6 +126,11 @@ beforeAll(async () => {
     env: { JWT_JWKS_URL: jwksUrl, JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE },
   });
   secretOnly = await startAppointmentsProcess({ databaseUrl: db.url, jwtSecret: TEST_JWT_SECRET });
+  gatewayOnly = await startAppointmentsProcess({
+    databaseUrl: db.url,
+    jwtSecret: TEST_JWT_SECRET,
+    env: { GATEWAY_HMAC_SECRET: TEST_GATEWAY_HMAC_SECRET },
+  });
   await queryDatabase(
     db.url,
     `insert into appointment (patient_id, clinician_id, starts_at, kind) values ($1, 'oidc-alice', now() + interval '1 day', 'REVIEW')`,
@@ -104,6 +141,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await oidc?.close();
   await secretOnly?.close();
+  await gatewayOnly?.close();
   await new Promise<void>((resolve) => (jwks ? jwks.close(() => resolve()) : resolve()));
   await db?.drop();
 });
@@ -159,5 +197,70 @@ describe('with JWT_SECRET alone', () => {
     expectUnauthenticated(
       await readAppointments(secretOnly, await oidcToken({ alg: 'RS256', kid: 'rsa', key: keys.rsa })),
     );
+  });
+});
+
+describe('with GATEWAY_HMAC_SECRET: only what the gateway signed', () => {
+  const expectForbidden = (response: Awaited<ReturnType<typeof readAppointments>>) => {
+    expect(response.status).toBe(403);
+    expect(response.codes).toEqual(['FORBIDDEN']);
+    expect(response.errors?.[0]?.message).toMatch(/gateway signature/);
+    expect(response.data ?? null).toBeNull();
+  };
+
+  it('serves a request signed as the gateway signs it', async () => {
+    const token = await signToken(TEST_JWT_SECRET, { sub: 'oidc-alice', roles: ['clinician'] });
+    const operation = appointmentsOf(patientId);
+    const response = await readAppointments(gatewayOnly, token, {
+      operation,
+      extensions: gatewaySignature(TEST_GATEWAY_HMAC_SECRET, operation),
+    });
+    expect(response.expectData()._entities).toEqual(ONE_REVIEW);
+  });
+
+  it('refuses a valid token without a signature, or with a wrong, reused or malformed one', async () => {
+    const token = await signToken(TEST_JWT_SECRET, { sub: 'oidc-alice', roles: ['clinician'] });
+    const operation = appointmentsOf(patientId);
+    expectForbidden(await readAppointments(gatewayOnly, token));
+    expectForbidden(await readAppointments(gatewayOnly, token, { operation, extensions: {} }));
+    expectForbidden(
+      await readAppointments(gatewayOnly, token, {
+        operation,
+        extensions: gatewaySignature(`${TEST_GATEWAY_HMAC_SECRET}-other`, operation),
+      }),
+    );
+    // A signature covers its variables: one seen for another patient opens nothing here.
+    expectForbidden(
+      await readAppointments(gatewayOnly, token, {
+        operation,
+        extensions: gatewaySignature(TEST_GATEWAY_HMAC_SECRET, appointmentsOf(crypto.randomUUID())),
+      }),
+    );
+    for (const malformed of ['not base64!', 42, { nested: true }]) {
+      expectForbidden(
+        await readAppointments(gatewayOnly, token, { operation, extensions: { 'hmac-signature': malformed } }),
+      );
+    }
+  });
+
+  it('still requires a valid token on a signed request', async () => {
+    const operation = appointmentsOf(patientId);
+    expectUnauthenticated(
+      await readAppointments(gatewayOnly, undefined, {
+        operation,
+        extensions: gatewaySignature(TEST_GATEWAY_HMAC_SECRET, operation),
+      }),
+    );
+  });
+
+  it('refuses to start in production without the secret, or with a short one', async () => {
+    for (const [env, problem] of [
+      [{ NODE_ENV: 'production' }, /GATEWAY_HMAC_SECRET is required in production/],
+      [{ GATEWAY_HMAC_SECRET: 'too-short' }, /GATEWAY_HMAC_SECRET must be at least 32 characters/],
+    ] as const) {
+      await expect(
+        startAppointmentsProcess({ databaseUrl: db.url, jwtSecret: TEST_JWT_SECRET, env, startTimeoutMs: 15_000 }),
+      ).rejects.toThrow(problem);
+    }
   });
 });

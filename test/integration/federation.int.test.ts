@@ -13,7 +13,7 @@ import { signToken } from '../../src/auth/jwt.js';
 import { createModelServer, type ModelServer } from '../../src/ml/server.js';
 import { TcpBalancer } from '../helpers/balancer.js';
 import { createTestDatabase, queryDatabase, type TestDatabase } from '../helpers/database.js';
-import { TEST_JWT_SECRET, testEnv } from '../helpers/env.js';
+import { TEST_GATEWAY_HMAC_SECRET, TEST_JWT_SECRET, testEnv } from '../helpers/env.js';
 import { executeRaw } from '../helpers/graphql.js';
 import { deleteJobStreams, uniqueNatsNamespace } from '../helpers/nats.js';
 import { deleteRedisKeys, uniqueRedisPrefix, waitForSubscriber } from '../helpers/redis.js';
@@ -24,7 +24,8 @@ import { connectWs, type WsConnection, type WsStream } from '../helpers/ws.js';
 /**
  * Federation end to end, every part its own process as in production: two API pods behind a
  * round-robin TCP balancer (a Kubernetes Service), a diagnosis worker, the appointments subgraph
- * and Hive Gateway over the committed supergraph. Clients speak only to the gateway.
+ * and Hive Gateway over the committed supergraph. Clients speak only to the gateway, which signs
+ * every subgraph request with the secret the appointments subgraph requires, as in production.
  */
 
 interface DiagnosisEvent {
@@ -149,12 +150,20 @@ beforeAll(async () => {
     { databaseUrl: db.url, redisKeyPrefix: prefix, natsNamespace: namespace },
     { RULES_CHUNK_DELAY_MS: '40' },
   );
-  appointments = await startAppointmentsProcess({ databaseUrl: appointmentsDb.url, jwtSecret: TEST_JWT_SECRET });
+  appointments = await startAppointmentsProcess({
+    databaseUrl: appointmentsDb.url,
+    jwtSecret: TEST_JWT_SECRET,
+    env: { GATEWAY_HMAC_SECRET: TEST_GATEWAY_HMAC_SECRET },
+  });
   gateway = await startGatewayProcess({
     copilotUrl: `${service}/subgraph`,
     appointmentsUrl: appointments.url,
-    // Short keep-alive so the partition test below is quick (defaults: 10 s and 5 s).
-    env: { GATEWAY_UPSTREAM_PING_MS: '1000', GATEWAY_UPSTREAM_PONG_TIMEOUT_MS: '1000' },
+    env: {
+      GATEWAY_HMAC_SECRET: TEST_GATEWAY_HMAC_SECRET,
+      // Short keep-alive so the partition test below is quick (defaults: 10 s and 5 s).
+      GATEWAY_UPSTREAM_PING_MS: '1000',
+      GATEWAY_UPSTREAM_PONG_TIMEOUT_MS: '1000',
+    },
   });
 
   token.alice = await signToken(TEST_JWT_SECRET, { sub: 'gw-alice', name: 'Dr Alice', roles: ['clinician'] });
@@ -251,6 +260,21 @@ describe('a clinician connected to the gateway', () => {
       /graphql_gateway_subgraph_execute_duration_count\{[^}]*subgraphName="appointments"[^}]*\} [1-9]/,
     );
     expect(metrics).not.toMatch(/Bearer|authorization|operationName=/i);
+  });
+
+  it("serves the gateway's signed requests to the appointments subgraph, and not the same read sent directly", async () => {
+    // The gateway's fetches succeeded above (appointments in every event); the same read sent
+    // straight to the subgraph, with a valid token but no signature, is refused.
+    const direct = await executeRaw(
+      appointments.url,
+      {
+        query: `query Q($r: [_Any!]!) { _entities(representations: $r) { ... on Patient { appointments { kind } } } }`,
+        variables: { r: [{ __typename: 'Patient', id: patientId }] },
+      },
+      { token: token.alice },
+    );
+    expect(direct.codes).toEqual(['FORBIDDEN']);
+    expect(direct.data ?? null).toBeNull();
   });
 
   it("refuses another clinician's subscription, and their query, through the gateway", async () => {

@@ -722,6 +722,10 @@ describe('docker-compose.yml', () => {
     for (const key of ['JWT_SECRET', 'JWT_JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE']) {
       expect(service(appointments).environment?.[key], `${appointments}: ${key}`).toBe(service(api).environment?.[key]);
     }
+    // The gateway signs with the secret the subgraph verifies with.
+    const gateway = theOne(byRole('gateway'), 'gateway');
+    expect(envOf(appointments).GATEWAY_HMAC_SECRET, `${appointments}: GATEWAY_HMAC_SECRET`).toBeTruthy();
+    expect(envOf(gateway).GATEWAY_HMAC_SECRET).toBe(envOf(appointments).GATEWAY_HMAC_SECRET);
   });
 
   it("points the gateway at the API replicas' /subgraph and at the appointments subgraph, by service name and port", () => {
@@ -1243,6 +1247,7 @@ function checkManifests(resources: Resource[], label: string) {
           'JWT_SECRET',
           'LLM_API_KEY',
           'APPOINTMENTS_DATABASE_URL',
+          'GATEWAY_HMAC_SECRET',
         ]).not.toContain(key);
       }
     }
@@ -1251,6 +1256,10 @@ function checkManifests(resources: Resource[], label: string) {
     const secretOf = (component: string) =>
       containerOf(component).env?.find((e) => e.name === 'JWT_SECRET')?.valueFrom?.secretKeyRef;
     expect(defined(secretOf('appointments'), 'appointments JWT_SECRET')).toEqual(secretOf('api'));
+    // The appointments subgraph serves only what the gateway signed: both read the one Secret key.
+    const signingKeyOf = (component: string) =>
+      containerOf(component).env?.find((e) => e.name === 'GATEWAY_HMAC_SECRET')?.valueFrom?.secretKeyRef;
+    expect(defined(signingKeyOf('appointments'), 'appointments GATEWAY_HMAC_SECRET')).toEqual(signingKeyOf('gateway'));
     const apiConfigMaps = (containerOf('api').envFrom ?? []).map((source) => source.configMapRef?.name);
     for (const key of ['JWT_JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE']) {
       const ref = containerOf('appointments').env?.find((e) => e.name === key)?.valueFrom?.configMapKeyRef;
