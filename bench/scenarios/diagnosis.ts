@@ -14,6 +14,7 @@ import { connectRedis } from '../../src/lib/redis.js';
 import { RedisLiveState } from '../../src/modules/diagnosis/diagnosis.live.js';
 import { fixedRate, type LoadResult } from '../lib/load.js';
 import { freePort } from '../lib/processes.js';
+import { claimForPublishing } from '../lib/publisher.js';
 import { BenchStack } from '../lib/stack.js';
 
 const SUBSCRIPTION = print(parse('subscription S($id: ID!) { diagnosisUpdated(id: $id) { version updatedAt } }'));
@@ -88,23 +89,7 @@ export async function runDiagnosisScenario({ seconds }: { seconds: number }): Pr
         },
       )
     ).requestDiagnosis?.id as string;
-    const live = new RedisLiveState(redis, subscriber, prefix);
-    const [seed] = await live.get([diagnosisId]);
-    const claimed = await live.change(
-      diagnosisId,
-      { statusIn: ['QUEUED', 'RUNNING'] },
-      { status: 'RUNNING', stage: 'bench' },
-      seed ?? null,
-    );
-    if (!claimed.applied) throw new Error('could not claim the bench diagnosis');
-    let progress = 0;
-    const publish = async () => {
-      progress += 1e-6;
-      const sent = Date.now();
-      const result = await live.change(diagnosisId, { statusIn: ['RUNNING'] }, { progress }, null);
-      if (!result.applied) throw new Error('publish refused');
-      return { sent, version: result.view.version };
-    };
+    const publish = await claimForPublishing(new RedisLiveState(redis, subscriber, prefix), diagnosisId, Date.now);
 
     /** Opens `count` subscriptions (50 per socket, sockets alternating between the pods). */
     const subscribe = async (count: number, onEvent: (version: number, receivedAt: number) => void) => {

@@ -22,6 +22,7 @@ import { RedisLiveState } from '../../src/modules/diagnosis/diagnosis.live.js';
 import { createTestDatabase } from '../../test/helpers/database.js';
 import { fixedRateInterleaved, type LoadResult, type LoadTarget } from '../lib/load.js';
 import { freePort, httpOk, startNode } from '../lib/processes.js';
+import { claimForPublishing } from '../lib/publisher.js';
 import { BenchStack } from '../lib/stack.js';
 
 const PATIENTS = 50;
@@ -164,15 +165,9 @@ export async function runGatewayScenario({ seconds }: { seconds: number }): Prom
         { p: ids[0], i: { symptoms: ['fever'] } },
       )
     ).requestDiagnosis?.id as string;
-    const live = new RedisLiveState(redis, subscriber, stack.prefix);
-    const [seed] = await live.get([diagnosisId]);
-    const claimed = await live.change(
-      diagnosisId,
-      { statusIn: ['QUEUED', 'RUNNING'] },
-      { status: 'RUNNING', stage: 'bench' },
-      seed ?? null,
+    const publish = await claimForPublishing(new RedisLiveState(redis, subscriber, stack.prefix), diagnosisId, () =>
+      performance.now(),
     );
-    if (!claimed.applied) throw new Error('could not claim the bench diagnosis');
 
     const received = { direct: new Map<number, number>(), gateway: new Map<number, number>(), joined: new Map() };
     const listen = (url: string, query: string, into: Map<number, number>) =>
@@ -213,15 +208,10 @@ export async function runGatewayScenario({ seconds }: { seconds: number }): Prom
     await new Promise((r) => setTimeout(r, 500));
 
     const sentAt = new Map<number, number>();
-    let progress = 0;
     for (let e = 0; e < EVENTS; e++) {
-      progress += 1e-6;
-      const sent = performance.now();
-      const result = await live.change(diagnosisId, { statusIn: ['RUNNING'] }, { progress }, null);
-      if (!result.applied) throw new Error('publish refused');
-      sentAt.set(result.view.version, sent);
+      const { sent, version } = await publish();
+      sentAt.set(version, sent);
       const deadline = Date.now() + 10_000;
-      const version = result.view.version;
       while (
         !(received.direct.has(version) && received.gateway.has(version) && received.joined.has(version)) &&
         Date.now() < deadline
