@@ -9,7 +9,7 @@
 # Commands run node directly, never `npm run`: npm's shell does not forward SIGTERM, so the drain
 # on shutdown would never start.
 
-ARG NODE_VERSION=20
+ARG NODE_VERSION=24
 
 # --- build: every dependency, compile TypeScript to dist/ ------------------------------------------
 FROM node:${NODE_VERSION}-bookworm-slim AS build

@@ -23,6 +23,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 # The GraphiQL browser test drives Debian's Chromium (playwright-core never downloads one).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# The load-balancer tests put Debian's nginx in front of several pods (started by the tests).
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   as_root apt-get update -qq

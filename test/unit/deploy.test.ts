@@ -319,7 +319,7 @@ describe('Dockerfile', () => {
     }
   });
 
-  it('runs Node 20+ as a non-root user in production mode, with node itself as the command', () => {
+  it('runs Node 24+ as a non-root user in production mode, with node itself as the command', () => {
     const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
     const minimumMajor = Number(/(\d+)/.exec(engines)?.[1]);
     for (const stage of stages) {
@@ -456,7 +456,7 @@ describe('gateway/Dockerfile (the gateway and the appointments subgraph)', () =>
     expect(modules).not.toContain('compose.ts');
   });
 
-  it('runs Node 20+ as a non-root user in production mode, the gateway by default, node itself as the command', () => {
+  it('runs Node 24+ as a non-root user in production mode, the gateway by default, node itself as the command', () => {
     const engines = (JSON.parse(read(`${GATEWAY_DIR}/package.json`)) as { engines: { node: string } }).engines.node;
     const minimumMajor = Number(/(\d+)/.exec(engines)?.[1]);
     for (const stage of stages) {
