@@ -3,7 +3,7 @@
 # One image for every Clinical Copilot process; the command picks the role:
 #   node dist/src/main.js      API pod (the default)
 #   node dist/worker/main.js   diagnosis worker
-#   node dist/src/ml/main.js   reference model server
+#   node dist/ml-server/main.js   reference model server
 #   node dist/src/migrate.js   database migrations (one-shot)
 #   node dist/src/token.js     a signed development token (needs JWT_SECRET)
 # Commands run node directly, never `npm run`: npm's shell does not forward SIGTERM, so the drain
@@ -20,6 +20,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY worker ./worker
+COPY ml-server ./ml-server
 COPY migrations ./migrations
 RUN npm run build
 

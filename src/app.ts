@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import type { Deps } from './deps.js';
-import { ErrorCode } from './graphql/errors.js';
+import { ErrorCode } from './errors.js';
 import { PersistedOperations } from './graphql/limits.js';
 import { RateLimitGuard } from './graphql/rate-limit.plugin.js';
 import { buildSubgraphSchema } from './graphql/schema.js';

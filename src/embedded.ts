@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createModelServer } from '../ml-server/server.js';
 import { startConsumer } from '../worker/consumer.js';
 import { buildApp } from './app.js';
 import { signToken } from './auth/jwt.js';
@@ -17,7 +18,6 @@ import { startEmbeddedPostgres } from './db/embedded-postgres.js';
 import { migrateUp } from './db/orm.js';
 import { createDeps } from './deps.js';
 import { runUntilSignal } from './lifecycle.js';
-import { createModelServer } from './ml/server.js';
 
 export const DEMO_ADMIN = { sub: 'demo-admin', name: 'Demo Admin', roles: ['clinician', 'admin'] as const };
 

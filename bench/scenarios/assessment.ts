@@ -40,7 +40,7 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
   try {
     const mlPort = await freePort();
     const ml = await startNode(
-      'dist/src/ml/main.js',
+      'dist/ml-server/main.js',
       { ML_PORT: String(mlPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
       () => httpOk(`http://127.0.0.1:${mlPort}/v2/health/ready`),
     );

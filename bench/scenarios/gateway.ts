@@ -59,7 +59,7 @@ export async function runGatewayScenario({ seconds }: { seconds: number }): Prom
   try {
     const mlPort = await freePort();
     stack.running.push(
-      await startNode('dist/src/ml/main.js', { ML_PORT: String(mlPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn' }, () =>
+      await startNode('dist/ml-server/main.js', { ML_PORT: String(mlPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn' }, () =>
         httpOk(`http://127.0.0.1:${mlPort}/v2/health/ready`),
       ),
     );

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ForbiddenError, UnauthenticatedError } from '../graphql/errors.js';
+import { ForbiddenError, UnauthenticatedError } from '../errors.js';
 import { bearerToken, createTokenVerifier, signToken } from './jwt.js';
 
 const SECRET = 's'.repeat(40);

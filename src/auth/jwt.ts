@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, type JWTPayload, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { AuthConfig } from '../config.js';
-import { ForbiddenError, UnauthenticatedError } from '../graphql/errors.js';
+import { ForbiddenError, UnauthenticatedError } from '../errors.js';
 import { ROLES, type Role } from '../modules/clinician/clinician.entity.js';
 
 /** The authenticated clinician behind a request or a WebSocket. */

@@ -3,9 +3,9 @@ import DirectivePlugin from '@pothos/plugin-directives';
 import FederationPlugin from '@pothos/plugin-federation';
 import RelayPlugin from '@pothos/plugin-relay';
 import { GraphQLScalarType, Kind } from 'graphql';
+import { BadUserInputError } from '../errors.js';
 import { isIsoDate } from '../modules/patient/patient.validation.js';
 import type { Context } from './context.js';
-import { BadUserInputError } from './errors.js';
 
 /** The schema builder: plugins, scalars and the context type. It defines no object types. */
 export const builder = new SchemaBuilder<{

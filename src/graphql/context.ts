@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { bearerToken, type TokenVerifier, type Viewer } from '../auth/jwt.js';
+import { UnauthenticatedError } from '../errors.js';
 import type { AssessmentEngine } from '../modules/assessment/assessment.engine.js';
 import { AssessmentService } from '../modules/assessment/assessment.service.js';
 import { type AuditLog, AuditTrail } from '../modules/audit/audit.service.js';
 import type { ClinicianRegistry } from '../modules/clinician/clinician.service.js';
 import { type DiagnosisDeps, DiagnosisService } from '../modules/diagnosis/diagnosis.service.js';
 import { PatientService } from '../modules/patient/patient.service.js';
-import { UnauthenticatedError } from './errors.js';
 
 /** What every resolver gets: who is asking, and that operation's services. */
 export interface Context {

@@ -5,7 +5,7 @@ import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operation
 import { GraphQLError, NoSchemaIntrospectionCustomRule, type ValidationContext } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { GraphqlLimitsConfig } from '../config.js';
-import { ErrorCode } from './errors.js';
+import { ErrorCode } from '../errors.js';
 
 /**
  * Query-shape limits (graphql-armor): tokens while parsing, then depth, aliases, directives and

@@ -3,9 +3,9 @@ import { type DocumentNode, getOperationAST, Kind, type SelectionSetNode } from 
 import type { Plugin } from 'graphql-yoga';
 import type { Viewer } from '../auth/jwt.js';
 import type { OperationCosts } from '../config.js';
+import { AppError, RateLimitedError } from '../errors.js';
 import { clientIp, type RateLimitDecision, type RateLimiter } from '../lib/rate-limit.js';
 import { authenticate, type Context, type ContextDeps } from './context.js';
-import { AppError, RateLimitedError } from './errors.js';
 
 export interface RateLimitGuardOptions {
   limiter: RateLimiter;

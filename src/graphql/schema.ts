@@ -1,6 +1,6 @@
 import type { GraphQLFieldResolver, GraphQLSchema } from 'graphql';
+import { BadUserInputError } from '../errors.js';
 import { builder } from './builder.js';
-import { BadUserInputError } from './errors.js';
 // Type modules register their types and fields with the builder when imported.
 import '../modules/clinician/clinician.graphql.js';
 import '../modules/patient/patient.graphql.js';

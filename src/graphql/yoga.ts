@@ -1,11 +1,11 @@
 import { GraphQLError, type GraphQLSchema, getOperationAST, type OperationTypeNode } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { GraphqlLimitsConfig } from '../config.js';
+import { AppError, ErrorCode, InternalError } from '../errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../lib/metrics.js';
 import type { Tracing } from '../lib/tracing.js';
 import { type Context, type ContextDeps, createContext, type InitialContext } from './context.js';
-import { AppError, ErrorCode, InternalError } from './errors.js';
 import { GraphiqlAssets, graphiqlAuth } from './graphiql.js';
 import { type PersistedOperations, usePersistedOperationsList, useQueryLimits } from './limits.js';
 import type { RateLimitGuard } from './rate-limit.plugin.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BadUserInputError } from '../graphql/errors.js';
+import { BadUserInputError } from '../errors.js';
 import { DEFAULT_PAGE_SIZE, decodeCursor, encodeCursor, MAX_PAGE_SIZE, pageSize, toPage } from './pagination.js';
 
 describe('pagination', () => {

@@ -1,4 +1,4 @@
-import { BadUserInputError } from '../graphql/errors.js';
+import { BadUserInputError } from '../errors.js';
 
 /** Forward pagination arguments as the contract's connections take them. */
 export interface PageArgs {

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { BadUserInputError } from '../graphql/errors.js';
+import { BadUserInputError } from '../errors.js';
 
 /**
  * Parses client input with a zod schema; the first problem becomes a `BAD_USER_INPUT` error naming

@@ -1,12 +1,12 @@
 import { Writable } from 'node:stream';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { createModelServer, type ModelServer } from '../../ml-server/server.js';
 import { type App, buildApp } from '../../src/app.js';
 import { signToken, type TokenClaims } from '../../src/auth/jwt.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { initOrm, migrateUp } from '../../src/db/orm.js';
 import { createDeps, type Deps } from '../../src/deps.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { createModelServer, type ModelServer } from '../../src/ml/server.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { TEST_JWT_SECRET, testEnv } from './env.js';
 import { deleteJobStreams, uniqueNatsNamespace } from './nats.js';

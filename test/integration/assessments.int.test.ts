@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createModelServer, type InferEvent, type ModelServer } from '../../src/ml/server.js';
+import { createModelServer, type InferEvent, type ModelServer } from '../../ml-server/server.js';
 import {
   AssessmentDocument,
   AssessmentFhirDocument,

@@ -9,8 +9,8 @@ import {
   startAppointmentsProcess,
   startGatewayProcess,
 } from '../../gateway/processes.js';
+import { createModelServer, type ModelServer } from '../../ml-server/server.js';
 import { signToken } from '../../src/auth/jwt.js';
-import { createModelServer, type ModelServer } from '../../src/ml/server.js';
 import { TcpBalancer } from '../helpers/balancer.js';
 import { createTestDatabase, queryDatabase, type TestDatabase } from '../helpers/database.js';
 import { TEST_GATEWAY_HMAC_SECRET, TEST_JWT_SECRET, testEnv } from '../helpers/env.js';

@@ -4,9 +4,10 @@
  */
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type FraminghamInputs, framinghamRisk } from '../../ml-server/models/framingham.js';
+import { type News2Vitals, scoreNews2 } from '../../ml-server/models/news2.js';
+import { createModelServer, type InferEvent, MAX_BODY_BYTES, type ModelServer } from '../../ml-server/server.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { type FraminghamInputs, framinghamRisk } from '../../src/ml/models/framingham.js';
-import { type News2Vitals, scoreNews2 } from '../../src/ml/models/news2.js';
 import {
   columnInput,
   type ErrorResponse,
@@ -24,7 +25,6 @@ import {
   readRiskBatch,
   type ServerMetadata,
 } from '../../src/ml/protocol.js';
-import { createModelServer, type InferEvent, MAX_BODY_BYTES, type ModelServer } from '../../src/ml/server.js';
 
 class LogLines extends Writable {
   text = '';

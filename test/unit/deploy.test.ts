@@ -88,13 +88,13 @@ const CONFIG_KEYS = envSchemaKeys('src/config.ts');
 const ENTRY_POINTS: Record<string, RunMode> = {
   'dist/src/main.js': 'api',
   'dist/worker/main.js': 'worker',
-  'dist/src/ml/main.js': 'ml',
+  'dist/ml-server/main.js': 'ml',
   // migrate.ts loads the embedded rules and then insists on DATABASE_URL itself.
   'dist/src/migrate.js': 'embedded',
 };
 const API_ENTRY = 'dist/src/main.js';
 const WORKER_ENTRY = 'dist/worker/main.js';
-const ML_ENTRY = 'dist/src/ml/main.js';
+const ML_ENTRY = 'dist/ml-server/main.js';
 const MIGRATE_ENTRY = 'dist/src/migrate.js';
 
 /** `tsconfig.build.json` compiles these folders to dist/<folder>. */

@@ -1,4 +1,4 @@
-import { type AppError, BadUserInputError, MlUnavailableError } from '../../graphql/errors.js';
+import { type AppError, BadUserInputError, MlUnavailableError } from '../../errors.js';
 import type { Breaker } from '../../lib/breaker.js';
 import type { KeyValueCache } from '../../lib/cache.js';
 import type { Logger } from '../../lib/logger.js';

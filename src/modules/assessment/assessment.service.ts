@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { AppError, BadUserInputError } from '../../graphql/errors.js';
+import { AppError, BadUserInputError } from '../../errors.js';
 import type { AuditTrail } from '../audit/audit.service.js';
 import type { Patient } from '../patient/patient.entity.js';
 import type { Assessment, AssessmentEngine } from './assessment.engine.js';

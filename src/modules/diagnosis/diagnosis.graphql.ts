@@ -1,8 +1,8 @@
 import { SpanKind } from '@opentelemetry/api';
+import { NotFoundError, UnauthenticatedError } from '../../errors.js';
 import { builder } from '../../graphql/builder.js';
 import { toConnection } from '../../graphql/connection.js';
 import type { Context } from '../../graphql/context.js';
-import { NotFoundError, UnauthenticatedError } from '../../graphql/errors.js';
 import { openFeed } from '../../lib/feed.js';
 import { ClinicianRef } from '../clinician/clinician.graphql.js';
 import { PatientRef } from '../patient/patient.graphql.js';

@@ -1,7 +1,7 @@
 import { type EntityManager, QueryOrder } from '@mikro-orm/postgresql';
 import DataLoader from 'dataloader';
 import type { Viewer } from '../../auth/jwt.js';
-import { AppError, BadUserInputError, NotFoundError } from '../../graphql/errors.js';
+import { AppError, BadUserInputError, NotFoundError } from '../../errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { decodeCursor, olderThan, type Page, type PageArgs, pageSize, toPage } from '../../lib/pagination.js';
 import { noTracing, type Tracing } from '../../lib/tracing.js';

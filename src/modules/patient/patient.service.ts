@@ -7,7 +7,7 @@ import {
 } from '@mikro-orm/postgresql';
 import DataLoader from 'dataloader';
 import type { Viewer } from '../../auth/jwt.js';
-import { AppError, BadUserInputError, NotFoundError } from '../../graphql/errors.js';
+import { AppError, BadUserInputError, NotFoundError } from '../../errors.js';
 import { decodeCursor, olderThan, type Page, type PageArgs, pageSize, toPage } from '../../lib/pagination.js';
 import { parseInput } from '../../lib/validation.js';
 import type { AuditNote, AuditTrail } from '../audit/audit.service.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BadUserInputError } from '../../graphql/errors.js';
+import { BadUserInputError } from '../../errors.js';
 import { parseInput } from '../../lib/validation.js';
 import {
   createPatientSchema,

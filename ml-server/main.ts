@@ -1,7 +1,7 @@
-/** The reference model server: `npm run start:ml` (or `node dist/src/ml/main.js` in a container). */
-import { ConfigError, loadConfig } from '../config.js';
-import { createLogger } from '../lib/logger.js';
-import { runUntilSignal } from '../lifecycle.js';
+/** The reference model server: `npm run start:ml` (or `node dist/ml-server/main.js` in a container). */
+import { ConfigError, loadConfig } from '../src/config.js';
+import { createLogger } from '../src/lib/logger.js';
+import { runUntilSignal } from '../src/lifecycle.js';
 import { MODELS } from './models/registry.js';
 import { createModelServer } from './server.js';
 

@@ -20,7 +20,7 @@ import {
   RISK_OUTPUTS,
   type RiskLevel,
   type TensorMetadata,
-} from '../protocol.js';
+} from '../../src/ml/protocol.js';
 import {
   FRAMINGHAM_AGE_RANGE,
   FRAMINGHAM_FACTORS,

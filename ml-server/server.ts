@@ -7,17 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { createLogger, type Logger } from '../lib/logger.js';
-import {
-  type InputColumn,
-  type InputSpec,
-  inputMetadata,
-  MODELS,
-  ModelInputError,
-  type OutputColumns,
-  outputMetadata,
-  type RegisteredModel,
-} from './models/registry.js';
+import { createLogger, type Logger } from '../src/lib/logger.js';
 import {
   DATATYPES,
   type Datatype,
@@ -33,7 +23,17 @@ import {
   type ServerMetadata,
   type TensorData,
   type TensorElement,
-} from './protocol.js';
+} from '../src/ml/protocol.js';
+import {
+  type InputColumn,
+  type InputSpec,
+  inputMetadata,
+  MODELS,
+  ModelInputError,
+  type OutputColumns,
+  outputMetadata,
+  type RegisteredModel,
+} from './models/registry.js';
 
 /** The HTTP statuses this server answers with. */
 export const HttpStatus = {
