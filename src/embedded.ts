@@ -6,17 +6,18 @@
  * production), an in-process queue, live state and pub/sub for diagnoses, and a diagnosis worker.
  * Prints the GraphiQL URL and a demo admin token.
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createModelServer } from '../ml-server/server.js';
 import { startConsumer } from '../worker/consumer.js';
 import { buildApp } from './app.js';
+import { ensureEmbeddedSecret } from './auth/embedded-secret.js';
 import { signToken } from './auth/jwt.js';
 import { type AuthConfig, ConfigError, loadConfig } from './config.js';
 import { startEmbeddedPostgres } from './db/embedded-postgres.js';
 import { migrateUp } from './db/orm.js';
 import { createDeps } from './deps.js';
+import { acquirePidLock, LockHeldError, type PidLock } from './lib/pid-lock.js';
 import { runUntilSignal } from './lifecycle.js';
 
 export const DEMO_ADMIN = { sub: 'demo-admin', name: 'Demo Admin', roles: ['clinician', 'admin'] as const };
@@ -24,11 +25,13 @@ export const DEMO_ADMIN = { sub: 'demo-admin', name: 'Demo Admin', roles: ['clin
 async function main(): Promise<void> {
   const config = loadConfig(process.env, 'embedded');
   mkdirSync(config.dataDir, { recursive: true });
+  // Before anything opens the data directory: a second instance must not touch the database.
+  const lock = lockDataDir(config.dataDir);
 
   const postgres = config.databaseUrl ? undefined : await startEmbeddedPostgres(join(config.dataDir, 'pglite'));
   const modelServer = config.mlUrl ? undefined : createModelServer();
   const mlUrl = modelServer ? (await modelServer.listen(0, '127.0.0.1')).href : undefined;
-  const auth: AuthConfig = config.auth ?? { kind: 'secret', secret: persistentSecret(config.dataDir) };
+  const auth: AuthConfig = config.auth ?? { kind: 'secret', secret: ensureEmbeddedSecret(config.dataDir) };
   // PGlite runs one session at a time: one pooled connection keeps transactions apart.
   const effective = postgres ? { ...config, databasePoolSize: 1 } : config;
   const deps = await createDeps(effective, {
@@ -61,16 +64,19 @@ async function main(): Promise<void> {
     await deps.close();
     await modelServer?.close();
     await postgres?.close();
+    lock.release();
   });
 }
 
-/** A random HS256 secret, generated once and kept under the data directory (mode 0600). */
-function persistentSecret(dataDir: string): string {
-  const file = join(dataDir, 'jwt-secret');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const secret = randomBytes(48).toString('base64url');
-  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
-  return secret;
+function lockDataDir(dataDir: string): PidLock {
+  try {
+    return acquirePidLock(join(dataDir, 'lock'));
+  } catch (error) {
+    if (!(error instanceof LockHeldError)) throw error;
+    throw new Error(
+      `${dataDir} is in use by another npm start (pid ${error.pid}); stop it first, or give this one its own DATA_DIR`,
+    );
+  }
 }
 
 function pick(auth: AuthConfig, ...keys: ('issuer' | 'audience')[]): { issuer?: string; audience?: string } {

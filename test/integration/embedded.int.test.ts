@@ -1,5 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,53 +10,24 @@ import {
   PatientDocument,
   RecordObservationsDocument,
 } from '../gql/graphql.js';
+import { embeddedEnv, runTokenScript, spawnEmbedded, startEmbedded } from '../helpers/embedded.js';
 import { execute } from '../helpers/graphql.js';
 
-const root = new URL('../..', import.meta.url).pathname;
-const dataDir = mkdtempSync(join(tmpdir(), 'cc-embedded-'));
-
-interface Started {
-  child: ChildProcess;
-  url: string;
-  token: string;
-  exited: Promise<number | null>;
+const dirs: string[] = [];
+function dataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cc-embedded-'));
+  dirs.push(dir);
+  return dir;
 }
 
-/** Runs exactly what `npm start` runs (without npm's shell, so SIGTERM reaches the program). */
-function start(): Promise<Started> {
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  const [command, ...args] = pkg.scripts.start.split(' ');
-  expect(command).toBe('node');
-  const child = spawn(process.execPath, args, {
-    cwd: root,
-    // No DATABASE_URL, no JWT_SECRET: everything embedded.
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`npm start printed no token in 60 s:\n${out}`)), 60_000);
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      const url = /^GraphiQL: (\S+)$/m.exec(out)?.[1];
-      const token = /^Token: (\S+)$/m.exec(out)?.[1];
-      if (url && token) {
-        clearTimeout(timer);
-        resolve({ child, url, token, exited });
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    void exited.then((code) => reject(new Error(`npm start exited with ${code}:\n${out}`)));
-  });
-}
-
-afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
 
 describe('npm start (embedded mode)', () => {
   it('serves GraphiQL with a demo admin token, keeps data across restarts, and exits 0 on SIGTERM', async () => {
-    const first = await start();
+    const dir = dataDir();
+    const first = await startEmbedded(dir);
     expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/graphql$/);
     const me = await execute(first.url, MeDocument, {}, { token: first.token });
     expect(me.expectData().me.roles).toEqual(['clinician', 'admin']);
@@ -95,17 +66,71 @@ describe('npm start (embedded mode)', () => {
     const page = await fetch(first.url, { headers: { accept: 'text/html' } });
     expect(page.status).toBe(200);
 
-    first.child.kill('SIGTERM');
-    expect(await first.exited).toBe(0);
+    expect(await first.stop()).toBe(0);
 
-    const second = await start();
+    const second = await startEmbedded(dir);
     try {
       // Same secret (kept under the data directory), same PGlite files.
       const read = await execute(second.url, PatientDocument, { id }, { token: first.token });
       expect(read.expectData().patient?.mrn).toBe('EMB-1');
     } finally {
-      second.child.kill('SIGTERM');
-      expect(await second.exited).toBe(0);
+      expect(await second.stop()).toBe(0);
     }
-  }, 120_000);
+  }, 180_000);
+
+  it('refuses a second instance on the same data directory before opening it, with one line', async () => {
+    const dir = dataDir();
+    const first = await startEmbedded(dir);
+    try {
+      expect(readFileSync(join(dir, 'lock'), 'utf8').trim()).toBe(String(first.child.pid));
+      const second = spawnEmbedded(dir);
+      expect(await second.exited).not.toBe(0);
+      // One clear line, naming the holder; nothing started: no migrations, no worker, no server.
+      expect(second.output().trim().split('\n')).toEqual([
+        `start failed: ${dir} is in use by another npm start (pid ${first.child.pid}); stop it first, or give this one its own DATA_DIR`,
+      ]);
+      // The first instance is unharmed and still holds the lock.
+      const me = await execute(first.url, MeDocument, {}, { token: first.token });
+      expect(me.expectData().me.id).toBe('demo-admin');
+      expect(readFileSync(join(dir, 'lock'), 'utf8').trim()).toBe(String(first.child.pid));
+    } finally {
+      expect(await first.stop()).toBe(0);
+    }
+    // A clean stop removes the lock.
+    expect(existsSync(join(dir, 'lock'))).toBe(false);
+  }, 180_000);
+
+  it('takes over a stale lock whose process is gone', async () => {
+    const dir = dataDir();
+    // A pid that certainly existed and is certainly gone: a child that has exited.
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    writeFileSync(join(dir, 'lock'), `${gone.stdout}\n`);
+    const instance = await startEmbedded(dir);
+    try {
+      expect(readFileSync(join(dir, 'lock'), 'utf8').trim()).toBe(String(instance.child.pid));
+    } finally {
+      expect(await instance.stop()).toBe(0);
+    }
+  }, 180_000);
+
+  it('npm run token signs with the kept secret when JWT_SECRET is unset', async () => {
+    const dir = dataDir();
+    const before = runTokenScript(['--sub', 'dr-early'], embeddedEnv(dir));
+    expect(before.status).toBe(1);
+    expect(before.stderr.trim()).toBe(
+      `token: no JWT_SECRET, and no ${join(dir, 'jwt-secret')} yet: run \`npm start\` once, or set JWT_SECRET`,
+    );
+
+    const instance = await startEmbedded(dir);
+    try {
+      const minted = runTokenScript(['--sub', 'dr-token', '--name', 'Dr Token'], embeddedEnv(dir));
+      expect(minted.status).toBe(0);
+      const token = minted.stdout.trim();
+      expect(minted.stdout).toBe(`${token}\n`);
+      const me = await execute(instance.url, MeDocument, {}, { token });
+      expect(me.expectData().me).toMatchObject({ id: 'dr-token', name: 'Dr Token', roles: ['clinician'] });
+    } finally {
+      expect(await instance.stop()).toBe(0);
+    }
+  }, 180_000);
 });
