@@ -3,13 +3,9 @@ import type { JobMessage, JobQueue } from '../../src/jobs/queue.js';
 import type { Logger } from '../../src/lib/logger.js';
 import type { JobOutcome } from '../../src/lib/metrics.js';
 import { Diagnosis } from '../../src/modules/diagnosis/diagnosis.entity.js';
-import {
-  type DiagnosisView,
-  isTerminal,
-  type LiveStateStore,
-  viewOf,
-} from '../../src/modules/diagnosis/diagnosis.live.js';
-import { newest, persistView } from '../../src/modules/diagnosis/diagnosis.store.js';
+import type { LiveStateStore } from '../../src/modules/diagnosis/diagnosis.live.js';
+import { DiagnosisLifecycle, postgresRecord } from '../../src/modules/diagnosis/diagnosis.transitions.js';
+import { type DiagnosisView, isTerminal, viewOf } from '../../src/modules/diagnosis/diagnosis.view.js';
 import type { DiagnosisProvider } from '../llm/provider.js';
 
 export interface DiagnoseDeps {
@@ -41,8 +37,8 @@ function ageInYears(birthDate: string): number {
 /**
  * Runs one delivery of a diagnosis job.
  *
- * Every state change goes through the live store's compare-and-set and is then written to
- * Postgres (forward-only). The claim bumps `attempts`; progress and completion require the
+ * Every state change is a transition of {@link DiagnosisLifecycle}: the live store's
+ * compare-and-set, then Postgres (forward-only). The claim bumps `attempts`; progress and completion require the
  * attempt and version this worker holds, so a worker that was presumed dead (its job redelivered
  * to another) or whose job was cancelled cannot publish or complete anything — one COMPLETED,
  * never two. A redelivered job whose diagnosis is already terminal is acknowledged and skipped.
@@ -63,29 +59,22 @@ export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps
     message.ack();
     return 'skipped';
   }
-  const durable = viewOf(row);
-  const [live] = await deps.live.get([row.id]);
-  const state = newest(live ?? null, durable) as DiagnosisView;
+  const lifecycle = new DiagnosisLifecycle(deps.live, postgresRecord(em));
+  const state = await lifecycle.current(viewOf(row));
   if (isTerminal(state)) {
     // Already finished (a duplicate delivery, or a crash after the live write): make Postgres agree.
-    await persistView(em, state);
+    await lifecycle.settle(state);
     message.ack();
     return 'skipped';
   }
 
-  const claim = await deps.live.change(
-    row.id,
-    { statusIn: ['QUEUED', 'RUNNING'] },
-    { status: 'RUNNING', attempts: state.attempts + 1, stage: 'starting', progress: 0, partialText: null, error: null },
-    state,
-  );
+  // Refused: cancelled or finished meanwhile (the lifecycle has brought Postgres in line).
+  const claim = await lifecycle.claim(state);
   if (!claim.applied) {
-    if (claim.current && isTerminal(claim.current)) await persistView(em, claim.current);
     message.ack();
     return 'skipped';
   }
   let mine = claim.view;
-  await persistView(em, mine);
   log.info({ attempt: mine.attempts }, 'diagnosis started');
 
   const abort = new AbortController();
@@ -104,12 +93,7 @@ export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps
     if (!dirty) return publishing;
     dirty = false;
     publishing = publishing.then(async () => {
-      const result = await deps.live.change(
-        mine.id,
-        { statusIn: ['RUNNING'], attempts: mine.attempts, version: mine.version },
-        { progress, stage, partialText: text },
-        null,
-      );
+      const result = await lifecycle.progress(mine, { progress, stage, partialText: text });
       if (result.applied) mine = result.view;
       else abort.abort(new Superseded('superseded'));
     });
@@ -145,51 +129,28 @@ export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps
     clearInterval(ticker);
     await publish();
     if (abort.signal.aborted) throw abort.signal.reason;
-    const done = await deps.live.change(
-      mine.id,
-      { statusIn: ['RUNNING'], attempts: mine.attempts },
-      {
-        status: 'COMPLETED',
-        progress: 1,
-        stage: 'completed',
-        partialText: text,
-        resultJson: JSON.stringify(result),
-        completedAt: Date.now(),
-      },
-      null,
-    );
-    if (done.applied) {
-      await persistView(em, done.view);
-      log.info({ attempt: done.view.attempts }, 'diagnosis completed');
-    } else if (done.current && isTerminal(done.current)) {
-      await persistView(em, done.current);
-    }
+    const done = await lifecycle.complete(mine, { result, partialText: text });
+    if (done.applied) log.info({ attempt: done.view.attempts }, 'diagnosis completed');
     message.ack();
     // Not applied: cancelled, or taken over by another worker, just before the result.
     return done.applied ? 'completed' : done.current?.status === 'CANCELLED' ? 'cancelled' : 'skipped';
   } catch (error) {
     clearInterval(ticker);
     await publishing.catch(() => undefined);
-    const [current] = await deps.live.get([mine.id]).catch(() => [null]);
+    const current = await lifecycle.liveState(mine.id).catch(() => null);
     if (current && (isTerminal(current) || current.attempts !== mine.attempts)) {
       // Cancelled, or taken over by another worker: nothing of ours to record.
-      if (isTerminal(current)) await persistView(em, current);
+      await lifecycle.settle(current);
       log.info({ status: current.status }, 'diagnosis stopped: no longer ours');
       message.ack();
       return current.status === 'CANCELLED' ? 'cancelled' : 'skipped';
     } else if (deps.shutdown.aborted) {
       // Shutting down: hand the job back at once for another worker.
-      const requeued = await deps.live.change(
-        mine.id,
-        { statusIn: ['RUNNING'], attempts: mine.attempts },
-        { status: 'QUEUED', stage: 'requeued: worker shutting down' },
-        null,
-      );
-      if (requeued.applied) await persistView(em, requeued.view);
+      await lifecycle.requeue(mine);
       message.nak(0);
       return 'released';
     } else {
-      return await fail(message, deps, em, mine, error as Error, log);
+      return await fail(message, deps, lifecycle, mine, error as Error, log);
     }
   } finally {
     clearInterval(ticker);
@@ -202,7 +163,7 @@ export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps
 async function fail(
   message: JobMessage,
   deps: DiagnoseDeps,
-  em: ReturnType<MikroORM['em']['fork']>,
+  lifecycle: DiagnosisLifecycle,
   mine: DiagnosisView,
   error: Error,
   log: Logger,
@@ -213,19 +174,8 @@ async function fail(
   // The dead-letter copy is written before anyone can see FAILED (it is de-duplicated by id, so a
   // crash after it and a redelivery write it once).
   if (last) await deps.queue.deadLetter(message.job, reason);
-  const result = await deps.live.change(
-    mine.id,
-    { statusIn: ['RUNNING'], attempts: mine.attempts },
-    last
-      ? { status: 'FAILED', stage: 'failed', error: reason, completedAt: Date.now() }
-      : {
-          status: 'QUEUED',
-          stage: `retrying (attempt ${message.deliveryCount} of ${deps.maxDeliver} failed)`,
-          error: reason,
-        },
-    null,
-  );
-  if (result.applied) await persistView(em, result.view);
+  if (last) await lifecycle.fail(mine, { error: reason });
+  else await lifecycle.retry(mine, { error: reason, attempt: message.deliveryCount, maxAttempts: deps.maxDeliver });
   if (last) {
     log.warn({ attempts: message.deliveryCount }, 'diagnosis failed for good');
     message.ack();

@@ -7,9 +7,9 @@ import { openFeed } from '../../lib/feed.js';
 import { ClinicianRef } from '../clinician/clinician.graphql.js';
 import { PatientRef } from '../patient/patient.graphql.js';
 import { DIAGNOSIS_STATUSES } from './diagnosis.entity.js';
-import { type DiagnosisView, isTerminal, resultOf } from './diagnosis.live.js';
 import { DiagnosisAudit } from './diagnosis.service.js';
 import { MAX_NOTES, MAX_SYMPTOMS } from './diagnosis.validation.js';
+import { type DiagnosisView, isTerminal, resultOf } from './diagnosis.view.js';
 
 const StatusEnum = builder.enumType('DiagnosisStatus', {
   description: 'Where a diagnosis job is. COMPLETED, FAILED and CANCELLED are terminal.',

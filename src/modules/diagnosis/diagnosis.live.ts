@@ -1,59 +1,8 @@
 import { RedisPubSub } from 'graphql-redis-subscriptions';
 import { PubSub } from 'graphql-subscriptions';
 import type { Redis } from '../../lib/redis.js';
-import { type Diagnosis, type DiagnosisResult, type DiagnosisStatus, TERMINAL_STATUSES } from './diagnosis.entity.js';
-
-/**
- * A diagnosis as every pod and worker sees it while it is live: the full state, so that any single
- * message is enough to render it. Published on every change; `version` orders them.
- */
-export interface DiagnosisView {
-  id: string;
-  patientId: string;
-  requestedById: string;
-  status: DiagnosisStatus;
-  progress: number;
-  stage: string | null;
-  partialText: string | null;
-  /** The result as JSON text (kept as a string so Redis' Lua JSON cannot mangle empty arrays). */
-  resultJson: string | null;
-  error: string | null;
-  attempts: number;
-  version: number;
-  createdAt: number;
-  updatedAt: number;
-  completedAt: number | null;
-  /**
-   * W3C trace context of the change that produced this state (only when tracing; not part of the
-   * GraphQL type): its delivery to a subscriber on any pod joins that trace.
-   */
-  traceparent?: string | null;
-}
-
-export function viewOf(d: Diagnosis): DiagnosisView {
-  return {
-    id: d.id,
-    patientId: typeof d.patient === 'string' ? d.patient : d.patient.id,
-    requestedById: typeof d.requestedBy === 'string' ? d.requestedBy : d.requestedBy.id,
-    status: d.status,
-    progress: d.progress,
-    stage: d.stage,
-    partialText: d.partialText,
-    resultJson: d.result ? JSON.stringify(d.result) : null,
-    error: d.error,
-    attempts: d.attempts,
-    version: d.version,
-    createdAt: d.createdAt.getTime(),
-    updatedAt: d.updatedAt.getTime(),
-    completedAt: d.completedAt?.getTime() ?? null,
-  };
-}
-
-export function resultOf(view: DiagnosisView): DiagnosisResult | null {
-  return view.resultJson ? (JSON.parse(view.resultJson) as DiagnosisResult) : null;
-}
-
-export const isTerminal = (view: Pick<DiagnosisView, 'status'>) => TERMINAL_STATUSES.has(view.status);
+import type { DiagnosisStatus } from './diagnosis.entity.js';
+import type { DiagnosisView } from './diagnosis.view.js';
 
 /** A change is applied only if the current state meets these; otherwise nothing changes. */
 export interface Precondition {

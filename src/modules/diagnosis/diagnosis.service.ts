@@ -14,9 +14,10 @@ import { Patient } from '../patient/patient.entity.js';
 import type { PatientService } from '../patient/patient.service.js';
 import { isUuid } from '../patient/patient.validation.js';
 import { Diagnosis } from './diagnosis.entity.js';
-import { type DiagnosisView, isTerminal, type LiveStateStore, viewOf } from './diagnosis.live.js';
-import { newest, persistView } from './diagnosis.store.js';
+import type { LiveStateStore } from './diagnosis.live.js';
+import { DiagnosisLifecycle, postgresRecord } from './diagnosis.transitions.js';
 import { type DiagnosisRequestInput, diagnosisRequestSchema } from './diagnosis.validation.js';
+import { type DiagnosisView, isTerminal, newest, viewOf } from './diagnosis.view.js';
 
 export const DiagnosisAudit = {
   request: 'diagnosis.request',
@@ -180,8 +181,8 @@ export class DiagnosisService {
   }
 
   /**
-   * Cancels a QUEUED or RUNNING diagnosis. The live store's compare-and-set decides the race with
-   * a worker finishing at the same moment; Postgres is then brought in line. A terminal diagnosis
+   * Cancels a QUEUED or RUNNING diagnosis (the lifecycle's `cancel`): the live store's
+   * compare-and-set decides the race with a worker finishing at the same moment; Postgres follows. A terminal diagnosis
    * is `BAD_USER_INPUT`.
    */
   async cancel(id: string): Promise<DiagnosisView> {
@@ -191,13 +192,7 @@ export class DiagnosisService {
       if (!row || !(await this.patients.visibleOrNull(row.patient.id))) throw new NotFoundError('Diagnosis');
       note.patientId = row.patient.id;
       const durable = viewOf(row);
-      const now = Date.now();
-      const change = await this.deps.live.change(
-        row.id,
-        { statusIn: ['QUEUED', 'RUNNING'] },
-        { status: 'CANCELLED', stage: 'cancelled', completedAt: now, ...this.traced() },
-        durable,
-      );
+      const change = await this.lifecycle().cancel(durable, this.traced());
       if (!change.applied) {
         const current = newest(change.current, durable);
         if (current && isTerminal(current)) {
@@ -205,10 +200,14 @@ export class DiagnosisService {
         }
         throw new BadUserInputError('The diagnosis changed while cancelling; try again');
       }
-      await persistView(this.em, change.view);
       this.audit.record({ ...note, patientId: row.patient.id });
       return change.view;
     });
+  }
+
+  /** The lifecycle's transitions, with this operation's EntityManager for their Postgres step. */
+  private lifecycle(): DiagnosisLifecycle {
+    return new DiagnosisLifecycle(this.deps.live, postgresRecord(this.em));
   }
 
   /** Audits a refused or failed write too (see {@link AuditTrail.write}), with a well-formed id only. */

@@ -1,11 +1,11 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { DiagnosisView } from './diagnosis.live.js';
+import type { DiagnosisView } from './diagnosis.view.js';
 
 /**
  * Writes a live state to the durable record and appends it to the diagnosis' transition history,
  * in one statement. Only ever moves forward (`version` guard), so a late or repeated write — a
  * retry, a reconciliation after a crash — can never roll a diagnosis back or record a transition
- * twice. Shared by the API (cancel) and the worker (every transition).
+ * twice. The Postgres step of every transition in diagnosis.transitions.ts.
  */
 export async function persistView(em: EntityManager, view: DiagnosisView): Promise<boolean> {
   const result = await em.getConnection().execute(
@@ -34,11 +34,4 @@ export async function persistView(em: EntityManager, view: DiagnosisView): Promi
     'run',
   );
   return (result as { affectedRows?: number }).affectedRows === 1;
-}
-
-/** The newer of two states of one diagnosis (the live copy may be ahead of Postgres, or gone). */
-export function newest(a: DiagnosisView | null, b: DiagnosisView | null): DiagnosisView | null {
-  if (!a) return b;
-  if (!b) return a;
-  return a.version >= b.version ? a : b;
 }
