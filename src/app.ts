@@ -40,6 +40,7 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
   const guard = new RateLimitGuard({
     limiter: deps.rateLimiter,
     costs: config.rateLimit.costs,
+    maxCost: limits.maxCost,
     deps,
     trustProxy: config.trustProxy,
   });
@@ -58,7 +59,7 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
     limiter: deps.rateLimiter,
     limits,
     trustProxy: config.trustProxy,
-    costs: config.rateLimit.costs,
+    guard,
     persistedOperations,
     metrics,
   };

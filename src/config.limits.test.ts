@@ -17,14 +17,14 @@ describe('loadConfig: rate and query limits', () => {
       clinicianPoints: 1_000,
       ipPoints: 2_000,
       wsConnectPoints: 300,
-      costs: { query: 1, mutation: 10, subscription: 1, fields: { requestDiagnosis: 20 } },
+      costs: { query: 1, mutation: 10, subscription: 1, fields: { requestDiagnosis: 20 }, objectsPerPoint: 100 },
     });
     expect(config.graphqlLimits).toEqual({
       maxDepth: 12,
       maxAliases: 30,
       maxTokens: 2_000,
       maxDirectives: 50,
-      maxCost: 5_000,
+      maxCost: 10_000,
       maxBodyBytes: 1024 * 1024,
       maxSubscriptionsPerSocket: 50,
       introspection: true,
@@ -54,6 +54,7 @@ describe('loadConfig: rate and query limits', () => {
       RATE_LIMIT_COST_MUTATION: '5',
       RATE_LIMIT_COST_DIAGNOSIS: '25',
       RATE_LIMIT_COST_SUBSCRIPTION: '0',
+      RATE_LIMIT_OBJECTS_PER_POINT: '50',
       GRAPHQL_MAX_DEPTH: '8',
       GRAPHQL_MAX_ALIASES: '10',
       GRAPHQL_MAX_TOKENS: '500',
@@ -70,7 +71,7 @@ describe('loadConfig: rate and query limits', () => {
       clinicianPoints: 50,
       ipPoints: 60,
       wsConnectPoints: 70,
-      costs: { query: 2, mutation: 5, subscription: 0, fields: { requestDiagnosis: 25 } },
+      costs: { query: 2, mutation: 5, subscription: 0, fields: { requestDiagnosis: 25 }, objectsPerPoint: 50 },
     });
     expect(config.graphqlLimits).toMatchObject({
       maxDepth: 8,

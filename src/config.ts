@@ -117,14 +117,19 @@ const envSchema = z
     RATE_LIMIT_COST_MUTATION: z.coerce.number().int().min(0).default(10),
     RATE_LIMIT_COST_DIAGNOSIS: z.coerce.number().int().min(0).default(20),
     RATE_LIMIT_COST_SUBSCRIPTION: z.coerce.number().int().min(0).default(1),
+    /** One more point per this many objects an operation could return (its cost estimate). */
+    RATE_LIMIT_OBJECTS_PER_POINT: z.coerce.number().int().min(1).default(100),
 
     /** Query shape limits, enforced before execution (HTTP and WebSocket alike). */
     GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(1).max(100).default(12),
     GRAPHQL_MAX_ALIASES: z.coerce.number().int().min(0).max(1_000).default(30),
     GRAPHQL_MAX_TOKENS: z.coerce.number().int().min(10).max(100_000).default(2_000),
     GRAPHQL_MAX_DIRECTIVES: z.coerce.number().int().min(0).max(1_000).default(50),
-    /** graphql-armor's cost: objects 2, scalars 1, multiplied by 1.5 per level of depth. */
-    GRAPHQL_MAX_COST: z.coerce.number().int().min(1).default(5_000),
+    /**
+     * The cost bound: an operation that could return this many objects or more is refused (list
+     * sizes from its literals, variables and defaults; see src/graphql/cost.ts).
+     */
+    GRAPHQL_MAX_COST: z.coerce.number().int().min(1).default(10_000),
     /** Largest HTTP request body (and graphql-ws message). */
     MAX_BODY_BYTES: z.coerce
       .number()
@@ -198,6 +203,8 @@ export interface OperationCosts {
   readonly subscription: number;
   /** Root fields priced on their own (`requestDiagnosis`). */
   readonly fields: Readonly<Record<string, number>>;
+  /** On top of the above, one point per this many objects the operation could return. */
+  readonly objectsPerPoint: number;
 }
 
 /** Rate limits (fixed windows, shared through Redis). */
@@ -215,6 +222,7 @@ export interface GraphqlLimitsConfig {
   readonly maxAliases: number;
   readonly maxTokens: number;
   readonly maxDirectives: number;
+  /** Operations that could return this many objects or more are refused before they run. */
   readonly maxCost: number;
   readonly maxBodyBytes: number;
   readonly maxSubscriptionsPerSocket: number;
@@ -354,6 +362,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
         mutation: e.RATE_LIMIT_COST_MUTATION,
         subscription: e.RATE_LIMIT_COST_SUBSCRIPTION,
         fields: Object.freeze({ requestDiagnosis: e.RATE_LIMIT_COST_DIAGNOSIS }),
+        objectsPerPoint: e.RATE_LIMIT_OBJECTS_PER_POINT,
       }),
     }),
     graphqlLimits: Object.freeze({

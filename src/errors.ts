@@ -55,6 +55,23 @@ export class BadUserInputError extends AppError {
   }
 }
 
+/**
+ * Over the cost bound (`GRAPHQL_MAX_COST`): the operation could return too many objects, with
+ * the list sizes it would run with. Refused before anything runs; over HTTP a 400, like the
+ * other limits checked before execution.
+ */
+export class CostLimitError extends AppError {
+  readonly code = ErrorCode.BadUserInput;
+  constructor(objects: number, maxCost: number) {
+    const found = Number.isFinite(objects) ? String(objects) : 'unboundedly many';
+    super(
+      `Cost limit of ${maxCost} objects exceeded: this operation could return ${found} (lists sized by their first arguments, variables and defaults)`,
+      ErrorCode.BadUserInput,
+      { http: { status: 400 } },
+    );
+  }
+}
+
 export class RateLimitedError extends AppError {
   readonly code = ErrorCode.RateLimited;
   /**

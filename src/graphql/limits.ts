@@ -8,8 +8,8 @@ import type { GraphqlLimitsConfig } from '../config.js';
 import { ErrorCode } from '../errors.js';
 
 /**
- * Query-shape limits (graphql-armor): tokens while parsing, then depth, aliases, directives and
- * cost while validating — all before anything executes. They are Envelop plugins, so graphql-ws
+ * Query-shape limits (graphql-armor): tokens while parsing, then depth, aliases and directives
+ * while validating — all before anything executes. They are Envelop plugins, so graphql-ws
  * operations, which parse and validate through the same `getEnveloped`, meet them too. When
  * introspection is off, `__schema`/`__type` are refused and "Did you mean …" suggestions, which
  * would leak the schema field by field, are masked.
@@ -39,7 +39,10 @@ export function useQueryLimits(limits: GraphqlLimitsConfig): Plugin[] {
       maxDepth: { n: limits.maxDepth, ...report },
       maxAliases: { n: limits.maxAliases, ...report },
       maxDirectives: { n: limits.maxDirectives, ...report },
-      costLimit: { maxCost: limits.maxCost, ...report },
+      // The cost bound needs the operation's variables, which validation does not see (and Yoga
+      // caches validation per document): it is checked as the operation starts, by the guard
+      // (rate-limit.plugin.ts), with the estimate of cost.ts.
+      costLimit: { enabled: false },
       blockFieldSuggestion: { enabled: !limits.introspection },
     }),
   ];

@@ -7,13 +7,14 @@ import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Viewer } from '../auth/jwt.js';
-import type { GraphqlLimitsConfig, OperationCosts } from '../config.js';
-import { AppError, ErrorCode, RateLimitedError } from '../errors.js';
+import type { GraphqlLimitsConfig } from '../config.js';
+import { AppError, ErrorCode } from '../errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../lib/metrics.js';
 import { clientIp, type RateLimitDecision, type RateLimiter } from '../lib/rate-limit.js';
 import { authenticate, type ContextDeps } from './context.js';
 import { type PersistedOperations, resolvePersistedOperation } from './limits.js';
+import type { RateLimitGuard } from './rate-limit.plugin.js';
 import { SharedSubscriptions } from './shared-subscriptions.js';
 import type { Yoga } from './yoga.js';
 
@@ -40,7 +41,8 @@ export interface GraphqlWsOptions {
   limiter: RateLimiter;
   limits: GraphqlLimitsConfig;
   trustProxy: boolean;
-  costs: OperationCosts;
+  /** Prices and charges operations, refused ones included (the same guard as over HTTP). */
+  guard: RateLimitGuard;
   persistedOperations?: PersistedOperations | undefined;
   /** Open sockets and running subscriptions are gauges here. */
   metrics: Metrics;
@@ -82,7 +84,7 @@ export interface GraphqlWsServer {
  * the socket is closed with 4401 when its token expires, which ends its subscriptions.
  */
 export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServer {
-  const { yoga, deps, logger, limiter, limits, trustProxy, persistedOperations, costs, metrics } = options;
+  const { yoga, deps, logger, limiter, limits, trustProxy, persistedOperations, guard, metrics } = options;
   const chargeConnects = options.chargeConnectsToAddress ?? true;
   const shared = new SharedSubscriptions();
   // The largest graphql-ws message, like the HTTP body limit.
@@ -152,41 +154,46 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
         const viewer = ctx.extra.state?.viewer;
         if (!viewer)
           return [new GraphQLError('Not authenticated', { extensions: { code: ErrorCode.Unauthenticated } })];
-        if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerSocket) {
-          return [
-            new GraphQLError(`At most ${limits.maxSubscriptionsPerSocket} operations may be open on one socket`, {
-              extensions: { code: ErrorCode.BadUserInput },
-            }),
-          ];
-        }
-        // Yoga's persisted-operations plugin sees HTTP parameters only; the same rules here.
-        const query = resolvePersistedOperation(payload, persistedOperations, limits.persistedOperationsOnly);
-        if (query instanceof GraphQLError) return [query];
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           viewer,
           requestId: randomUUID(),
           params: { operationName: payload.operationName ?? null },
         });
+        const operationName = payload.operationName ?? null;
+        const variables = payload.variables ?? null;
+        // A refusal costs its points too: thousands of invalid operations on one socket are not
+        // free. Past the budget the answer is RATE_LIMITED instead.
+        const refuse = async (errors: readonly GraphQLError[], document?: ExecutionArgs['document']) => {
+          const limited = await guard.chargeRefusal(
+            viewer.id,
+            document && { schema, document, operationName, variables },
+          );
+          return limited ? [limited] : [...errors];
+        };
+        if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerSocket) {
+          return refuse([
+            new GraphQLError(`At most ${limits.maxSubscriptionsPerSocket} operations may be open on one socket`, {
+              extensions: { code: ErrorCode.BadUserInput },
+            }),
+          ]);
+        }
+        // Yoga's persisted-operations plugin sees HTTP parameters only; the same rules here.
+        const query = resolvePersistedOperation(payload, persistedOperations, limits.persistedOperationsOnly);
+        if (query instanceof GraphQLError) return refuse([query]);
         let document: ExecutionArgs['document'];
         try {
           // Through Envelop: the token limit applies here, as over HTTP.
           document = parse(query);
         } catch (error) {
           const message = error instanceof GraphQLError ? error.message : 'Invalid query';
-          return [new GraphQLError(message, { extensions: { code: ErrorCode.BadUserInput } })];
+          return refuse([new GraphQLError(message, { extensions: { code: ErrorCode.BadUserInput } })]);
         }
         const errors = validate(schema, document);
-        if (errors.length > 0) return [...errors];
-        const operation = getOperationAST(document, payload.operationName ?? undefined);
+        if (errors.length > 0) return refuse(errors, document);
+        const operation = getOperationAST(document, operationName ?? undefined);
         if (operation?.operation === 'subscription') {
           // Same document, variables and viewer (and token): the same answer, computed once.
-          const key = JSON.stringify([
-            query,
-            payload.operationName ?? null,
-            payload.variables ?? null,
-            viewer.id,
-            viewer.expiresAt,
-          ]);
+          const key = JSON.stringify([query, operationName, variables, viewer.id, viewer.expiresAt]);
           const replay = operation.selectionSet.selections.every(
             (s) => s.kind === 'Field' && REPLAYABLE_FIELDS.has(s.name.value),
           );
@@ -208,8 +215,8 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
           };
           // A member joining a running group skips the subscribe step, where the budget is charged.
           if (shared.has(key)) {
-            const decision = await limiter.consume('clinician', viewer.id, costs.subscription);
-            if (!decision.allowed) return [new RateLimitedError(decision.retryAfterMs)];
+            const refused = await guard.admit(viewer.id, { schema, document, operationName, variables });
+            if (refused) return [refused];
           }
           count(ctx.extra.state, ctx.extra.socket, id);
           return groupArgs;

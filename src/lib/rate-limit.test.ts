@@ -10,7 +10,7 @@ const config: RateLimitConfig = {
   clinicianPoints: 30,
   ipPoints: 5,
   wsConnectPoints: 2,
-  costs: { query: 1, mutation: 10, subscription: 1, fields: { requestDiagnosis: 20 } },
+  costs: { query: 1, mutation: 10, subscription: 1, fields: { requestDiagnosis: 20 }, objectsPerPoint: 100 },
 };
 const inMemory = (metrics = new Metrics()) =>
   new RateLimiter({ config, redis: undefined, metrics, logger: createLogger({ level: 'silent' }) });

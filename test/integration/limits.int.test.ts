@@ -17,9 +17,12 @@ import { startTestApi, type TestApi } from '../helpers/server.js';
 import { connectWs } from '../helpers/ws.js';
 
 const newMrn = () => `LIM-${randomUUID().slice(0, 8)}`;
-/** `levels` × `diagnoses { edges { node { patient {` — four levels of depth each. */
+/**
+ * `levels` × `diagnoses { edges { node { patient {` — four levels of depth each; short pages, so
+ * that only the depth, not the cost bound, decides.
+ */
 const diagnosesOfPatient = (levels: number, inner: string) =>
-  `${'diagnoses { edges { node { patient { '.repeat(levels)}${inner}${' } } } }'.repeat(levels)}`;
+  `${'diagnoses(first: 2) { edges { node { patient { '.repeat(levels)}${inner}${' } } } }'.repeat(levels)}`;
 const aliases = (n: number, field: (i: number) => string) => Array.from({ length: n }, (_, i) => field(i)).join(' ');
 
 describe('query shape limits (defaults)', () => {
@@ -52,7 +55,7 @@ describe('query shape limits (defaults)', () => {
   }
 
   it('accepts a query 12 levels deep and refuses 13 before execution', async () => {
-    const twelve = `{ patients { edges { node { ${diagnosesOfPatient(2, 'id')} } } } }`;
+    const twelve = `{ patients(first: 2) { edges { node { ${diagnosesOfPatient(2, 'id')} } } } }`;
     expect((await executeRaw(api.url, { query: twelve }, { token })).errors).toBeUndefined();
     // createPatient 1 + 2 × 4 + diagnoses, edges, node 3 + id = 13
     await expectRefusedBeforeExecution(
@@ -82,11 +85,11 @@ describe('query shape limits (defaults)', () => {
   });
 
   it('refuses an operation over the cost limit', async () => {
-    // Literal `first` arguments multiply the cost of what they page through: ≈ 100 × 100 × ….
+    // Literal `first` arguments multiply the objects of what they page through: ≈ 100 × 100.
     await expectRefusedBeforeExecution(
       (mrn) =>
         `mutation { ${createPatientField(mrn, '{ diagnoses(first: 100) { edges { node { patient { diagnoses(first: 100) { edges { node { id } } } } } } } }')} }`,
-      /Cost limit of 5000 exceeded/,
+      /Cost limit of 10000 objects exceeded/,
     );
   });
 
