@@ -8,7 +8,7 @@ import { RateLimitGuard } from './graphql/rate-limit.plugin.js';
 import { buildSubgraphSchema } from './graphql/schema.js';
 import { AppCloseCode, createGraphqlWsServer, type GraphqlWsServer } from './graphql/ws.js';
 import { createGraphqlServer, type Yoga } from './graphql/yoga.js';
-import { liveness, readiness } from './http/health.js';
+import { liveness, readiness, readinessHttpStatus } from './http/health.js';
 import { EventLoopMonitor } from './lib/event-loop.js';
 
 export interface App {
@@ -97,7 +97,7 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
     },
     '/health/ready': async (_req, res) => {
       const report = await readiness(deps.healthChecks, config.healthTimeoutMs, draining);
-      sendJson(res, report.status === 'ok' ? 200 : 503, report);
+      sendJson(res, readinessHttpStatus(report), report);
     },
     '/metrics': async (_req, res) => {
       const body = await metrics.registry.metrics();

@@ -146,6 +146,8 @@ const envSchema = z
 
     /** How long `/health/ready` waits for one dependency before calling it down. */
     HEALTH_TIMEOUT_MS: z.coerce.number().int().min(50).max(10_000).default(1_000),
+    /** How often a pod or worker probes PostgreSQL, Redis and NATS in the background (`store_up`, logs, the worker's pause). */
+    STORE_CHECK_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(1_000),
     /** `/health/live` answers 503 while the event loop's p99 delay over the last 5 s exceeds this. */
     LIVENESS_MAX_LAG_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
     /** Time allowed to drain on SIGTERM before the process exits anyway. */
@@ -275,6 +277,8 @@ export interface Config {
   readonly rateLimit: RateLimitConfig;
   readonly graphqlLimits: GraphqlLimitsConfig;
   readonly healthTimeoutMs: number;
+  /** Between two background probes of the stores (see src/lib/store-health.ts). */
+  readonly storeCheckIntervalMs: number;
   /** Event-loop lag (p99 over the last 5 s) past which `/health/live` answers 503. */
   readonly livenessMaxLagMs: number;
   readonly shutdownGraceMs: number;
@@ -378,6 +382,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
       persistedOperationsOnly: e.PERSISTED_OPERATIONS_ONLY,
     }),
     healthTimeoutMs: e.HEALTH_TIMEOUT_MS,
+    storeCheckIntervalMs: e.STORE_CHECK_INTERVAL_MS,
     livenessMaxLagMs: e.LIVENESS_MAX_LAG_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     drainDelayMs: e.DRAIN_DELAY_MS,

@@ -13,6 +13,7 @@ import { createLogger, type Logger } from './lib/logger.js';
 import { Metrics } from './lib/metrics.js';
 import { RateLimiter } from './lib/rate-limit.js';
 import { connectRedis, type Redis } from './lib/redis.js';
+import { StoreMonitor } from './lib/store-health.js';
 import { initTracing, type Tracing } from './lib/tracing.js';
 import { ModelClient, ModelServerError } from './ml/client.js';
 import { AssessmentEngine } from './modules/assessment/assessment.engine.js';
@@ -41,6 +42,8 @@ export interface Deps {
   readonly live: LiveStateStore;
   readonly diagnosis: DiagnosisDeps;
   readonly healthChecks: readonly HealthCheck[];
+  /** The same stores probed in the background: `store_up`, and a log line when one goes or returns. */
+  readonly stores: StoreMonitor;
   /** Rate-limit budgets (Redis, shared by all pods; in-process under `npm start` without Redis). */
   readonly rateLimiter: RateLimiter;
   /** Spans of this pod (off unless OTEL_EXPORTER_OTLP_ENDPOINT, or a test's exporter). */
@@ -131,11 +134,20 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   metrics.sampleOutbox(() => relay.backlog());
   if (queue instanceof JetStreamQueue) metrics.sampleQueue(() => queue.stats());
 
-  const healthChecks: HealthCheck[] = [{ name: 'database', check: () => orm.em.getConnection().execute('select 1') }];
+  const healthChecks: HealthCheck[] = [
+    { name: 'database', critical: true, check: () => orm.em.getConnection().execute('select 1') },
+  ];
   // The model server is deliberately not a readiness check: a failing model degrades answers
-  // (stale cache, ML_UNAVAILABLE); it must not take every pod out of the load balancer.
+  // (stale cache, ML_UNAVAILABLE); it must not take every pod out of the load balancer. Redis and
+  // NATS are checks but not critical ones: without them the pod is `degraded`, still serving.
   if (redis) healthChecks.push({ name: 'redis', check: () => cache.ping() });
   if (config.natsUrl) healthChecks.push({ name: 'nats', check: () => queue.ping() });
+  const stores = new StoreMonitor(healthChecks, {
+    intervalMs: config.storeCheckIntervalMs,
+    timeoutMs: config.healthTimeoutMs,
+    logger,
+    gauge: metrics.storeUp,
+  }).start();
 
   return {
     logger,
@@ -152,9 +164,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     live,
     diagnosis: { live, relay, logger, tracing },
     healthChecks,
+    stores,
     rateLimiter: new RateLimiter({ config: config.rateLimit, redis, metrics, logger }),
     tracing,
     close: async () => {
+      stores.stop();
       await relay.stop();
       await queue.close();
       await live.close();

@@ -7,13 +7,14 @@ import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { initOrm } from '../src/db/orm.js';
-import { liveness, readiness } from '../src/http/health.js';
+import { type HealthCheck, liveness, readiness, readinessHttpStatus } from '../src/http/health.js';
 import { jobNames } from '../src/jobs/diagnosis.job.js';
 import { JetStreamQueue } from '../src/jobs/queue.js';
 import { EventLoopMonitor } from '../src/lib/event-loop.js';
 import { createLogger } from '../src/lib/logger.js';
 import { WorkerMetrics } from '../src/lib/metrics.js';
 import { connectRedis } from '../src/lib/redis.js';
+import { StoreMonitor } from '../src/lib/store-health.js';
 import { initTracing } from '../src/lib/tracing.js';
 import { runUntilSignal } from '../src/lifecycle.js';
 import { RedisLiveState } from '../src/modules/diagnosis/diagnosis.live.js';
@@ -42,11 +43,20 @@ async function main(): Promise<void> {
   const eventLoop = new EventLoopMonitor().start();
   metrics.watchEventLoop(eventLoop);
   let draining = false;
-  const checks = [
-    { name: 'database', check: () => orm.em.getConnection().execute('select 1') },
+  // Readiness as for an API pod (the contract's rule): only the database makes it 503. A shared
+  // store's outage makes every worker `degraded` at once — pulling nothing meanwhile (see
+  // startConsumer) — and unreadying them all would only block rollouts and node drains (PDB).
+  const checks: HealthCheck[] = [
+    { name: 'database', critical: true, check: () => orm.em.getConnection().execute('select 1') },
     { name: 'redis', check: () => redis.ping() },
     { name: 'nats', check: () => queue.ping() },
   ];
+  const stores = new StoreMonitor(checks, {
+    intervalMs: config.storeCheckIntervalMs,
+    timeoutMs: config.healthTimeoutMs,
+    logger,
+    gauge: metrics.storeUp,
+  }).start();
   const health = createServer((req, res) => {
     const send = (status: number, body: unknown) =>
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -55,7 +65,7 @@ async function main(): Promise<void> {
       return send(report.status === 'ok' ? 200 : 503, report);
     }
     if (req.url === '/health/ready') {
-      void readiness(checks, config.healthTimeoutMs, draining).then((r) => send(r.status === 'ok' ? 200 : 503, r));
+      void readiness(checks, config.healthTimeoutMs, draining).then((r) => send(readinessHttpStatus(r), r));
       return;
     }
     if (req.url === '/metrics') {
@@ -69,10 +79,11 @@ async function main(): Promise<void> {
   });
   await new Promise<void>((resolve) => health.listen(config.worker.healthPort, config.http.host, resolve));
 
-  const worker = startConsumer({ config, orm, live, queue, logger, metrics, tracing });
+  const worker = startConsumer({ config, orm, live, queue, logger, metrics, tracing, stores });
   await runUntilSignal(logger, config.shutdownGraceMs, async () => {
     draining = true;
     await worker.stop();
+    stores.stop();
     await queue.close();
     await new Promise<void>((resolve) => health.close(() => resolve()));
     eventLoop.stop();

@@ -4,6 +4,12 @@ import type { EventLoopLag, EventLoopMonitor } from '../lib/event-loop.js';
 export interface HealthCheck {
   name: string;
   check: () => Promise<unknown>;
+  /**
+   * Whether the pod cannot serve at all without it (its database). A shared store that is not
+   * critical (Redis, NATS for an API pod) only makes the pod `degraded`: every pod shares it, so
+   * turning them all unready at once would make a partial outage total.
+   */
+  critical?: boolean;
 }
 
 export interface CheckResult {
@@ -12,12 +18,18 @@ export interface CheckResult {
   error?: string;
 }
 
+export type ReadinessStatus = 'ok' | 'degraded' | 'unavailable' | 'draining';
+
 export interface Readiness {
-  status: 'ok' | 'unavailable' | 'draining';
+  status: ReadinessStatus;
   checks: Record<string, CheckResult>;
 }
 
-/** Runs every check at once, each bounded by `timeoutMs`, so one hung dependency cannot stall the probe. */
+/**
+ * Runs every check at once, each bounded by `timeoutMs`, so one hung dependency cannot stall the
+ * probe. `draining` wins; then a failing critical check makes the pod `unavailable`, a failing
+ * other one `degraded`.
+ */
 export async function readiness(
   checks: readonly HealthCheck[],
   timeoutMs: number,
@@ -25,11 +37,24 @@ export async function readiness(
 ): Promise<Readiness> {
   const results = await Promise.all(checks.map((c) => runCheck(c, timeoutMs)));
   const byName = Object.fromEntries(checks.map((c, i) => [c.name, results[i] as CheckResult]));
-  const allOk = results.every((r) => r.ok);
-  return { status: draining ? 'draining' : allOk ? 'ok' : 'unavailable', checks: byName };
+  const failing = checks.filter((_, i) => !results[i]?.ok);
+  const status: ReadinessStatus = draining
+    ? 'draining'
+    : failing.some((c) => c.critical)
+      ? 'unavailable'
+      : failing.length > 0
+        ? 'degraded'
+        : 'ok';
+  return { status, checks: byName };
 }
 
-async function runCheck({ check }: HealthCheck, timeoutMs: number): Promise<CheckResult> {
+/** The HTTP status of a readiness report: 503 only when the pod cannot serve (draining, or a critical store down). */
+export function readinessHttpStatus(report: Readiness): 200 | 503 {
+  return report.status === 'ok' || report.status === 'degraded' ? 200 : 503;
+}
+
+/** One check, bounded by `timeoutMs`; never rejects. */
+export async function runCheck({ check }: HealthCheck, timeoutMs: number): Promise<CheckResult> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   try {

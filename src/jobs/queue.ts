@@ -27,6 +27,14 @@ export interface JobMessage {
   working(): void;
 }
 
+export interface ConsumeOptions {
+  /**
+   * Awaited before every pull: a worker whose stores are down waits here instead of taking jobs
+   * it could not run (see worker/consumer.ts).
+   */
+  beforePull?: () => Promise<void>;
+}
+
 export interface Consumption {
   /** Stops taking jobs and resolves once the handlers running now have returned. */
   stop(): Promise<void>;
@@ -39,7 +47,7 @@ export interface JobQueue {
   /** Keeps a copy of a job that ended FAILED, with the reason. */
   deadLetter(job: DiagnosisJob, reason: string): Promise<void>;
   /** Runs `handler` on up to `concurrency` jobs at a time until stopped. */
-  consume(concurrency: number, handler: (message: JobMessage) => Promise<void>): Consumption;
+  consume(concurrency: number, handler: (message: JobMessage) => Promise<void>, options?: ConsumeOptions): Consumption;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -163,13 +171,21 @@ export class JetStreamQueue implements JobQueue {
     );
   }
 
-  consume(concurrency: number, handler: (message: JobMessage) => Promise<void>): Consumption {
+  consume(
+    concurrency: number,
+    handler: (message: JobMessage) => Promise<void>,
+    options: ConsumeOptions = {},
+  ): Consumption {
     let stopping = false;
     const slot = async () => {
-      const consumer = await this.js.consumers.get(this.options.names.stream, this.options.names.consumer);
+      let consumer: Awaited<ReturnType<typeof this.js.consumers.get>> | undefined;
       while (!stopping) {
-        let msg: Awaited<ReturnType<typeof consumer.next>>;
+        await options.beforePull?.();
+        if (stopping) break;
+        let msg: Awaited<ReturnType<NonNullable<typeof consumer>['next']>>;
         try {
+          // Looked up inside the loop: NATS may be down when the worker starts pulling.
+          consumer ??= await this.js.consumers.get(this.options.names.stream, this.options.names.consumer);
           // Short expiry, so a stopping worker is not held by a long poll.
           msg = await consumer.next({ expires: 1_000 });
         } catch {
@@ -280,10 +296,16 @@ export class MemoryQueue implements JobQueue {
     this.waiters.shift()?.();
   }
 
-  consume(concurrency: number, handler: (message: JobMessage) => Promise<void>): Consumption {
+  consume(
+    concurrency: number,
+    handler: (message: JobMessage) => Promise<void>,
+    options: ConsumeOptions = {},
+  ): Consumption {
     let stopping = false;
     const slot = async () => {
       while (!stopping) {
+        await options.beforePull?.();
+        if (stopping) break;
         const entry = this.pending.shift();
         if (!entry) {
           await new Promise<void>((resolve) => {

@@ -29,10 +29,18 @@ export interface OutboxStats {
 /** The process-level part every registry has: default Node metrics and the lag liveness judges. */
 class ProcessMetrics {
   readonly registry = new Registry();
+  /** Set by the process' StoreMonitor (src/lib/store-health.ts). */
+  readonly storeUp: Gauge<'store'>;
   private eventLoop: EventLoopMonitor | undefined;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    this.storeUp = new Gauge({
+      name: 'store_up',
+      help: 'Whether this process reaches a shared store (database, redis, nats): 1 up, 0 down. Probed every second.',
+      labelNames: ['store'],
+      registers: [this.registry],
+    });
     const metrics = this;
     new Gauge({
       name: 'liveness_event_loop_lag_seconds',

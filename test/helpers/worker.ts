@@ -89,11 +89,18 @@ export async function startTestWorker(
   };
 }
 
-/** `npm run start:worker`'s program (from the TypeScript sources) as a child process. */
-export function spawnWorker(target: WorkerTarget, env: Record<string, string> = {}): ChildProcess {
+/**
+ * `npm run start:worker`'s program (from the TypeScript sources) as a child process. With `logs`,
+ * its stdout (the JSON log) is piped too — the caller must then read it, or the worker blocks.
+ */
+export function spawnWorker(
+  target: WorkerTarget,
+  env: Record<string, string> = {},
+  { logs = false }: { logs?: boolean } = {},
+): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
     cwd: new URL('../..', import.meta.url).pathname,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...workerEnv(target, env) },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', logs ? 'pipe' : 'ignore', 'pipe'],
   });
 }

@@ -27,29 +27,40 @@ const readyWith = (checks: Record<string, boolean>) => (p: Probe) =>
   Object.entries(checks).every(([name, ok]) => p.body.checks[name]?.ok === ok);
 
 /**
- * Stops one dependency, waits for readiness to say 503 naming it (and only it), checks the pod
- * stays live, starts the dependency again on the same port and waits for readiness to recover.
+ * Stops one dependency and waits for readiness to name it (and only it) as failing — API pods and
+ * workers alike stay 200 `degraded`: Redis and NATS are shared by
+ * every pod, and unreadying them all would turn a partial outage into a total one — checks the
+ * process stays live and `store_up` says which store is down, then starts the dependency again on
+ * the same port and waits for readiness to recover.
  */
 async function outageAndRecovery(base: string, server: OwnServer, name: 'redis' | 'nats'): Promise<void> {
   await server.stop();
   const down = await eventually(
     () => probe(base),
-    (p) => p.status === 503 && p.body.checks[name]?.ok === false,
-    { what: `readiness 503 naming ${name}` },
+    (p) => p.body.checks[name]?.ok === false,
+    { what: `readiness naming ${name}` },
   );
-  expect(down.body.status).toBe('unavailable');
+  expect(down.status).toBe(200);
+  expect(down.body.status).toBe('degraded');
   expect(down.body.checks[name]).toEqual({ ok: false, latencyMs: expect.any(Number), error: expect.any(String) });
   expect(down.body.checks.database?.ok).toBe(true);
   for (const other of ['redis', 'nats'].filter((n) => n !== name)) expect(down.body.checks[other]?.ok).toBe(true);
-  // A dependency's outage takes the pod out of rotation; it is no reason to restart it.
+  // A dependency's outage is no reason to restart the process.
   expect((await probe(base, '/health/live')).status).toBe(200);
+  const metrics = await eventually(
+    async () => (await fetch(`${base}/metrics`)).text(),
+    (text) => text.includes(`store_up{store="${name}"} 0`),
+    { what: `store_up naming ${name} down` },
+  );
+  expect(metrics).toContain('store_up{store="database"} 1');
 
   await server.start();
   const up = await eventually(
     () => probe(base),
-    (p) => p.status === 200,
-    { timeoutMs: 30_000, what: `readiness 200 after ${name} came back` },
+    (p) => p.body.status === 'ok',
+    { timeoutMs: 30_000, what: `readiness ok after ${name} came back` },
   );
+  expect(up.status).toBe(200);
   expect(up.body).toEqual({
     status: 'ok',
     checks: {
@@ -58,6 +69,11 @@ async function outageAndRecovery(base: string, server: OwnServer, name: 'redis' 
       nats: { ok: true, latencyMs: expect.any(Number) },
     },
   });
+  await eventually(
+    async () => (await fetch(`${base}/metrics`)).text(),
+    (text) => text.includes(`store_up{store="${name}"} 1`),
+    { what: `store_up naming ${name} up again` },
+  );
 }
 
 describe('readiness of an API pod', () => {
@@ -67,7 +83,9 @@ describe('readiness of an API pod', () => {
 
   beforeAll(async () => {
     [redis, nats] = await Promise.all([startOwnRedis(), startOwnNats()]);
-    api = await startTestApi({ env: { REDIS_URL: redis.url, NATS_URL: nats.url, HEALTH_TIMEOUT_MS: '500' } });
+    api = await startTestApi({
+      env: { REDIS_URL: redis.url, NATS_URL: nats.url, HEALTH_TIMEOUT_MS: '500', STORE_CHECK_INTERVAL_MS: '200' },
+    });
   });
   afterAll(async () => {
     await api?.close();
@@ -81,11 +99,11 @@ describe('readiness of an API pod', () => {
     expect(ready.status).toBe(200);
   });
 
-  it('turns 503 naming Redis while its Redis is down, and recovers when it is back', async () => {
+  it('stays 200 "degraded" naming Redis while its Redis is down, and recovers when it is back', async () => {
     await outageAndRecovery(api.base, redis, 'redis');
   }, 60_000);
 
-  it('turns 503 naming NATS while its NATS is down, and recovers when it is back', async () => {
+  it('stays 200 "degraded" naming NATS while its NATS is down, and recovers when it is back', async () => {
     await outageAndRecovery(api.base, nats, 'nats');
   }, 60_000);
 });
@@ -109,7 +127,13 @@ describe('readiness of a worker process', () => {
         natsNamespace: uniqueNatsNamespace(),
         natsUrl: nats.url,
       },
-      { REDIS_URL: redis.url, WORKER_HEALTH_PORT: String(port), HOST: '127.0.0.1', HEALTH_TIMEOUT_MS: '500' },
+      {
+        REDIS_URL: redis.url,
+        WORKER_HEALTH_PORT: String(port),
+        HOST: '127.0.0.1',
+        HEALTH_TIMEOUT_MS: '500',
+        STORE_CHECK_INTERVAL_MS: '200',
+      },
     );
     worker.stderr?.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-10_000);
@@ -139,11 +163,11 @@ describe('readiness of a worker process', () => {
     expect(await res.json()).toMatchObject({ status: 'ok', eventLoop: { thresholdMs: 1000 } });
   });
 
-  it('turns 503 naming Redis while its Redis is down, and recovers when it is back', async () => {
+  it('stays 200 "degraded" naming Redis while its Redis is down, and recovers when it is back', async () => {
     await outageAndRecovery(base, redis, 'redis');
   }, 60_000);
 
-  it('turns 503 naming NATS while its NATS is down, and recovers when it is back', async () => {
+  it('stays 200 "degraded" naming NATS while its NATS is down, and recovers when it is back', async () => {
     await outageAndRecovery(base, nats, 'nats');
   }, 60_000);
 

@@ -92,11 +92,20 @@ export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps
   const publish = () => {
     if (!dirty) return publishing;
     dirty = false;
-    publishing = publishing.then(async () => {
-      const result = await lifecycle.progress(mine, { progress, stage, partialText: text });
-      if (result.applied) mine = result.view;
-      else abort.abort(new Superseded('superseded'));
-    });
+    // A failed publish (Redis away for a moment) must not stop the later ones: each chains on the
+    // previous one's settling, not its success, and a failed one leaves the state to publish again.
+    publishing = publishing
+      .catch(() => undefined)
+      .then(async () => {
+        const result = await lifecycle
+          .progress(mine, { progress, stage, partialText: text })
+          .catch((error: unknown) => {
+            dirty = true;
+            throw error;
+          });
+        if (result.applied) mine = result.view;
+        else abort.abort(new Superseded('superseded'));
+      });
     return publishing;
   };
   const ticker = setInterval(() => void publish().catch(() => undefined), deps.publishEveryMs ?? 150);
@@ -127,7 +136,9 @@ export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps
       abort.signal,
     );
     clearInterval(ticker);
-    await publish();
+    // Once more if the last tick's publish failed (it left the state dirty): a moment's outage
+    // that is already over is not worth an attempt.
+    await publish().catch(() => publish());
     if (abort.signal.aborted) throw abort.signal.reason;
     const done = await lifecycle.complete(mine, { result, partialText: text });
     if (done.applied) log.info({ attempt: done.view.attempts }, 'diagnosis completed');
@@ -137,7 +148,9 @@ export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps
   } catch (error) {
     clearInterval(ticker);
     await publishing.catch(() => undefined);
-    const current = await lifecycle.liveState(mine.id).catch(() => null);
+    // Not caught: with Redis away nothing can be decided (or recorded) here, and a store outage is
+    // no failed attempt — the consumer holds the job until the store is back and runs it again.
+    const current = await lifecycle.liveState(mine.id);
     if (current && (isTerminal(current) || current.attempts !== mine.attempts)) {
       // Cancelled, or taken over by another worker: nothing of ours to record.
       await lifecycle.settle(current);

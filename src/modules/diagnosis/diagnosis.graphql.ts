@@ -170,6 +170,9 @@ builder.mutationFields((t) => ({
   }),
 }));
 
+/** Clocks of pods and workers may differ by this much; a resync looks back that far too. */
+const RESYNC_SKEW_MS = 5_000;
+
 /** How often a long-lived subscription asks the database again whether its patient is still visible. */
 const RECHECK_MS = 5_000;
 
@@ -258,7 +261,16 @@ async function* diagnosisUpdates(
   ctx.audit.record({ action: 'R', patientId: first.patientId, subtype: DiagnosisAudit.subscribe });
   await ctx.audit.flush();
   const live = ctx.diagnoses.liveStore;
-  const feed = await openFeed<DiagnosisView>((push) => live.listen(live.channelOfDiagnosis(first.id), push));
+  // After a Redis outage, the current state is read again and goes through the same feed: the
+  // loop below delivers it only if it is newer than what the client has.
+  const feed = await openFeed<DiagnosisView>((push) =>
+    live.listen(live.channelOfDiagnosis(first.id), push, () => {
+      void ctx.diagnoses.reread(first.id).then(
+        (view) => view && push(view),
+        () => undefined,
+      );
+    }),
+  );
   onClose(feed.close);
   try {
     let sent = (await ctx.diagnoses.current(id)) ?? first;
@@ -299,7 +311,19 @@ async function* patientDiagnosisUpdates(
   ctx.audit.record({ action: 'R', patientId: patient.id, subtype: DiagnosisAudit.subscribe });
   await ctx.audit.flush();
   const live = ctx.diagnoses.liveStore;
-  const feed = await openFeed<DiagnosisView>((push) => live.listen(live.channelOfPatient(patient.id), push));
+  // After a Redis outage: every diagnosis of the patient that changed since the subscription began
+  // (a margin for clock skew between pods), through the same feed and its version filter.
+  const since = Date.now() - RESYNC_SKEW_MS;
+  const feed = await openFeed<DiagnosisView>((push) =>
+    live.listen(live.channelOfPatient(patient.id), push, () => {
+      void ctx.diagnoses.changedSince(patient.id, since).then(
+        (views) => {
+          for (const view of views) push(view);
+        },
+        () => undefined,
+      );
+    }),
+  );
   onClose(feed.close);
   const latest = new Map<string, number>();
   const guard = deliveryGuard(ctx, patient.id);

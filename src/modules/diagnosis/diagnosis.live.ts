@@ -1,4 +1,3 @@
-import { RedisPubSub } from 'graphql-redis-subscriptions';
 import { PubSub } from 'graphql-subscriptions';
 import type { Redis } from '../../lib/redis.js';
 import type { DiagnosisStatus } from './diagnosis.entity.js';
@@ -35,9 +34,14 @@ export interface LiveStateStore {
   announce(view: DiagnosisView): Promise<void>;
   /**
    * Calls `onView` with every state published on `channel` (one diagnosis, or every diagnosis of
-   * one patient). Resolves once the subscription is in place; the function it returns ends it.
+   * one patient). Resolves once the subscription is in place — or, while the store is down, once
+   * it is registered to be put in place when the store returns; the function it returns ends it.
+   *
+   * Whatever was published while the store was unreachable is lost to pub/sub, so `onResync` is
+   * called each time the subscription is back in place after an interruption: the caller re-reads
+   * the current state then, and delivers it if it is newer than what it sent.
    */
-  listen(channel: string, onView: (view: DiagnosisView) => void): Promise<() => Promise<void>>;
+  listen(channel: string, onView: (view: DiagnosisView) => void, onResync?: () => void): Promise<() => Promise<void>>;
   channelOfDiagnosis(id: string): string;
   channelOfPatient(patientId: string): string;
   close(): Promise<void>;
@@ -85,9 +89,88 @@ function parseView(raw: string): DiagnosisView {
   return JSON.parse(raw) as DiagnosisView;
 }
 
-/** Live state in Redis, published with Redis pub/sub (graphql-redis-subscriptions for delivery). */
+/** One listener of a channel: its states, and its re-read after a reconnection. */
+interface ChannelListener {
+  onView: (view: DiagnosisView) => void;
+  onResync: (() => void) | undefined;
+}
+
+/** SUBSCRIBE takes this many channels at once when a reconnected process subscribes everything again. */
+const RESUBSCRIBE_BATCH = 1_000;
+
+/**
+ * Redis pub/sub on one dedicated connection: one SUBSCRIBE per channel per process, however many
+ * listeners share it. It survives Redis outages: a listener added while Redis is away is kept and
+ * subscribed when it returns; on every reconnection every channel is subscribed again and then
+ * every listener is told to re-read (what was published meanwhile never arrives).
+ */
+class ChannelSubscriber {
+  private readonly channels = new Map<string, Set<ChannelListener>>();
+  /** Set after the first connection: later `ready` events are reconnections. */
+  private connectedOnce: boolean;
+
+  constructor(private readonly subscriber: Redis) {
+    this.connectedOnce = subscriber.status === 'ready';
+    subscriber.on('message', (channel: string, raw: string) => {
+      const listeners = this.channels.get(channel);
+      if (!listeners) return;
+      let view: DiagnosisView;
+      try {
+        view = parseView(raw);
+      } catch {
+        return;
+      }
+      for (const listener of listeners) listener.onView(view);
+    });
+    subscriber.on('ready', () => {
+      if (!this.connectedOnce) {
+        this.connectedOnce = true;
+        return;
+      }
+      void this.resubscribe();
+    });
+  }
+
+  async listen(channel: string, listener: ChannelListener): Promise<() => Promise<void>> {
+    let listeners = this.channels.get(channel);
+    const first = !listeners;
+    if (!listeners) {
+      listeners = new Set();
+      this.channels.set(channel, listeners);
+    }
+    listeners.add(listener);
+    if (first) {
+      // Redis down: the channel stays registered and is subscribed on reconnection (then resynced).
+      await this.subscriber.subscribe(channel).catch(() => undefined);
+    }
+    return async () => {
+      const current = this.channels.get(channel);
+      if (!current?.delete(listener) || current.size > 0) return;
+      this.channels.delete(channel);
+      await this.subscriber.unsubscribe(channel).catch(() => undefined);
+    };
+  }
+
+  /** After a reconnection: every channel subscribed again, and only then every listener re-reads. */
+  private async resubscribe(): Promise<void> {
+    const channels = [...this.channels.keys()];
+    try {
+      for (let i = 0; i < channels.length; i += RESUBSCRIBE_BATCH) {
+        await this.subscriber.subscribe(...channels.slice(i, i + RESUBSCRIBE_BATCH));
+      }
+    } catch {
+      // Lost again meanwhile: the next `ready` starts over.
+      return;
+    }
+    for (const channel of channels) {
+      for (const listener of this.channels.get(channel) ?? []) listener.onResync?.();
+    }
+  }
+}
+
+/** Live state in Redis, published with Redis pub/sub. */
 export class RedisLiveState implements LiveStateStore {
-  private readonly pubsub: RedisPubSub;
+  private readonly pubsub: ChannelSubscriber;
 
   /**
    * @param redis the shared command connection (its key prefix applies to the state keys)
@@ -99,7 +182,7 @@ export class RedisLiveState implements LiveStateStore {
     subscriber: Redis,
     private readonly prefix: string,
   ) {
-    this.pubsub = new RedisPubSub({ publisher: redis, subscriber, deserializer: (raw) => parseView(String(raw)) });
+    this.pubsub = new ChannelSubscriber(subscriber);
   }
 
   private key(id: string): string {
@@ -157,9 +240,8 @@ export class RedisLiveState implements LiveStateStore {
     );
   }
 
-  async listen(channel: string, onView: (view: DiagnosisView) => void): Promise<() => Promise<void>> {
-    const id = await this.pubsub.subscribe<DiagnosisView>(channel, onView);
-    return async () => this.pubsub.unsubscribe(id);
+  listen(channel: string, onView: (view: DiagnosisView) => void, onResync?: () => void): Promise<() => Promise<void>> {
+    return this.pubsub.listen(channel, { onView, onResync });
   }
 
   /** The connections belong to the caller, who closes them; nothing of ours to release. */

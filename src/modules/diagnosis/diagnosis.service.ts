@@ -166,6 +166,30 @@ export class DiagnosisService {
     return newest(live ?? null, viewOf(row));
   }
 
+  /**
+   * The newest state of a diagnosis read afresh — bypassing this operation's loaders, which keep
+   * the first row they read — for a subscription catching up after a store outage. Unaudited and
+   * unchecked: the subscription checked visibility when it began and re-checks on delivery.
+   */
+  async reread(id: string): Promise<DiagnosisView | null> {
+    const row = await this.em.fork().findOne(Diagnosis, { id });
+    if (!row) return null;
+    const [live] = await this.deps.live.get([row.id]).catch(() => [null]);
+    return newest(live ?? null, viewOf(row));
+  }
+
+  /**
+   * The newest states of a patient's diagnoses that changed at or after `since` (epoch ms), read
+   * afresh: what a patient subscription may have missed while a store was away.
+   */
+  async changedSince(patientId: string, since: number): Promise<DiagnosisView[]> {
+    const rows = await this.em
+      .fork()
+      .find(Diagnosis, { patient: patientId, updatedAt: { $gte: new Date(since) } }, { orderBy: { createdAt: 'asc' } });
+    const live = await this.deps.live.get(rows.map((r) => r.id)).catch(() => rows.map(() => null));
+    return rows.map((row, i) => newest(live[i] ?? null, viewOf(row)) as DiagnosisView);
+  }
+
   /** A patient's diagnoses, newest first (the patient was already authorised by the caller). */
   async forPatient(patient: Patient, args: PageArgs): Promise<Page<DiagnosisView>> {
     const size = pageSize(args.first);

@@ -35,3 +35,20 @@ export async function persistView(em: EntityManager, view: DiagnosisView): Promi
   );
   return (result as { affectedRows?: number }).affectedRows === 1;
 }
+
+/**
+ * Writes a progress change (the status unchanged) to the durable record, with no transition row
+ * (the history records transitions, not every coalesced progress tick). It keeps Postgres' version
+ * up with every version published: if Redis loses its copy (a restart without persistence), the
+ * next change is seeded from Postgres and numbered after everything subscribers already saw — never
+ * below it, where their version filter would drop it, terminal state and all.
+ */
+export async function persistProgress(em: EntityManager, view: DiagnosisView): Promise<void> {
+  await em
+    .getConnection()
+    .execute(
+      'update diagnosis set progress = ?, stage = ?, partial_text = ?, version = ?, updated_at = ? where id = ? and version < ?',
+      [view.progress, view.stage, view.partialText, view.version, new Date(view.updatedAt), view.id, view.version],
+      'run',
+    );
+}

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { DiagnosisResult, DiagnosisStatus } from './diagnosis.entity.js';
 import type { ChangeResult, LiveStateStore, Patch, Precondition } from './diagnosis.live.js';
-import { persistView } from './diagnosis.store.js';
+import { persistProgress, persistView } from './diagnosis.store.js';
 import { type DiagnosisView, isTerminal, newest } from './diagnosis.view.js';
 
 /**
@@ -17,7 +17,9 @@ import { type DiagnosisView, isTerminal, newest } from './diagnosis.view.js';
  *    so publication order is version order and two writers (a worker's progress, a clinician's
  *    cancel) cannot both win;
  * 4. a Postgres step — the new state written to the durable record (forward-only, see
- *    {@link persistView}), for every status transition; progress stays live only.
+ *    {@link persistView}), for every status transition; for progress only its version and fields,
+ *    best effort and with no history row ({@link persistProgress}), so that a live copy lost with
+ *    a Redis restart is seeded again above every version subscribers already saw.
  *
  * The live store decides every race; Postgres follows it. A refused change that found the diagnosis
  * already terminal writes that terminal state to Postgres too: if whoever made it crashed between
@@ -69,11 +71,13 @@ export type TransitionName = keyof typeof TRANSITIONS;
 export interface DurableRecord {
   /** True when the record moved to this state; false when it already was there or beyond. */
   persist(view: DiagnosisView): Promise<boolean>;
+  /** Keeps the record's version up with a live-only change (progress); no history row. */
+  keepUp?(view: DiagnosisView): Promise<void>;
 }
 
 /** The durable record in Postgres, through one operation's EntityManager. */
 export function postgresRecord(em: EntityManager): DurableRecord {
-  return { persist: (view) => persistView(em, view) };
+  return { persist: (view) => persistView(em, view), keepUp: (view) => persistProgress(em, view) };
 }
 
 /** Fields of a change that only tie it to a trace (see {@link DiagnosisView.traceparent}). */
@@ -179,6 +183,8 @@ export class DiagnosisLifecycle {
     );
     if (change.applied) {
       if (transition.durable) await this.record.persist(change.view);
+      // Best effort: a missed write only widens the window it closes (a Redis restart right then).
+      else await this.record.keepUp?.(change.view).catch(() => undefined);
     } else if (change.current) {
       await this.settle(change.current);
     }
