@@ -1,6 +1,6 @@
 import type { ExecutionResult } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { SharedSubscriptions } from './shared-subscriptions.js';
+import { credentialDigest, SharedSubscriptions, subscriptionGroupKey } from './shared-subscriptions.js';
 
 /** A controllable upstream: push results, end it, and see whether it was closed. */
 function upstream() {
@@ -78,5 +78,16 @@ describe('SharedSubscriptions', () => {
     const error = { errors: [{ message: 'not found' }] };
     expect(await shared.join('e', async () => error as never, true)).toBe(error);
     expect(shared.has('e')).toBe(false);
+  });
+});
+
+describe('subscriptionGroupKey', () => {
+  it('separates tokens that share sub and exp but not roles, and never holds the token itself', () => {
+    const parts = { query: 'subscription { x }', operationName: null, variables: { p: '1' } };
+    const admin = subscriptionGroupKey({ ...parts, credential: credentialDigest('Bearer admin.token') });
+    const clinician = subscriptionGroupKey({ ...parts, credential: credentialDigest('Bearer clinician.token') });
+    expect(admin).not.toBe(clinician);
+    expect(subscriptionGroupKey({ ...parts, credential: credentialDigest('Bearer admin.token') })).toBe(admin);
+    expect(admin).not.toContain('admin.token');
   });
 });

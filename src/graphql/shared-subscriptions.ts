@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ExecutionResult } from 'graphql';
 
 type Result = ExecutionResult;
@@ -9,9 +10,30 @@ interface Member {
 }
 
 /**
+ * The group a subscription joins: its document, operation name and variables, and the credential
+ * it was authenticated with. Members of a group share one execution — one authorisation, made
+ * with the first member's context — so they must be indistinguishable to every rule that decides
+ * access. Keying on the token itself (its digest) makes that hold for every claim, present or
+ * future: roles, expiry, issuer. (Keyed on `sub` and `exp` alone, a token with the same two claims
+ * and fewer roles joined an admin's group and received what it may not read.)
+ */
+export function subscriptionGroupKey(parts: {
+  query: string;
+  operationName: string | null;
+  variables: Readonly<Record<string, unknown>> | null;
+  credential: string;
+}): string {
+  return JSON.stringify([parts.query, parts.operationName, parts.variables, parts.credential]);
+}
+
+/** What a socket's credential is remembered as: never the bearer token itself. */
+export function credentialDigest(presented: string): string {
+  return createHash('sha256').update(presented).digest('base64url');
+}
+
+/**
  * Identical subscriptions share one execution. Subscriptions with the same document, variables
- * and viewer (the same clinician with the same token, so the same authorisation) are one group
- * per pod: the operation is subscribed once, every event is executed once, and the same result
+ * and token (see {@link subscriptionGroupKey}) are one group per pod: the operation is subscribed once, every event is executed once, and the same result
  * object goes to every member (graphql-ws then only serialises it per socket). Without this a pod
  * executes every event once per subscriber — the cost that dominates fan-out to thousands.
  *

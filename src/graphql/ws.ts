@@ -15,7 +15,7 @@ import { clientIp, type RateLimitDecision, type RateLimiter } from '../lib/rate-
 import { authenticate, type ContextDeps } from './context.js';
 import { type PersistedOperations, resolvePersistedOperation } from './limits.js';
 import type { RateLimitGuard } from './rate-limit.plugin.js';
-import { SharedSubscriptions } from './shared-subscriptions.js';
+import { credentialDigest, SharedSubscriptions, subscriptionGroupKey } from './shared-subscriptions.js';
 import type { Yoga } from './yoga.js';
 
 /** Subscriptions whose events are full states, so a late member may start from the latest one. */
@@ -57,6 +57,8 @@ export interface GraphqlWsOptions {
 
 interface SocketState {
   viewer?: Viewer;
+  /** A digest of the credential the socket authenticated with: the key of its shared groups. */
+  credential?: string;
   expiryTimer?: NodeJS.Timeout;
   /** Subscription ids counted in `graphql_ws_subscriptions_active`, each uncounted once. */
   subscriptions: Set<string>;
@@ -113,14 +115,14 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
           // `token`, where Apollo Router puts a propagated Authorization header; else the upgrade
           // request's own header, which routers that propagate headers onto subgraph sockets
           // (Hive Router, Cosmo) send. The value is `Bearer <jwt>` in each case.
-          const viewer = await authenticate(
-            deps,
+          const presented =
             ctx.connectionParams?.authorization ??
-              ctx.connectionParams?.token ??
-              ctx.extra.request.headers.authorization,
-          );
+            ctx.connectionParams?.token ??
+            ctx.extra.request.headers.authorization;
+          const viewer = await authenticate(deps, presented);
           const ttl = viewer.expiresAt - Date.now();
           state.viewer = viewer;
+          state.credential = credentialDigest(String(presented));
           state.expiryTimer = setTimeout(
             () => ctx.extra.socket.close(CloseCode.Unauthorized, 'Token expired'),
             Math.max(0, Math.min(ttl, 2 ** 31 - 1)),
@@ -152,7 +154,8 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
       onComplete: (ctx, id) => uncount(ctx.extra.state, id),
       onSubscribe: async (ctx, id, payload) => {
         const viewer = ctx.extra.state?.viewer;
-        if (!viewer)
+        const credential = ctx.extra.state?.credential;
+        if (!viewer || !credential)
           return [new GraphQLError('Not authenticated', { extensions: { code: ErrorCode.Unauthenticated } })];
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           viewer,
@@ -192,8 +195,8 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
         if (errors.length > 0) return refuse(errors, document);
         const operation = getOperationAST(document, operationName ?? undefined);
         if (operation?.operation === 'subscription') {
-          // Same document, variables and viewer (and token): the same answer, computed once.
-          const key = JSON.stringify([query, operationName, variables, viewer.id, viewer.expiresAt]);
+          // Same document, variables and token: the same answer, computed once.
+          const key = subscriptionGroupKey({ query, operationName, variables, credential });
           const replay = operation.selectionSet.selections.every(
             (s) => s.kind === 'Field' && REPLAYABLE_FIELDS.has(s.name.value),
           );
