@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { createLogger, type Logger } from '../src/lib/logger.js';
+import { createLogger, errorFields, type Logger } from '../src/lib/logger.js';
 import {
   DATATYPES,
   type Datatype,
@@ -265,7 +265,7 @@ export function createModelServer(options: ModelServerOptions = {}): ModelServer
           return;
         }
         // Only the message: a stack or a request body could carry patient data into the logs.
-        logger.error({ err: { message: (error as Error).message } }, 'model server request failed');
+        logger.error(errorFields(error), 'model server request failed');
         if (!res.headersSent) {
           sendJson(res, HttpStatus.InternalServerError, { error: 'internal error' } satisfies ErrorResponse);
         }

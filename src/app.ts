@@ -10,6 +10,7 @@ import { AppCloseCode, createGraphqlWsServer, type GraphqlWsServer } from './gra
 import { createGraphqlServer, type Yoga } from './graphql/yoga.js';
 import { liveness, readiness, readinessHttpStatus } from './http/health.js';
 import { EventLoopMonitor } from './lib/event-loop.js';
+import { errorFields } from './lib/logger.js';
 
 export interface App {
   readonly server: Server;
@@ -110,7 +111,7 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
     const route = req.method === 'GET' ? routes[path] : undefined;
     if (route) {
       Promise.resolve(route(req, res)).catch((error: unknown) => {
-        logger.error({ err: { message: (error as Error).message }, path }, 'route failed');
+        logger.error({ ...errorFields(error), path }, 'route failed');
         if (!res.headersSent) sendJson(res, 500, { status: 'error' });
       });
       return;

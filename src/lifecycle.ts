@@ -1,4 +1,4 @@
-import type { Logger } from './lib/logger.js';
+import { errorFields, type Logger } from './lib/logger.js';
 
 /**
  * Waits for SIGTERM or SIGINT, runs `shutdown`, and exits 0 — or 1 if shutdown fails or takes
@@ -22,7 +22,7 @@ export function runUntilSignal(logger: Logger, graceMs: number, shutdown: () => 
           process.exit(0);
         },
         (error: unknown) => {
-          logger.error({ err: { message: (error as Error).message } }, 'shutdown failed');
+          logger.error(errorFields(error), 'shutdown failed');
           process.exit(1);
         },
       );

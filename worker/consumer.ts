@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../src/config.js';
 import type { Consumption, JobMessage, JobQueue } from '../src/jobs/queue.js';
-import type { Logger } from '../src/lib/logger.js';
+import { errorFields, type Logger } from '../src/lib/logger.js';
 import type { JobOutcome, WorkerMetrics } from '../src/lib/metrics.js';
 import type { StoreMonitor } from '../src/lib/store-health.js';
 import { noTracing, type Tracing } from '../src/lib/tracing.js';
@@ -86,11 +86,11 @@ export function startConsumer(parts: WorkerParts): RunningWorker {
         const outage = stores && (stores.outages !== outagesBefore || !(await stores.checkNow()));
         if (!outage || shutdown.signal.aborted) {
           // A bug, or stopping: leave the message unacknowledged; JetStream redelivers it after the ack wait.
-          logger.error({ err: { message: (error as Error).message }, diagnosisId }, 'job handler failed');
+          logger.error({ ...errorFields(error), diagnosisId }, 'job handler failed');
           return 'error';
         }
         logger.warn(
-          { err: { message: (error as Error).message }, diagnosisId, down: stores.down() },
+          { ...errorFields(error), diagnosisId, down: stores.down() },
           'job held: a store is down; it runs again when every store is back',
         );
         const held = await hold(message, stores, shutdown.signal, parts.config.jobs.ackWaitMs);

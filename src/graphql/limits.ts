@@ -95,6 +95,11 @@ export class PersistedOperations {
     return this.byHash.size;
   }
 
+  /** Every persisted query's text. */
+  get queries(): readonly string[] {
+    return [...this.byHash.values()];
+  }
+
   get(hash: string): string | undefined {
     return this.byHash.get(hash.toLowerCase());
   }

@@ -8,8 +8,8 @@ import { useServer } from 'graphql-ws/use/ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Viewer } from '../auth/jwt.js';
 import type { GraphqlLimitsConfig } from '../config.js';
-import { AppError, ErrorCode } from '../errors.js';
-import type { Logger } from '../lib/logger.js';
+import { AppError, ErrorCode, InternalError } from '../errors.js';
+import { errorFields, type Logger } from '../lib/logger.js';
 import type { Metrics } from '../lib/metrics.js';
 import { clientIp, type RateLimitDecision, type RateLimiter } from '../lib/rate-limit.js';
 import { authenticate, type ContextDeps } from './context.js';
@@ -105,8 +105,22 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
     if (state?.subscriptions.delete(id)) metrics.wsSubscriptions.dec();
   };
 
+  // Errors of ours are logged as their class and codes only, and answered INTERNAL.
+  const unexpected = async <T>(work: () => Promise<T>): Promise<T | GraphQLError[]> => {
+    try {
+      return await work();
+    } catch (error) {
+      logger.error(errorFields(error), 'websocket operation failed');
+      return [new InternalError()];
+    }
+  };
+  const unexpectedResult = (work: () => unknown): Promise<unknown> =>
+    unexpected(async () => work()).then((result) => (Array.isArray(result) ? { errors: result } : result));
+
   useServer<Record<string, unknown>, { state: SocketState }>(
     {
+      // Never an error's message in a close reason (graphql-ws puts it there outside production).
+      isProd: true,
       onConnect: async (ctx) => {
         const state: SocketState = { subscriptions: new Set() };
         (ctx.extra as { state?: SocketState }).state = state;
@@ -132,7 +146,7 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
         } catch (error) {
           const forbidden = error instanceof AppError && error.code === ErrorCode.Forbidden;
           const known = error instanceof AppError;
-          if (!known) logger.error({ err: { message: (error as Error).message } }, 'websocket authentication failed');
+          if (!known) logger.error(errorFields(error), 'websocket authentication failed');
           // A failed authentication costs the address, as over HTTP.
           const decision = known ? await limiter.consume('ip', clientIp(ctx.extra.request, trustProxy), 1) : undefined;
           if (decision && !decision.allowed) {
@@ -152,94 +166,98 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
         for (const id of ctx.extra.state?.subscriptions ?? []) uncount(ctx.extra.state, id);
       },
       onComplete: (ctx, id) => uncount(ctx.extra.state, id),
-      onSubscribe: async (ctx, id, payload) => {
-        const viewer = ctx.extra.state?.viewer;
-        const credential = ctx.extra.state?.credential;
-        if (!viewer || !credential)
-          return [new GraphQLError('Not authenticated', { extensions: { code: ErrorCode.Unauthenticated } })];
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          viewer,
-          requestId: randomUUID(),
-          params: { operationName: payload.operationName ?? null },
-        });
-        const operationName = payload.operationName ?? null;
-        const variables = payload.variables ?? null;
-        // A refusal costs its points too: thousands of invalid operations on one socket are not
-        // free. Past the budget the answer is RATE_LIMITED instead.
-        const refuse = async (errors: readonly GraphQLError[], document?: ExecutionArgs['document']) => {
-          const limited = await guard.chargeRefusal(
-            viewer.id,
-            document && { schema, document, operationName, variables },
-          );
-          return limited ? [limited] : [...errors];
-        };
-        if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerSocket) {
-          return refuse([
-            new GraphQLError(`At most ${limits.maxSubscriptionsPerSocket} operations may be open on one socket`, {
-              extensions: { code: ErrorCode.BadUserInput },
-            }),
-          ]);
-        }
-        // Yoga's persisted-operations plugin sees HTTP parameters only; the same rules here.
-        const query = resolvePersistedOperation(payload, persistedOperations, limits.persistedOperationsOnly);
-        if (query instanceof GraphQLError) return refuse([query]);
-        let document: ExecutionArgs['document'];
-        try {
-          // Through Envelop: the token limit applies here, as over HTTP.
-          document = parse(query);
-        } catch (error) {
-          const message = error instanceof GraphQLError ? error.message : 'Invalid query';
-          return refuse([new GraphQLError(message, { extensions: { code: ErrorCode.BadUserInput } })]);
-        }
-        const errors = validate(schema, document);
-        if (errors.length > 0) return refuse(errors, document);
-        const operation = getOperationAST(document, operationName ?? undefined);
-        if (operation?.operation === 'subscription') {
-          // Same document, variables and token: the same answer, computed once.
-          const key = subscriptionGroupKey({ query, operationName, variables, credential });
-          const replay = operation.selectionSet.selections.every(
-            (s) => s.kind === 'Field' && REPLAYABLE_FIELDS.has(s.name.value),
-          );
-          const groupArgs: ExecutionArgs & { rootValue: { execute: typeof execute; subscribe: unknown } } = {
+      // A throw would reach graphql-ws, which prints the whole error (a driver's has the SQL) to stderr.
+      onSubscribe: (ctx, id, payload) =>
+        unexpected(async () => {
+          const viewer = ctx.extra.state?.viewer;
+          const credential = ctx.extra.state?.credential;
+          if (!viewer || !credential)
+            return [new GraphQLError('Not authenticated', { extensions: { code: ErrorCode.Unauthenticated } })];
+          const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+            viewer,
+            requestId: randomUUID(),
+            params: { operationName: payload.operationName ?? null },
+          });
+          const operationName = payload.operationName ?? null;
+          const variables = payload.variables ?? null;
+          // A refusal costs its points too: thousands of invalid operations on one socket are not
+          // free. Past the budget the answer is RATE_LIMITED instead.
+          const refuse = async (errors: readonly GraphQLError[], document?: ExecutionArgs['document']) => {
+            const limited = await guard.chargeRefusal(
+              viewer.id,
+              document && { schema, document, operationName, variables },
+            );
+            return limited ? [limited] : [...errors];
+          };
+          if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerSocket) {
+            return refuse([
+              new GraphQLError(`At most ${limits.maxSubscriptionsPerSocket} operations may be open on one socket`, {
+                extensions: { code: ErrorCode.BadUserInput },
+              }),
+            ]);
+          }
+          // Yoga's persisted-operations plugin sees HTTP parameters only; the same rules here.
+          const query = resolvePersistedOperation(payload, persistedOperations, limits.persistedOperationsOnly);
+          if (query instanceof GraphQLError) return refuse([query]);
+          let document: ExecutionArgs['document'];
+          try {
+            // Through Envelop: the token limit applies here, as over HTTP.
+            document = parse(query);
+          } catch (error) {
+            const message = error instanceof GraphQLError ? error.message : 'Invalid query';
+            return refuse([new GraphQLError(message, { extensions: { code: ErrorCode.BadUserInput } })]);
+          }
+          const errors = validate(schema, document);
+          if (errors.length > 0) return refuse(errors, document);
+          const operation = getOperationAST(document, operationName ?? undefined);
+          if (operation?.operation === 'subscription') {
+            // Same document, variables and token: the same answer, computed once.
+            const key = subscriptionGroupKey({ query, operationName, variables, credential });
+            const replay = operation.selectionSet.selections.every(
+              (s) => s.kind === 'Field' && REPLAYABLE_FIELDS.has(s.name.value),
+            );
+            const groupArgs: ExecutionArgs & { rootValue: { execute: typeof execute; subscribe: unknown } } = {
+              schema,
+              document,
+              operationName: payload.operationName ?? null,
+              variableValues: payload.variables ?? null,
+              contextValue: null,
+              rootValue: {
+                execute,
+                subscribe: async (args: ExecutionArgs) =>
+                  shared.join(
+                    key,
+                    async () => subscribe({ ...args, contextValue: await contextFactory(), rootValue: undefined }),
+                    replay,
+                  ),
+              },
+            };
+            // A member joining a running group skips the subscribe step, where the budget is charged.
+            if (shared.has(key)) {
+              const refused = await guard.admit(viewer.id, { schema, document, operationName, variables });
+              if (refused) return [refused];
+            }
+            count(ctx.extra.state, ctx.extra.socket, id);
+            return groupArgs;
+          }
+          const args: ExecutionArgs & { rootValue: { execute: typeof execute; subscribe: typeof subscribe } } = {
             schema,
             document,
             operationName: payload.operationName ?? null,
             variableValues: payload.variables ?? null,
-            contextValue: null,
-            rootValue: {
-              execute,
-              subscribe: async (args: ExecutionArgs) =>
-                shared.join(
-                  key,
-                  async () => subscribe({ ...args, contextValue: await contextFactory(), rootValue: undefined }),
-                  replay,
-                ),
-            },
+            contextValue: await contextFactory(),
+            rootValue: { execute, subscribe },
           };
-          // A member joining a running group skips the subscribe step, where the budget is charged.
-          if (shared.has(key)) {
-            const refused = await guard.admit(viewer.id, { schema, document, operationName, variables });
-            if (refused) return [refused];
-          }
-          count(ctx.extra.state, ctx.extra.socket, id);
-          return groupArgs;
-        }
-        const args: ExecutionArgs & { rootValue: { execute: typeof execute; subscribe: typeof subscribe } } = {
-          schema,
-          document,
-          operationName: payload.operationName ?? null,
-          variableValues: payload.variables ?? null,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
-        };
-        return args;
-      },
+          return args;
+        }),
       // `extensions.http` (a 429's status and headers) is for HTTP answers; Yoga strips it there.
       onNext: (_ctx, _id, _payload, _args, result) =>
         result.errors ? { ...result, errors: withoutHttp(result.errors) } : undefined,
       onError: (_ctx, _id, _payload, errors) => withoutHttp(errors),
-      execute: (args) => (args.rootValue as { execute: (a: typeof args) => unknown }).execute(args) as never,
-      subscribe: (args) => (args.rootValue as { subscribe: (a: typeof args) => unknown }).subscribe(args) as never,
+      execute: (args) =>
+        unexpectedResult(() => (args.rootValue as { execute: (a: typeof args) => unknown }).execute(args)) as never,
+      subscribe: (args) =>
+        unexpectedResult(() => (args.rootValue as { subscribe: (a: typeof args) => unknown }).subscribe(args)) as never,
     },
     wss,
   );
@@ -260,7 +278,7 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
           });
         })
         .catch((error: unknown) => {
-          logger.error({ err: { message: (error as Error).message } }, 'websocket upgrade failed');
+          logger.error(errorFields(error), 'websocket upgrade failed');
           socket.destroy();
         });
     },

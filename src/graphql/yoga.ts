@@ -1,8 +1,8 @@
-import { GraphQLError, type GraphQLSchema, getOperationAST, type OperationTypeNode } from 'graphql';
+import { GraphQLError, type GraphQLSchema, getOperationAST, Kind, type OperationTypeNode, parse } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { GraphqlLimitsConfig } from '../config.js';
 import { AppError, ErrorCode, InternalError } from '../errors.js';
-import type { Logger } from '../lib/logger.js';
+import { errorFields, type Logger } from '../lib/logger.js';
 import type { Metrics } from '../lib/metrics.js';
 import type { Tracing } from '../lib/tracing.js';
 import { type Context, type ContextDeps, createContext, type InitialContext } from './context.js';
@@ -10,6 +10,7 @@ import { GraphiqlAssets, graphiqlAuth } from './graphiql.js';
 import { type PersistedOperations, usePersistedOperationsList, useQueryLimits } from './limits.js';
 import type { RateLimitGuard } from './rate-limit.plugin.js';
 import { buildSchema } from './schema.js';
+import { useTextInputRule } from './text-input.js';
 import { useOperationTracing } from './tracing.plugin.js';
 
 export interface YogaOptions {
@@ -39,8 +40,10 @@ export function createGraphqlServer(options: YogaOptions): Yoga {
   const { deps, logger, metrics, graphiql, graphiqlToken, limits, guard, persistedOperations, tracing } = options;
   const endpoint = options.endpoint ?? '/graphql';
   const graphiqlAssets = graphiql ? new GraphiqlAssets(endpoint) : undefined;
+  const schema = options.schema ?? buildSchema();
+  metrics.allowOperationLabels(knownOperationNames(schema, persistedOperations));
   return createYoga<InitialContext, Context>({
-    schema: options.schema ?? buildSchema(),
+    schema,
     graphqlEndpoint: endpoint,
     landingPage: false,
     healthCheckEndpoint: '/__yoga_health',
@@ -56,17 +59,19 @@ export function createGraphqlServer(options: YogaOptions): Yoga {
       : false,
     renderGraphiQL: graphiqlAssets?.render,
     logging: {
-      debug: (...args) => logger.debug(yogaLogLine(args)),
-      info: (...args) => logger.info(yogaLogLine(args)),
-      warn: (...args) => logger.warn(yogaLogLine(args)),
-      error: (...args) => logger.error(yogaLogLine(args)),
+      debug: (...args) => log(logger.debug.bind(logger), args),
+      info: (...args) => log(logger.info.bind(logger), args),
+      warn: (...args) => log(logger.warn.bind(logger), args),
+      error: (...args) => log(logger.error.bind(logger), args),
     },
-    maskedErrors: { maskError: (error) => maskError(error, logger) },
+    maskedErrors: { maskError: (error) => maskError(error) },
     // Order matters: nobody unauthenticated reaches the allow-list or the parser; shape limits
     // reject before the operation is charged; a refused operation stops before audit and metrics.
     plugins: [
       ...(graphiqlAssets ? [graphiqlAssets.plugin()] : []), // GraphiQL's files: public, answered first
       ...(tracing?.enabled ? [useOperationTracing(tracing)] : []),
+      // Early, so it sees the errors of every execution, however a later plugin ends it.
+      useErrorLog(logger),
       guard.authentication(),
       ...(persistedOperations ? [usePersistedOperationsList(persistedOperations, limits.persistedOperationsOnly)] : []),
       ...useQueryLimits(limits),
@@ -74,45 +79,143 @@ export function createGraphqlServer(options: YogaOptions): Yoga {
       guard.operations(),
       useAuditFlush(logger),
       useOperationMetrics(metrics, logger),
+      // Last: a refusal of control characters is still charged, logged and counted above.
+      useTextInputRule(),
     ],
   });
 }
 
-/** Yoga logs free text and error objects; keep only strings and error messages (no variables). */
-function yogaLogLine(args: unknown[]): string {
-  return args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : '')).join(' ');
+/**
+ * The operation names `/metrics` may use as labels: the schema's root fields (`patients`, and
+ * `Patients` as clients name operations after them) and the persisted operations' names.
+ */
+export function knownOperationNames(schema: GraphQLSchema, persisted?: PersistedOperations): string[] {
+  const names: string[] = [];
+  for (const root of [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()]) {
+    for (const field of Object.keys(root?.getFields() ?? {})) {
+      if (field.startsWith('_')) continue;
+      names.push(field, field.charAt(0).toUpperCase() + field.slice(1));
+    }
+  }
+  for (const query of persisted?.queries ?? []) {
+    try {
+      for (const definition of parse(query).definitions) {
+        if (definition.kind === Kind.OPERATION_DEFINITION && definition.name) names.push(definition.name.value);
+      }
+    } catch {
+      // A persisted query that does not parse is refused when run; it names no label.
+    }
+  }
+  return names;
+}
+
+function log(write: (fields: object, message: string) => void, args: unknown[]): void {
+  const line = yogaLogLine(args);
+  if (line) write(...line);
+}
+
+/**
+ * Yoga logs free text and error objects — for an error it masked, the original one, whose message
+ * may quote a statement's bound values. Strings pass; an error is logged as its class and codes
+ * only ({@link errorFields}); anything else (variables, requests) is dropped.
+ */
+function yogaLogLine(args: unknown[]): [object, string] | null {
+  const error = args.find((a) => a instanceof Error);
+  if (error) {
+    if (logged.has(error)) return null;
+    logged.add(error);
+  }
+  const text = args.filter((a) => typeof a === 'string').join(' ') || (error ? 'unexpected error' : '');
+  return [error ? errorFields(error) : {}, text];
 }
 
 const CONTRACT_CODES = new Set<ErrorCode>(Object.values(ErrorCode));
 
 /**
- * Client-facing errors keep their code; anything else becomes `INTERNAL` and is logged here
- * with its message only (no variables, no patient data).
+ * Errors already logged once: Yoga reports a masked error to its logger from two places (its
+ * masking and its request error handler), and {@link useErrorLog} has logged those of an
+ * execution with the request id before Yoga sees them.
  */
-export function maskError(error: unknown, logger: Logger): Error {
-  const original = error instanceof GraphQLError ? error.originalError : error;
-  if (error instanceof GraphQLError && (!original || original instanceof GraphQLError)) {
-    const code = error.extensions.code;
-    if (original instanceof AppError || CONTRACT_CODES.has(code as ErrorCode)) return error;
+const logged = new WeakSet<object>();
+
+/** Whether an error is a failure of ours (a bug, a store) rather than one meant for the client. */
+function isUnexpected(error: unknown): boolean {
+  if (!(error instanceof GraphQLError)) return true;
+  const original = error.originalError;
+  return original !== undefined && original !== null && !(original instanceof GraphQLError);
+}
+
+/**
+ * Client-facing errors keep their code; anything else becomes `INTERNAL`, its message (a driver's
+ * message quotes the statement's bound values) replaced. Logging is {@link useErrorLog}'s.
+ */
+export function maskError(error: unknown): Error {
+  if (!isUnexpected(error)) {
+    const known = error as GraphQLError;
+    const code = known.extensions.code;
+    if (known.originalError instanceof AppError || CONTRACT_CODES.has(code as ErrorCode)) return known;
     if (code) {
       // Yoga's own request errors (`BAD_REQUEST` for malformed JSON, `GRAPHQL_PARSE_FAILED`) are
       // the client's mistake too. Changed in place, which keeps their HTTP status and keeps Yoga
       // from logging them as masked; `originalError` goes, as it quotes the body it could not parse.
-      const extensions = error.extensions as Record<string, unknown>;
+      const extensions = known.extensions as Record<string, unknown>;
       extensions.code = ErrorCode.BadUserInput;
       delete extensions.originalError;
-      return error;
+      // A request that is not GraphQL at all (malformed JSON, no query) is 400 whatever the client
+      // accepts. Yoga marks these `spec` and, for `Accept: application/json`, answers 200 unless an
+      // `originalError` is there — which went just above.
+      const http = extensions.http as { spec?: boolean } | undefined;
+      if (http?.spec) extensions.http = { ...http, spec: false };
+      return known;
     }
     // graphql-js' own errors (variable coercion and the like) are the client's mistake.
-    return new GraphQLError(error.message, {
-      nodes: error.nodes,
-      path: error.path,
-      extensions: { ...error.extensions, code: ErrorCode.BadUserInput },
+    return new GraphQLError(known.message, {
+      nodes: known.nodes,
+      path: known.path,
+      extensions: { ...known.extensions, code: ErrorCode.BadUserInput },
     });
   }
-  logger.error({ err: { name: (original as Error)?.name, message: (original as Error)?.message } }, 'unexpected error');
   const path = error instanceof GraphQLError ? error.path : undefined;
   return new GraphQLError(new InternalError().message, { path, extensions: { code: ErrorCode.Internal } });
+}
+
+/**
+ * One log line per unexpected error of an operation — over HTTP, SSE and graphql-ws, including
+ * each subscription event's — with the request id, the error's class and SQLSTATE, and never its
+ * message ({@link errorFields}). Runs before Yoga masks the result, which drops the original.
+ */
+function useErrorLog(logger: Logger): Plugin<Context> {
+  const report = (context: Context, errors: readonly unknown[] | undefined) => {
+    for (const error of errors ?? []) {
+      if (!isUnexpected(error) || logged.has(error as object)) continue;
+      const original = error instanceof GraphQLError ? error.originalError : error;
+      logged.add(error as object);
+      if (original) logged.add(original);
+      logger.error({ requestId: context.requestId, ...errorFields(original) }, 'unexpected error');
+    }
+  };
+  const errorsOf = (result: unknown) => (result as { errors?: readonly unknown[] } | undefined)?.errors;
+  return {
+    onExecute: ({ args }) => ({
+      onExecuteDone: ({ result }) => {
+        if (!isAsyncIterable(result)) report(args.contextValue, errorsOf(result));
+      },
+    }),
+    onSubscribe: ({ args }) => ({
+      onSubscribeResult: ({ result }) => {
+        if (!isAsyncIterable(result)) {
+          report(args.contextValue, errorsOf(result));
+          return undefined;
+        }
+        return { onNext: ({ result: event }) => report(args.contextValue, errorsOf(event)) };
+      },
+      onSubscribeError: ({ error }) => report(args.contextValue, [error]),
+    }),
+  };
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 }
 
 /** Parse and validation errors are the client's mistake: give them the contract's code. */

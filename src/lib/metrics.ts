@@ -1,8 +1,8 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { EventLoopMonitor } from './event-loop.js';
 
-/** Distinct operation names kept as labels; past this they count as `other` (bounded cardinality). */
-const MAX_OPERATION_LABELS = 200;
+/** Most operation names kept as labels (bounded cardinality, whatever the persisted list holds). */
+const MAX_OPERATION_LABELS = 1_000;
 
 /** Longest a scrape waits for one sampled reading (a hung dependency must not stall `/metrics`). */
 const SAMPLE_TIMEOUT_MS = 1_000;
@@ -193,14 +193,21 @@ export class Metrics extends ProcessMetrics {
     this.outboxStats = sampler(read);
   }
 
-  /** A label for a client-chosen operation name, without letting clients grow the series forever. */
+  /**
+   * Operation names that may be labels: the schema's own (its root fields, as `patients` and
+   * `Patients`) and those of the persisted operations. Called once per GraphQL endpoint.
+   */
+  allowOperationLabels(names: Iterable<string>): void {
+    for (const name of names) if (this.knownOperations.size < MAX_OPERATION_LABELS) this.knownOperations.add(name);
+  }
+
+  /**
+   * The label for an operation name. Names are chosen by clients, and one can carry anything (an
+   * MRN was seen): only the names of {@link allowOperationLabels} are labels, any other is `other`.
+   */
   operationLabel(name: string | null | undefined): string {
     if (!name) return 'anonymous';
-    if (this.knownOperations.has(name)) return name;
-    if (this.knownOperations.size >= MAX_OPERATION_LABELS || !/^[_A-Za-z][_0-9A-Za-z]{0,63}$/.test(name))
-      return 'other';
-    this.knownOperations.add(name);
-    return name;
+    return this.knownOperations.has(name) ? name : 'other';
   }
 }
 

@@ -8,7 +8,7 @@ import {
   RateLimiterRes,
 } from 'rate-limiter-flexible';
 import type { RateLimitConfig } from '../config.js';
-import type { Logger } from './logger.js';
+import { errorFields, type Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { Redis } from './redis.js';
 
@@ -117,7 +117,7 @@ export class RateLimiter {
       return { allowed: true, limit, remaining: res.remainingPoints, resetMs: res.msBeforeNext, retryAfterMs: 0 };
     } catch (refusal) {
       if (!(refusal instanceof RateLimiterRes)) {
-        this.options.logger.warn({ err: { message: (refusal as Error).message }, scope }, 'rate limiter failed');
+        this.options.logger.warn({ ...errorFields(refusal), scope }, 'rate limiter failed');
         return { allowed: true, limit, remaining: limit, resetMs: 0, retryAfterMs: 0 };
       }
       this.options.metrics.rateLimitRejections.inc({ scope });

@@ -37,7 +37,7 @@ export type CreatePatientInput = {
 
 /** What the clinician sees. Patient identifiers are never sent to the model. */
 export type DiagnosisRequestInput = {
-  /** Free-text notes, at most 10000 characters. */
+  /** Free-text notes, at most 10000 characters (tab and line breaks allowed). */
   notes?: string | null | undefined;
   /** 1–50 symptoms, each at most 200 characters. */
   symptoms: Array<string>;

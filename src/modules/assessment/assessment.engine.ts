@@ -1,7 +1,7 @@
 import { type AppError, BadUserInputError, MlUnavailableError } from '../../errors.js';
 import type { Breaker } from '../../lib/breaker.js';
 import type { KeyValueCache } from '../../lib/cache.js';
-import type { Logger } from '../../lib/logger.js';
+import { errorFields, type Logger } from '../../lib/logger.js';
 import type { Metrics } from '../../lib/metrics.js';
 import { type ModelClient, ModelServerError } from '../../ml/client.js';
 import {
@@ -200,7 +200,7 @@ export class AssessmentEngine {
     } catch (error) {
       // A cache outage degrades to computing; it must not fail the request.
       this.o.metrics.cacheLookups.inc({ cache: 'assessment', result: 'error' }, present.length);
-      this.o.logger.warn({ err: { message: (error as Error).message } }, 'assessment cache read failed');
+      this.o.logger.warn(errorFields(error), 'assessment cache read failed');
     }
     let next = 0;
     return keys.map((key) => {
@@ -319,9 +319,7 @@ export class AssessmentEngine {
             ttlMs: this.o.retainMs,
           })),
         )
-        .catch((error: Error) =>
-          this.o.logger.warn({ err: { message: error.message } }, 'assessment cache write failed'),
-        );
+        .catch((error: Error) => this.o.logger.warn(errorFields(error), 'assessment cache write failed'));
       return entries;
     } finally {
       this.o.metrics.modelCalls.observe({ model, outcome }, (performance.now() - started) / 1000);

@@ -1,5 +1,5 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import type { Logger } from '../../lib/logger.js';
+import { errorFields, type Logger } from '../../lib/logger.js';
 import { type AuditAction, AuditEvent, AuditOutcome, type AuditRecord } from './audit-event.entity.js';
 
 /** Rows per INSERT: 10 columns each keeps a batch far below Postgres' 65,535 parameters. */
@@ -121,7 +121,7 @@ export class AuditLog {
       this.stats.events += events.length;
       for (const p of batch) p.resolve();
     } catch (error) {
-      this.logger.error({ err: { message: (error as Error).message }, rows: batch.length }, 'audit write failed');
+      this.logger.error({ ...errorFields(error), rows: batch.length }, 'audit write failed');
       for (const p of batch) p.reject(error);
     }
   }

@@ -3,6 +3,7 @@ import { NotFoundError, UnauthenticatedError } from '../../errors.js';
 import { builder } from '../../graphql/builder.js';
 import { toConnection } from '../../graphql/connection.js';
 import type { Context } from '../../graphql/context.js';
+import { freeText } from '../../graphql/text-input.js';
 import { openFeed } from '../../lib/feed.js';
 import { ClinicianRef } from '../clinician/clinician.graphql.js';
 import { PatientRef } from '../patient/patient.graphql.js';
@@ -121,7 +122,11 @@ const RequestInput = builder.inputType('DiagnosisRequestInput', {
   description: 'What the clinician sees. Patient identifiers are never sent to the model.',
   fields: (t) => ({
     symptoms: t.stringList({ required: true, description: `1–${MAX_SYMPTOMS} symptoms, each at most 200 characters.` }),
-    notes: t.string({ required: false, description: `Free-text notes, at most ${MAX_NOTES} characters.` }),
+    notes: t.string({
+      ...freeText,
+      required: false,
+      description: `Free-text notes, at most ${MAX_NOTES} characters (tab and line breaks allowed).`,
+    }),
   }),
 });
 

@@ -2,7 +2,7 @@ import { type EntityManager, QueryOrder } from '@mikro-orm/postgresql';
 import DataLoader from 'dataloader';
 import type { Viewer } from '../../auth/jwt.js';
 import { AppError, BadUserInputError, NotFoundError } from '../../errors.js';
-import type { Logger } from '../../lib/logger.js';
+import { errorFields, type Logger } from '../../lib/logger.js';
 import { decodeCursor, olderThan, type Page, type PageArgs, pageSize, toPage } from '../../lib/pagination.js';
 import { noTracing, type Tracing } from '../../lib/tracing.js';
 import { parseInput } from '../../lib/validation.js';
@@ -131,9 +131,7 @@ export class DiagnosisService {
       // overwrites a newer state (a worker's claim), as it only stores versions that are newer.
       void this.deps.live
         .announce({ ...view, ...this.traced() })
-        .catch((error: Error) =>
-          this.deps.logger.warn({ err: { message: error.message } }, 'could not announce a new diagnosis'),
-        );
+        .catch((error: Error) => this.deps.logger.warn(errorFields(error), 'could not announce a new diagnosis'));
       this.deps.relay.publishNow(job);
       return view;
     });

@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { type DiagnosisJob, parseJob } from '../../jobs/diagnosis.job.js';
 import type { JobQueue } from '../../jobs/queue.js';
-import type { Logger } from '../../lib/logger.js';
+import { errorFields, type Logger } from '../../lib/logger.js';
 
 const BATCH = 100;
 /** The poll leaves younger rows to the request that wrote them (publishing twice is harmless, only wasteful). */
@@ -48,7 +48,7 @@ export class OutboxRelay {
     if (this.stopped) return;
     const work = this.queue.publish(job).then(
       () => this.deleteSoon(job.diagnosisId),
-      (error: Error) => this.logger.warn({ err: { message: error.message } }, 'job left in the outbox for the relay'),
+      (error: Error) => this.logger.warn(errorFields(error), 'job left in the outbox for the relay'),
     );
     this.inFlight.add(work);
     void work.finally(() => this.inFlight.delete(work));
@@ -67,7 +67,7 @@ export class OutboxRelay {
       await this.orm.em.getConnection().execute('delete from outbox_message where id in (?)', [ids], 'run');
     } catch (error) {
       // The rows stay; the poll publishes them again and JetStream drops the duplicates.
-      this.logger.warn({ err: { message: (error as Error).message }, rows: ids.length }, 'outbox cleanup failed');
+      this.logger.warn({ ...errorFields(error), rows: ids.length }, 'outbox cleanup failed');
     }
   }
 
@@ -80,7 +80,7 @@ export class OutboxRelay {
     }
     this.running = this.drain()
       .then(() => undefined)
-      .catch((error: Error) => this.logger.warn({ err: { message: error.message } }, 'outbox relay failed'))
+      .catch((error: Error) => this.logger.warn(errorFields(error), 'outbox relay failed'))
       .finally(() => {
         this.running = null;
         if (this.again) {
