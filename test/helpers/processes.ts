@@ -24,7 +24,7 @@ export async function startLoggedProcess(
   entry: string,
   env: Record<string, string>,
   ready: () => Promise<boolean>,
-  timeoutMs = 60_000,
+  timeoutMs = 120_000,
 ): Promise<LoggedProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: root,

@@ -58,7 +58,7 @@ beforeAll(async () => {
   subgraph = `${api.base}/subgraph`;
   token = await signToken(TEST_JWT_SECRET, { sub: 'dr-phi', roles: ['clinician'] });
   stranger = await signToken(TEST_JWT_SECRET, { sub: 'dr-stranger', roles: ['clinician'] });
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await Promise.all([api?.stop(), worker?.stop()]);
