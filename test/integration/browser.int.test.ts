@@ -147,7 +147,7 @@ describe('GraphiQL in a browser', () => {
       await execute(
         api.url,
         RequestDiagnosisDocument,
-        { patientId: patient.id, input: { symptoms: ['fever', 'cough'], notes: 'two days' } },
+        { patientId: patient.id, input: { symptoms: ['fever', 'cough', 'breathless'], notes: 'two days' } },
         { token },
       )
     ).expectData().requestDiagnosis;

@@ -288,6 +288,7 @@ describe('a job that keeps failing', () => {
   const broken: DiagnosisProvider = {
     name: 'openai',
     model: 'broken-model',
+    promptVersion: null,
     diagnose: async () => {
       calls += 1;
       throw new ProviderOutputError('the model gave malformed JSON');

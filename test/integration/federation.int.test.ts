@@ -212,7 +212,7 @@ describe('a clinician connected to the gateway', () => {
 
     const requested = await viaGateway<{ requestDiagnosis: { id: string; status: string } }>(
       'alice',
-      `mutation R($p: ID!) { requestDiagnosis(patientId: $p, input: { symptoms: ["fever", "cough"] }) { id status } }`,
+      `mutation R($p: ID!) { requestDiagnosis(patientId: $p, input: { symptoms: ["fever", "cough", "breathless"] }) { id status } }`,
       { p: patientId },
     );
     diagnosisId = requested.expectData().requestDiagnosis.id;

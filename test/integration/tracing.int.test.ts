@@ -16,7 +16,10 @@ const PATIENT = {
   birthDate: '1961-07-08',
   sex: 'FEMALE' as const,
 };
-const INPUT = { symptoms: ['fever', 'productive cough', 'pleuritic chest pain'], notes: 'Tracer notes: since Tuesday' };
+const INPUT = {
+  symptoms: ['fever', 'productive cough', 'pleuritic chest pain', 'breathless'],
+  notes: 'Tracer notes: since Tuesday',
+};
 
 const apiSpans = new InMemorySpanExporter();
 const workerSpans = new InMemorySpanExporter();

@@ -4,9 +4,12 @@ import type { Logger } from '../../src/lib/logger.js';
 import type { JobOutcome } from '../../src/lib/metrics.js';
 import { Diagnosis } from '../../src/modules/diagnosis/diagnosis.entity.js';
 import type { LiveStateStore } from '../../src/modules/diagnosis/diagnosis.live.js';
+import { InvalidResultError, partialTextTooLong } from '../../src/modules/diagnosis/diagnosis.result.js';
 import { DiagnosisLifecycle, postgresRecord } from '../../src/modules/diagnosis/diagnosis.transitions.js';
 import { type DiagnosisView, isTerminal, viewOf } from '../../src/modules/diagnosis/diagnosis.view.js';
-import type { DiagnosisProvider } from '../llm/provider.js';
+import { inputDigest } from '../llm/clinical-prompt.js';
+import { identifierScrubber } from '../llm/deidentify.js';
+import type { DiagnosisPrompt, DiagnosisProvider } from '../llm/provider.js';
 
 export interface DiagnoseDeps {
   orm: MikroORM;
@@ -114,16 +117,23 @@ export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps
 
   try {
     const patient = row.patient;
-    const result = await deps.provider.diagnose(
-      {
-        ageYears: ageInYears(patient.birthDate),
-        sex: patient.sex,
-        observations: patient.latestObservations,
-        symptoms: row.symptoms,
-        notes: row.notes,
-      },
+    // The clinician's free text may name the patient: only de-identified text leaves.
+    const scrub = identifierScrubber(patient);
+    const prompt: DiagnosisPrompt = {
+      ageYears: ageInYears(patient.birthDate),
+      sex: patient.sex,
+      observations: patient.latestObservations,
+      symptoms: row.symptoms.map(scrub),
+      notes: row.notes === null ? null : scrub(row.notes),
+    };
+    const answer = await deps.provider.diagnose(
+      prompt,
       {
         text: (delta) => {
+          if (abort.signal.aborted) return;
+          // An endless answer is stopped at the limit, not stored: the attempt has failed.
+          const tooLong = partialTextTooLong(text.length + delta.length);
+          if (tooLong) return abort.abort(tooLong);
           text += delta;
           dirty = true;
         },
@@ -140,6 +150,12 @@ export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps
     // that is already over is not worth an attempt.
     await publish().catch(() => publish());
     if (abort.signal.aborted) throw abort.signal.reason;
+    // Validated by the lifecycle against the result schema: an invalid answer throws, and fails the attempt.
+    const result = {
+      ...answer,
+      ...(deps.provider.promptVersion ? { promptVersion: deps.provider.promptVersion } : {}),
+      inputDigest: inputDigest(prompt),
+    };
     const done = await lifecycle.complete(mine, { result, partialText: text });
     if (done.applied) log.info({ attempt: done.view.attempts }, 'diagnosis completed');
     message.ack();
@@ -163,7 +179,9 @@ export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps
       message.nak(0);
       return 'released';
     } else {
-      return await fail(message, deps, lifecycle, mine, error as Error, log);
+      // A provider that gave up on the abort reports that, not why: the answer that was too long.
+      const reason = abort.signal.reason instanceof InvalidResultError ? abort.signal.reason : (error as Error);
+      return await fail(message, deps, lifecycle, mine, reason, log);
     }
   } finally {
     clearInterval(ticker);

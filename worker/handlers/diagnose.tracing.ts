@@ -45,6 +45,7 @@ export function traceProvider(provider: DiagnosisProvider, tracing: Tracing): Di
   return {
     name: provider.name,
     model: provider.model,
+    promptVersion: provider.promptVersion,
     diagnose: (prompt, events, signal) =>
       tracing.run('diagnosis.provider', { kind: SpanKind.CLIENT, attributes }, () =>
         provider.diagnose(prompt, events, signal),

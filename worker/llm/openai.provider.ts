@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SYSTEM_PROMPT, userMessage } from './clinical-prompt.js';
+import { newFence, PROMPT_VERSION, systemMessage, userMessage } from './clinical-prompt.js';
 import {
   type DiagnosisPrompt,
   type DiagnosisProvider,
@@ -20,17 +20,21 @@ export interface OpenAiProviderOptions {
 /** Roughly how many characters a full answer has; only for the progress estimate. */
 const EXPECTED_CHARS = 1_200;
 
+/**
+ * The answer's shape, read leniently (a likelihood given as "0.4" is a number). Its bounds — at
+ * least one differential, likelihoods 0–1, every text's length, plain text — are the result
+ * schema's (src/modules/diagnosis/diagnosis.result.ts), checked for every provider before a
+ * diagnosis may complete.
+ */
 const answerSchema = z.object({
-  summary: z.string().min(1),
-  differentials: z
-    .array(
-      z.object({
-        condition: z.string().min(1),
-        likelihood: z.coerce.number().min(0).max(1).nullish(),
-        rationale: z.string().nullish(),
-      }),
-    )
-    .max(10),
+  summary: z.string(),
+  differentials: z.array(
+    z.object({
+      condition: z.string(),
+      likelihood: z.coerce.number().nullish(),
+      rationale: z.string().nullish(),
+    }),
+  ),
 });
 
 /**
@@ -41,6 +45,7 @@ const answerSchema = z.object({
 export class OpenAiProvider implements DiagnosisProvider {
   readonly name = 'openai' as const;
   readonly model: string;
+  readonly promptVersion = PROMPT_VERSION;
   private readonly url: string;
 
   constructor(private readonly options: OpenAiProviderOptions) {
@@ -57,6 +62,7 @@ export class OpenAiProvider implements DiagnosisProvider {
       clearTimeout(idleTimer);
       idleTimer = setTimeout(() => idle.abort(new Error(`no data from the model for ${idleMs} ms`)), idleMs);
     };
+    const fence = newFence();
     try {
       const response = await fetch(this.url, {
         method: 'POST',
@@ -72,8 +78,8 @@ export class OpenAiProvider implements DiagnosisProvider {
           temperature: 0.2,
           response_format: { type: 'json_object' },
           messages: [
-            { role: 'system', content: SYSTEM_PROMPT },
-            { role: 'user', content: userMessage(prompt) },
+            { role: 'system', content: systemMessage(fence) },
+            { role: 'user', content: userMessage(prompt, fence) },
           ],
         }),
       });
@@ -124,7 +130,7 @@ export async function* streamDeltas(body: ReadableStream<Uint8Array>): AsyncGene
   }
 }
 
-/** Finds the JSON object in a model's text (fences and prose tolerated) and checks its shape. */
+/** Finds the JSON object in a model's text (fences and prose tolerated) and reads its shape. */
 export function parseAnswer(text: string): Pick<ProviderResult, 'summary' | 'differentials'> {
   const start = text.indexOf('{');
   const end = text.lastIndexOf('}');

@@ -39,6 +39,8 @@ export interface ProviderEvents {
 export interface DiagnosisProvider {
   readonly name: 'openai' | 'rules';
   readonly model: string;
+  /** The version of the instructions a language model is given; null for the rules engine (no prompt). */
+  readonly promptVersion: string | null;
   /** Resolves with the result; rejects on any failure (the job is retried); aborts on `signal`. */
   diagnose(prompt: DiagnosisPrompt, events: ProviderEvents, signal: AbortSignal): Promise<ProviderResult>;
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ProviderOutputError } from './provider.js';
 import { RulesProvider } from './rules.provider.js';
 
 const events = () => {
@@ -37,12 +38,25 @@ describe('RulesProvider', () => {
     expect(e.progress.at(-1)).toBeLessThan(1);
   });
 
-  it('is deterministic and admits when nothing matches', async () => {
-    const input = { ageYears: 30, sex: 'FEMALE', observations: null, symptoms: ['itchy elbow'], notes: null };
+  it('is deterministic', async () => {
+    const input = {
+      ageYears: 30,
+      sex: 'FEMALE',
+      observations: null,
+      symptoms: ['fever', 'cough', 'wheeze'],
+      notes: null,
+    };
     const one = await provider.diagnose(input, events().sink, new AbortController().signal);
     const two = await provider.diagnose(input, events().sink, new AbortController().signal);
     expect(one).toEqual(two);
-    expect(one.differentials).toEqual([]);
-    expect(one.summary).toContain('No rule matched; this does not exclude serious illness');
+  });
+
+  it('fails, saying what that does not mean, when nothing matches: a result needs a differential', async () => {
+    const input = { ageYears: 30, sex: 'FEMALE', observations: null, symptoms: ['itchy elbow'], notes: null };
+    const attempt = provider.diagnose(input, events().sink, new AbortController().signal);
+    await expect(attempt).rejects.toBeInstanceOf(ProviderOutputError);
+    await expect(attempt).rejects.toThrow(
+      'matched no condition of its 9-entry table; this does not exclude serious illness',
+    );
   });
 });

@@ -1,4 +1,11 @@
-import type { DiagnosisPrompt, DiagnosisProvider, Differential, ProviderEvents, ProviderResult } from './provider.js';
+import {
+  type DiagnosisPrompt,
+  type DiagnosisProvider,
+  type Differential,
+  type ProviderEvents,
+  ProviderOutputError,
+  type ProviderResult,
+} from './provider.js';
 
 /**
  * One row of the knowledge table: a condition, the findings that point to it, and the guideline
@@ -162,6 +169,7 @@ export const RULES_MODEL = 'clinical-copilot-rules-1';
 export class RulesProvider implements DiagnosisProvider {
   readonly name = 'rules' as const;
   readonly model = RULES_MODEL;
+  readonly promptVersion = null;
   private readonly chunkDelayMs: number;
 
   constructor(options: RulesProviderOptions = {}) {
@@ -187,12 +195,17 @@ export class RulesProvider implements DiagnosisProvider {
       .sort((a, b) => (b.likelihood ?? 0) - (a.likelihood ?? 0) || a.condition.localeCompare(b.condition))
       .slice(0, 5);
 
+    if (differentials.length === 0) {
+      // Not a result (the result schema needs a differential), but not silence either: the error
+      // the clinician sees says what happened and what it does not mean.
+      throw new ProviderOutputError(
+        `the rules engine matched no condition of its ${RULES.length}-entry table; this does not exclude serious illness`,
+      );
+    }
     const summary =
       `Rules engine, not a language model: ${differentials.length} condition(s) of a fixed ${RULES.length}-entry guideline table ` +
       `match the findings (${[...findings].sort().join(', ') || 'none recognised'}). ` +
-      (differentials.length > 0
-        ? `Consider: ${differentials.map((d) => d.condition).join('; ')}. `
-        : 'No rule matched; this does not exclude serious illness. ') +
+      `Consider: ${differentials.map((d) => d.condition).join('; ')}. ` +
       'Decision support only; clinical judgement decides.';
 
     // Stream the summary in chunks, as a model would, so clients see progress.

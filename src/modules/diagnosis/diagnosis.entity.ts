@@ -19,6 +19,10 @@ export interface DiagnosisResult {
   differentials: Differential[];
   provider: string;
   model: string;
+  /** The version of the clinical prompt the model was given (worker/llm/clinical-prompt.ts). */
+  promptVersion?: string | undefined;
+  /** `sha256:` of the de-identified facts the provider received (the Provenance's input). */
+  inputDigest?: string | undefined;
 }
 
 /**

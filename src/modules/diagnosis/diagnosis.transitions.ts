@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { DiagnosisResult, DiagnosisStatus } from './diagnosis.entity.js';
+import type { DiagnosisStatus } from './diagnosis.entity.js';
 import type { ChangeResult, LiveStateStore, Patch, Precondition } from './diagnosis.live.js';
+import { type InvalidResultError, partialTextTooLong, validResult } from './diagnosis.result.js';
 import { persistProgress, persistView } from './diagnosis.store.js';
 import { type DiagnosisView, isTerminal, newest } from './diagnosis.view.js';
 
@@ -134,13 +135,20 @@ export class DiagnosisLifecycle {
     return this.apply('progress', mine, fields);
   }
 
-  /** The attempt `mine` completes with a valid result. */
-  complete(mine: DiagnosisView, fields: { result: DiagnosisResult; partialText: string }): Promise<ChangeResult> {
+  /**
+   * The attempt `mine` completes with its answer — if the answer is a valid result. Otherwise it
+   * throws {@link InvalidResultError} before anything changes: the caller fails the attempt, since
+   * nothing the result schema refuses may ever be COMPLETED.
+   */
+  async complete(mine: DiagnosisView, fields: { result: unknown; partialText: string }): Promise<ChangeResult> {
+    const result = validResult(fields.result);
+    const tooLong = partialTextTooLong(fields.partialText.length);
+    if (tooLong) throw tooLong;
     return this.apply('complete', mine, {
       progress: 1,
       stage: 'completed',
       partialText: fields.partialText,
-      resultJson: JSON.stringify(fields.result),
+      resultJson: JSON.stringify(result),
       completedAt: Date.now(),
     });
   }
