@@ -22,6 +22,7 @@ import { ClinicianRegistry } from './modules/clinician/clinician.service.js';
 import { type LiveStateStore, MemoryLiveState, RedisLiveState } from './modules/diagnosis/diagnosis.live.js';
 import type { DiagnosisDeps } from './modules/diagnosis/diagnosis.service.js';
 import { OutboxRelay } from './modules/outbox/outbox.relay.js';
+import { type CareTeamEvents, MemoryCareTeamEvents, RedisCareTeamEvents } from './modules/patient/care-team.events.js';
 
 /** Everything long-lived a pod talks to. Created once; closed in the reverse order. */
 export interface Deps {
@@ -40,6 +41,8 @@ export interface Deps {
   readonly queue: JobQueue;
   /** Live diagnosis state and its pub/sub (Redis, or in-process under `npm start`). */
   readonly live: LiveStateStore;
+  /** Care-team removals told to every pod (on the live state's pub/sub connection). */
+  readonly careTeamEvents: CareTeamEvents;
   readonly diagnosis: DiagnosisDeps;
   readonly healthChecks: readonly HealthCheck[];
   /** The same stores probed in the background: `store_up`, and a log line when one goes or returns. */
@@ -114,6 +117,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     : undefined;
   const live: LiveStateStore =
     redis && subscriber ? new RedisLiveState(redis, subscriber, config.redisKeyPrefix) : new MemoryLiveState();
+  // The same subscriber connection as the live state: see RedisCareTeamEvents on why order matters.
+  const careTeamEvents: CareTeamEvents =
+    redis && subscriber
+      ? new RedisCareTeamEvents(redis, subscriber, config.redisKeyPrefix)
+      : new MemoryCareTeamEvents();
   const queue: JobQueue = config.natsUrl
     ? await JetStreamQueue.connect({
         url: config.natsUrl,
@@ -162,6 +170,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     assessmentEngine,
     queue,
     live,
+    careTeamEvents,
     diagnosis: { live, relay, logger, tracing },
     healthChecks,
     stores,

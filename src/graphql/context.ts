@@ -7,6 +7,7 @@ import { AssessmentService } from '../modules/assessment/assessment.service.js';
 import { type AuditLog, AuditTrail } from '../modules/audit/audit.service.js';
 import type { ClinicianRegistry } from '../modules/clinician/clinician.service.js';
 import { type DiagnosisDeps, DiagnosisService } from '../modules/diagnosis/diagnosis.service.js';
+import type { CareTeamEvents } from '../modules/patient/care-team.events.js';
 import { PatientService } from '../modules/patient/patient.service.js';
 
 /** What every resolver gets: who is asking, and that operation's services. */
@@ -24,6 +25,7 @@ export interface ContextDeps {
   orm: MikroORM;
   auditLog: AuditLog;
   clinicians: ClinicianRegistry;
+  careTeamEvents: CareTeamEvents;
   verifier: TokenVerifier;
   assessmentEngine: AssessmentEngine;
   diagnosis: DiagnosisDeps;
@@ -64,7 +66,7 @@ export async function createContext(deps: ContextDeps, initial: InitialContext):
   const requestId = initial.requestId ?? requestIdOf(initial.request);
   const em = deps.orm.em.fork();
   const audit = new AuditTrail(deps.auditLog, viewer.id, requestId, initial.params?.operationName ?? null);
-  const patients = new PatientService(em, viewer, audit, deps.clinicians);
+  const patients = new PatientService(em, viewer, audit, deps.clinicians, deps.careTeamEvents);
   return {
     viewer,
     requestId,

@@ -38,6 +38,7 @@ describe('the contract', () => {
       'createPatient(input: CreatePatientInput!): Patient!',
       'recordObservations(patientId: ID!, input: ObservationsInput!): Patient!',
       'addCareTeamMember(patientId: ID!, clinicianId: ID!): Patient!',
+      'removeCareTeamMember(patientId: ID!, clinicianId: ID!): Patient!',
       'latestObservations: ObservationSnapshot',
       'careTeam: [Clinician!]!',
     ]) {

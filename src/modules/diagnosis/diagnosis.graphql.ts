@@ -183,16 +183,67 @@ const RECHECK_MS = 5_000;
 
 /**
  * Authorisation on every delivery: the token must still be valid, and the care-team decision is
- * re-read from the database at most every {@link RECHECK_MS}.
+ * re-read from the database at most every {@link RECHECK_MS} — or at once after `revoked()`,
+ * which a care-team removal of the viewer calls (pushed by every pod's pub/sub, see
+ * {@link accessFeed}).
  */
-function deliveryGuard(ctx: Context, patientId: string): () => Promise<void> {
+function deliveryGuard(ctx: Context, patientId: string): { check(): Promise<void>; revoked(): void } {
   let checkedAt = Date.now();
-  return async () => {
-    if (ctx.viewer.expiresAt <= Date.now()) throw new UnauthenticatedError('Token expired');
-    if (Date.now() - checkedAt < RECHECK_MS) return;
-    if (!(await ctx.patients.stillVisible(patientId))) throw new NotFoundError('Diagnosis');
-    checkedAt = Date.now();
+  let revoked = false;
+  return {
+    revoked: () => {
+      revoked = true;
+    },
+    check: async () => {
+      if (ctx.viewer.expiresAt <= Date.now()) throw new UnauthenticatedError('Token expired');
+      if (!revoked && Date.now() - checkedAt < RECHECK_MS) return;
+      if (!(await ctx.patients.stillVisible(patientId))) throw new NotFoundError('Diagnosis');
+      revoked = false;
+      checkedAt = Date.now();
+    },
   };
+}
+
+/** Put into a subscription's feed when the viewer was removed from the patient's care team. */
+const ACCESS_REVOKED = Symbol('access revoked');
+
+/**
+ * One feed of a channel's diagnosis states and of the viewer's removals from the patient's care
+ * team, in the order the pub/sub delivered them (both come over one Redis connection, in publish
+ * order). A removal marks the guard before anything after it is read, so a change published after
+ * the removal is never delivered; the marker wakes an idle subscription so that it ends at once.
+ * After a Redis outage, removals announced meanwhile were lost like any message: access is
+ * checked again before the states `onResync` re-reads are delivered.
+ */
+function accessFeed(
+  ctx: Context,
+  channel: string,
+  patientId: string,
+  guard: { revoked(): void },
+  { onResync }: { onResync: (push: (view: DiagnosisView) => void) => void },
+) {
+  const live = ctx.diagnoses.liveStore;
+  return openFeed<DiagnosisView | typeof ACCESS_REVOKED>(async (push) => {
+    const revoked = () => {
+      guard.revoked();
+      push(ACCESS_REVOKED);
+    };
+    const stopAccess = await ctx.patients.watchAccess(patientId, revoked);
+    // After an outage: access is checked again before the re-read is delivered (the flag, at
+    // once; `watchAccess`'s own resync wakes an idle subscription to check).
+    const stopViews = await live
+      .listen(channel, push, () => {
+        guard.revoked();
+        onResync(push);
+      })
+      .catch(async (error: unknown) => {
+        await stopAccess();
+        throw error;
+      });
+    return async () => {
+      await Promise.all([stopViews(), stopAccess()]);
+    };
+  });
 }
 
 type OnClose = (close: () => Promise<void>) => void;
@@ -265,19 +316,21 @@ async function* diagnosisUpdates(
   if (!first) throw new NotFoundError('Diagnosis');
   ctx.audit.record({ action: 'R', patientId: first.patientId, subtype: DiagnosisAudit.subscribe });
   await ctx.audit.flush();
-  const live = ctx.diagnoses.liveStore;
+  const guard = deliveryGuard(ctx, first.patientId);
   // After a Redis outage, the current state is read again and goes through the same feed: the
   // loop below delivers it only if it is newer than what the client has.
-  const feed = await openFeed<DiagnosisView>((push) =>
-    live.listen(live.channelOfDiagnosis(first.id), push, () => {
+  const feed = await accessFeed(ctx, ctx.diagnoses.liveStore.channelOfDiagnosis(first.id), first.patientId, guard, {
+    onResync: (push) => {
       void ctx.diagnoses.reread(first.id).then(
         (view) => view && push(view),
         () => undefined,
       );
-    }),
-  );
+    },
+  });
   onClose(feed.close);
   try {
+    // Asked again now that removals are heard: one that landed before could not be announced to us.
+    if (!(await ctx.patients.stillVisible(first.patientId))) throw new NotFoundError('Diagnosis');
     let sent = (await ctx.diagnoses.current(id)) ?? first;
     const delivery = deliver(sent);
     try {
@@ -286,10 +339,13 @@ async function* diagnosisUpdates(
       delivery.end();
     }
     if (isTerminal(sent)) return;
-    const guard = deliveryGuard(ctx, sent.patientId);
     for await (const view of feed) {
+      if (view === ACCESS_REVOKED) {
+        await guard.check();
+        continue;
+      }
       if (view.version <= sent.version) continue;
-      await guard();
+      await guard.check();
       sent = view;
       const delivery = deliver(view);
       try {
@@ -315,27 +371,32 @@ async function* patientDiagnosisUpdates(
   if (!patient) throw new NotFoundError('Patient');
   ctx.audit.record({ action: 'R', patientId: patient.id, subtype: DiagnosisAudit.subscribe });
   await ctx.audit.flush();
-  const live = ctx.diagnoses.liveStore;
+  const guard = deliveryGuard(ctx, patient.id);
   // After a Redis outage: every diagnosis of the patient that changed since the subscription began
   // (a margin for clock skew between pods), through the same feed and its version filter.
   const since = Date.now() - RESYNC_SKEW_MS;
-  const feed = await openFeed<DiagnosisView>((push) =>
-    live.listen(live.channelOfPatient(patient.id), push, () => {
+  const feed = await accessFeed(ctx, ctx.diagnoses.liveStore.channelOfPatient(patient.id), patient.id, guard, {
+    onResync: (push) => {
       void ctx.diagnoses.changedSince(patient.id, since).then(
         (views) => {
           for (const view of views) push(view);
         },
         () => undefined,
       );
-    }),
-  );
+    },
+  });
   onClose(feed.close);
   const latest = new Map<string, number>();
-  const guard = deliveryGuard(ctx, patient.id);
   try {
+    // Asked again now that removals are heard: one that landed before could not be announced to us.
+    if (!(await ctx.patients.stillVisible(patient.id))) throw new NotFoundError('Patient');
     for await (const view of feed) {
+      if (view === ACCESS_REVOKED) {
+        await guard.check();
+        continue;
+      }
       if ((latest.get(view.id) ?? 0) >= view.version) continue;
-      await guard();
+      await guard.check();
       latest.set(view.id, view.version);
       const delivery = deliver(view);
       try {

@@ -213,4 +213,13 @@ builder.mutationFields((t) => ({
     args: { patientId: t.arg.id({ required: true }), clinicianId: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => ctx.patients.addCareTeamMember(String(args.patientId), String(args.clinicianId)),
   }),
+  removeCareTeamMember: t.field({
+    type: PatientRef,
+    description:
+      "Removes a clinician (by their token's `sub`) from a patient's care team, by a member or an admin. " +
+      'Immediate on every pod: their next read of the patient is NOT_FOUND and their open subscriptions on it end ' +
+      'with NOT_FOUND. Removing the last member is BAD_USER_INPUT; removing a non-member answers the patient unchanged.',
+    args: { patientId: t.arg.id({ required: true }), clinicianId: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.patients.removeCareTeamMember(String(args.patientId), String(args.clinicianId)),
+  }),
 }));

@@ -14,6 +14,7 @@ import type { AuditNote, AuditTrail } from '../audit/audit.service.js';
 import { AuditOutcome } from '../audit/audit-event.entity.js';
 import { Clinician } from '../clinician/clinician.entity.js';
 import type { ClinicianRegistry } from '../clinician/clinician.service.js';
+import type { CareTeamEvents } from './care-team.events.js';
 import { CareTeamMember } from './care-team-member.entity.js';
 import { Observation, pickObservationValues } from './observation.entity.js';
 import { Patient } from './patient.entity.js';
@@ -33,6 +34,7 @@ export const PatientAudit = {
   create: 'patient.create',
   recordObservations: 'patient.observations.create',
   addCareTeamMember: 'patient.careTeam.add',
+  removeCareTeamMember: 'patient.careTeam.remove',
 } as const;
 
 const MAX_SEARCH_LENGTH = 100;
@@ -52,6 +54,7 @@ export class PatientService {
     private readonly viewer: Viewer,
     private readonly audit: AuditTrail,
     private readonly clinicians: ClinicianRegistry,
+    private readonly careTeamEvents: CareTeamEvents,
   ) {}
 
   /**
@@ -173,6 +176,72 @@ export class PatientService {
       this.careTeams.clear(patientId);
       return this.em.findOneOrFail(Patient, patientId, { refresh: true });
     });
+  }
+
+  /**
+   * Removes a clinician from the care team, by a member (themself included) or an admin. The
+   * removal takes effect before this answers: the clinician's next read is `NOT_FOUND`, and every
+   * pod has been told to end their open subscriptions on the patient (see
+   * {@link accessRevoked}). The last member cannot be removed (`BAD_USER_INPUT`): a patient
+   * nobody but admins can see would be lost to its clinicians. Removing a clinician who is not a
+   * member answers the patient unchanged and audits no change.
+   */
+  async removeCareTeamMember(patientId: string, clinicianId: string): Promise<Patient> {
+    const note: AuditNote = { action: 'U', patientId, subtype: PatientAudit.removeCareTeamMember };
+    return this.audited(note, async () => {
+      await this.requireVisible(patientId);
+      const memberId = parseInput(clinicianIdSchema, clinicianId);
+      await this.em.transactional(async (em) => {
+        // The patient row lock serialises changes to one care team: two members removing each
+        // other at once must not both pass the last-member check and leave the team empty.
+        await em.findOneOrFail(Patient, patientId, { lockMode: LockMode.PESSIMISTIC_WRITE });
+        const members = await em.find(CareTeamMember, { patient: patientId });
+        if (!members.some((m) => m.clinician.id === memberId)) return;
+        if (members.length === 1) {
+          throw new BadUserInputError('The last member of a care team cannot be removed', 'clinicianId');
+        }
+        await em.nativeDelete(CareTeamMember, { patient: patientId, clinician: memberId });
+        this.audit.inTransaction(em, note);
+      });
+      // Announced for a non-member too: if an earlier removal committed but its announcement
+      // failed (Redis down: that answer was an error), the client's retry announces it again.
+      await this.accessRevoked(patientId, memberId);
+      this.careTeams.clear(patientId);
+      return this.em.findOneOrFail(Patient, patientId, { refresh: true });
+    });
+  }
+
+  /**
+   * THE place where a clinician's access to a patient is withdrawn, called after the change has
+   * committed and before the mutation answers. Any cache of access decisions belongs here: today
+   * only this operation's loaders hold one; a shared cache (per pod, or in Redis) must be
+   * invalidated here too, and a per-pod one on the other pods through {@link CareTeamEvents},
+   * whose message every pod already receives. Then every pod is told, and ends the clinician's
+   * open subscriptions on the patient. If that cannot be told (Redis down) the mutation answers
+   * an error although the removal stands — reads are refused already; the subscriptions end at
+   * their next periodic re-check, or when the client's retry announces it.
+   */
+  private async accessRevoked(patientId: string, clinicianId: string): Promise<void> {
+    this.visible.clear(patientId);
+    this.colleagues.clearAll();
+    await this.careTeamEvents.removed(patientId, clinicianId);
+  }
+
+  /**
+   * Calls `onRevoked` when the viewer may have lost the patient: removed from its care team on
+   * any pod, or a Redis outage ended (a removal may have been announced meanwhile). For
+   * long-lived subscriptions, which must then check again (an admin, say, still sees the patient)
+   * and end. Resolves once listening; the function it returns stops.
+   */
+  watchAccess(patientId: string, onRevoked: () => void): Promise<() => Promise<void>> {
+    const viewer = this.viewer.id;
+    return this.careTeamEvents.listen(
+      patientId,
+      (clinicianId) => {
+        if (clinicianId === viewer) onRevoked();
+      },
+      onRevoked,
+    );
   }
 
   /** The care team of a patient the viewer was already allowed to read (batched per operation). */
