@@ -108,3 +108,72 @@ export function connectWs(url: string, authorization?: string): WsConnection {
     dispose: () => Promise.resolve(client.dispose()),
   };
 }
+
+/** A client that reconnects for ever (through a balancer, to whichever pod) and subscribes again. */
+export interface ReconnectingWs {
+  readonly client: Client;
+  /** How many times the socket was acknowledged by a server (1 + the reconnections). */
+  connects(): number;
+  /** Subscribes; the subscription is issued again on every reconnection, and collects what it yields. */
+  stream<TData, TVars>(document: TypedDocumentNode<TData, TVars>, variables?: TVars): WsStream<TData>;
+  dispose(): Promise<void>;
+}
+
+/**
+ * A graphql-ws client as a browser tab would hold it: on any drop (a pod killed, a drain closing
+ * with 1001) it reconnects after a short pause, without limit, and graphql-ws subscribes every
+ * open operation again — which, for `diagnosisUpdated`, yields the current state first.
+ */
+export function connectReconnectingWs(url: string, authorization: string): ReconnectingWs {
+  let connects = 0;
+  const client = createClient({
+    url,
+    webSocketImpl: WebSocket,
+    lazy: true,
+    retryAttempts: Number.POSITIVE_INFINITY,
+    shouldRetry: () => true,
+    retryWait: () => new Promise((resolve) => setTimeout(resolve, 200)),
+    connectionParams: { authorization },
+    on: {
+      connected: () => {
+        connects += 1;
+      },
+    },
+  });
+  return {
+    client,
+    connects: () => connects,
+    stream: (document, variables) => {
+      const results: never[] = [];
+      let stop: () => void = () => undefined;
+      const done = new Promise<void>((resolve) => {
+        stop = client.subscribe(
+          { query: print(document), variables: (variables ?? {}) as Record<string, unknown> },
+          {
+            next: (value) => results.push(value as never),
+            error: (error) => {
+              results.push(
+                (Array.isArray(error) ? { errors: error } : { errors: [{ message: String(error) }] }) as never,
+              );
+              resolve();
+            },
+            complete: () => resolve(),
+          },
+        );
+      });
+      return {
+        results,
+        done,
+        stop: () => stop(),
+        until: async (predicate, timeoutMs = 15_000) => {
+          const deadline = Date.now() + timeoutMs;
+          while (!predicate(results)) {
+            if (Date.now() > deadline) throw new Error(`timed out; got ${JSON.stringify(results)}`);
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        },
+      };
+    },
+    dispose: () => Promise.resolve(client.dispose()),
+  };
+}
