@@ -32,6 +32,8 @@ export async function startNode(
   env: Record<string, string>,
   ready: () => Promise<boolean>,
   cwd = root,
+  /** Compiling TypeScript sources on a busy machine can take a while. */
+  readyTimeoutMs = 30_000,
 ): Promise<Running> {
   const child = spawn(process.execPath, typeof script === 'string' ? [script] : [...script], {
     cwd,
@@ -46,13 +48,13 @@ export async function startNode(
     out = (out + c.toString()).slice(-20_000);
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${script} exited with ${child.exitCode}:\n${out}`);
     if (await ready().catch(() => false)) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`${script} not ready in 30 s:\n${out}`);
+      throw new Error(`${script} not ready in ${readyTimeoutMs / 1000} s:\n${out}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }

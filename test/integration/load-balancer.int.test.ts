@@ -66,6 +66,8 @@ describe.skipIf(!nginxBinary())('nginx in front of two API pods', () => {
         TRUST_PROXY: 'true',
       },
       () => httpOk(`http://127.0.0.1:${port}/health/ready`),
+      undefined,
+      90_000,
     );
     return { port, process };
   }
@@ -108,7 +110,7 @@ describe.skipIf(!nginxBinary())('nginx in front of two API pods', () => {
         { token },
       )
     ).expectData().createPatient.id;
-  }, 120_000);
+  }, 240_000);
 
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.dispose()));
@@ -148,7 +150,7 @@ describe.skipIf(!nginxBinary())('nginx in front of two API pods', () => {
   it('follows a diagnosis to COMPLETED over a WebSocket through nginx', async () => {
     const client = connectReconnectingWs(nginx.wsUrl, `Bearer ${token}`);
     clients.push(client);
-    const diagnosis = await request(['fever', 'cough']);
+    const diagnosis = await request(['fever', 'cough', 'shortness of breath']);
     const stream = client.stream(DiagnosisUpdatedDocument, { id: diagnosis.id }) as Updates;
     await stream.done;
     const views = viewsOf(stream);
@@ -159,7 +161,7 @@ describe.skipIf(!nginxBinary())('nginx in front of two API pods', () => {
   }, 60_000);
 
   it('streams a subscription over SSE through nginx, events arriving while the job runs', async () => {
-    const diagnosis = await request(['headache']);
+    const diagnosis = await request(['wheeze', 'cough']);
     const res = await fetch(nginx.url, {
       method: 'POST',
       headers: {
@@ -231,7 +233,13 @@ describe.skipIf(!nginxBinary())('nginx in front of two API pods', () => {
 
     // New requests through nginx go to the surviving pod.
     const after = await eventually(
-      () => execute(nginx.url, RequestDiagnosisDocument, { patientId, input: { symptoms: ['cough'] } }, { token }),
+      () =>
+        execute(
+          nginx.url,
+          RequestDiagnosisDocument,
+          { patientId, input: { symptoms: ['wheeze', 'cough'] } },
+          { token },
+        ),
       (r) => !r.errors && r.data?.requestDiagnosis.status === 'QUEUED',
       { what: 'requests served after the kill' },
     );
