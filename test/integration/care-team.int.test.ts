@@ -31,6 +31,7 @@ const release = () => {
 const holding: DiagnosisProvider = {
   name: 'rules',
   model: 'holds-until-released',
+  promptVersion: null,
   diagnose: (prompt) =>
     prompt.symptoms.includes(PROBE)
       ? Promise.resolve({
