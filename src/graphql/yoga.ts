@@ -6,7 +6,7 @@ import { errorFields, type Logger } from '../lib/logger.js';
 import type { Metrics } from '../lib/metrics.js';
 import type { Tracing } from '../lib/tracing.js';
 import { type Context, type ContextDeps, createContext, type InitialContext } from './context.js';
-import { GraphiqlAssets, graphiqlAuth } from './graphiql.js';
+import { GraphiqlAssets, graphiqlOptions } from './graphiql.js';
 import { type PersistedOperations, usePersistedOperationsList, useQueryLimits } from './limits.js';
 import type { RateLimitGuard } from './rate-limit.plugin.js';
 import { buildSchema } from './schema.js';
@@ -54,7 +54,7 @@ export function createGraphqlServer(options: YogaOptions): Yoga {
       ? {
           title: 'Clinical Copilot',
           subscriptionsProtocol: 'WS',
-          ...(graphiqlToken ? graphiqlAuth(`Bearer ${graphiqlToken}`) : {}),
+          ...graphiqlOptions(graphiqlToken ? `Bearer ${graphiqlToken}` : undefined),
         }
       : false,
     renderGraphiQL: graphiqlAssets?.render,

@@ -1,7 +1,8 @@
 /**
  * GraphiQL as a clinician sees it: served by the API, opened in headless Chromium (Debian's
  * `chromium`, driven by playwright-core), it runs a query over HTTP and shows a diagnosis
- * subscription update live over graphql-ws. Leaves a screenshot in `test/artifacts/`.
+ * subscription update live over graphql-ws — with the token pre-filled as `npm start` does, and
+ * with a token typed into the headers editor by hand. Leaves a screenshot in `test/artifacts/`.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -20,6 +21,9 @@ const UI_TIMEOUT_MS = 20_000;
 let api: TestApi;
 let graphiqlPod: App;
 let graphiqlUrl: URL;
+/** A pod serving GraphiQL with nothing pre-filled: the token is typed in by hand. */
+let bareGraphiqlPod: App;
+let bareGraphiqlUrl: URL;
 let browser: Browser;
 let page: Page;
 let worker: TestWorker | undefined;
@@ -36,9 +40,11 @@ beforeAll(async () => {
   api = await startTestApi();
   token = await api.token('dr-browser', { name: 'Dr Browser' });
   // A second pod on the same dependencies, serving GraphiQL with the token pre-filled, as
-  // `npm start` does: a hand-typed header would not reach graphql-ws (see `graphiqlAuth`).
+  // `npm start` does; a third with nothing pre-filled.
   graphiqlPod = buildApp(api.config, api.deps, { graphiqlToken: token });
   graphiqlUrl = await graphiqlPod.listen();
+  bareGraphiqlPod = buildApp(api.config, api.deps);
+  bareGraphiqlUrl = await bareGraphiqlPod.listen();
   // launch() gives Chromium a fresh temporary profile; without the background-networking flags
   // it keeps calling out of this machine's closed network.
   browser = await chromium.launch({
@@ -73,6 +79,7 @@ afterAll(async () => {
   await worker?.stop();
   await browser?.close();
   await graphiqlPod?.close();
+  await bareGraphiqlPod?.close();
   await api?.close();
 });
 
@@ -133,6 +140,10 @@ describe('GraphiQL in a browser', () => {
     // GET /graphql as a browser asks for it (Accept: text/html) answers GraphiQL.
     await page.goto(graphiqlUrl.href);
     await page.locator('.graphiql-query-editor .monaco-editor').waitFor();
+    // It opens on the README's walkthrough.
+    await expect
+      .poll(async () => normalise((await page.locator('.graphiql-query-editor .view-lines').textContent()) ?? ''))
+      .toContain("# Clinical Copilot: the README's walkthrough.");
 
     await setQuery(`{ me { id name } patient(id: "${patient.id}") { givenName familyName } }`);
     await page.locator('.graphiql-execute-button').click();
@@ -193,5 +204,62 @@ describe('GraphiQL in a browser', () => {
 
     // The token reached graphql-ws in `connection_init`, where the server authenticates.
     expect(wsSent.find((m) => m.type === 'connection_init')?.payload).toEqual({ authorization: `Bearer ${token}` });
+  });
+
+  it('authenticates a subscription with a token typed into the headers editor by hand', {
+    timeout: 60_000,
+  }, async () => {
+    const typed = await api.token('dr-typed', { name: 'Dr Typed' });
+    const patient = (
+      await execute(
+        api.url,
+        CreatePatientDocument,
+        {
+          input: {
+            mrn: `BT-${Date.now().toString(36)}`,
+            givenName: 'Typed',
+            familyName: 'Token',
+            birthDate: '1950-01-01',
+            sex: 'OTHER',
+          },
+        },
+        { token: typed },
+      )
+    ).expectData().createPatient;
+    const diagnosis = (
+      await execute(
+        api.url,
+        RequestDiagnosisDocument,
+        { patientId: patient.id, input: { symptoms: ['headache'] } },
+        { token: typed },
+      )
+    ).expectData().requestDiagnosis;
+
+    const sent: { type: string; payload?: Record<string, unknown> }[] = [];
+    page.on('websocket', (socket) => {
+      socket.on('framesent', ({ payload }) => {
+        if (typeof payload === 'string') sent.push(JSON.parse(payload));
+      });
+    });
+    await page.goto(bareGraphiqlUrl.href);
+    await page.locator('.graphiql-query-editor .monaco-editor').waitFor();
+    // The headers editor starts empty here; type the header as a clinician would.
+    await page.locator('.graphiql-editor-tools button[data-name="headers"]').click();
+    const headers = page.locator('.graphiql-editor-tool .graphiql-editor:visible .monaco-editor');
+    await headers.click();
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.keyboard.press('Delete');
+    await page.keyboard.insertText(`{ "Authorization": "Bearer ${typed}" }`);
+
+    await setQuery(`subscription { diagnosisUpdated(id: "${diagnosis.id}") { status version } }`);
+    await page.locator('.graphiql-execute-button').click();
+    // The subscription ran: its first event is the diagnosis's current state.
+    await expect.poll(responseText, { timeout: UI_TIMEOUT_MS }).toMatch(/"diagnosisUpdated": \{ "status": "\w+"/);
+    expect(await responseText()).not.toContain('UNAUTHENTICATED');
+    // The server saw the hand-typed token in `connection_init`, where it authenticates.
+    const inits = sent.filter((m) => m.type === 'connection_init');
+    expect(inits).toHaveLength(1);
+    expect(inits[0]?.payload).toEqual({ authorization: `Bearer ${typed}` });
+    expect(sent.map((m) => m.type).slice(0, 2)).toEqual(['connection_init', 'subscribe']);
   });
 });

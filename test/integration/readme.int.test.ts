@@ -7,12 +7,20 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createClient } from 'graphql-ws';
 import { afterAll, describe, expect, it } from 'vitest';
-import { embeddedEnv, repoRoot, startEmbedded } from '../helpers/embedded.js';
+import WebSocket from 'ws';
+import { WALKTHROUGH_DOCUMENT } from '../../src/graphql/graphiql.js';
+import { embeddedEnv, repoRoot, runTokenScript, startEmbedded } from '../helpers/embedded.js';
+import { executeRaw } from '../helpers/graphql.js';
 
 const README_API = 'API=http://localhost:4000/graphql';
 const dataDir = mkdtempSync(join(tmpdir(), 'cc-readme-'));
-afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+const graphiqlDataDir = mkdtempSync(join(tmpdir(), 'cc-graphiql-'));
+afterAll(() => {
+  rmSync(dataDir, { recursive: true, force: true });
+  rmSync(graphiqlDataDir, { recursive: true, force: true });
+});
 
 /** The ```sh blocks of one `## ` section of the README, in order. */
 function shellBlocks(markdown: string, heading: string): string[] {
@@ -71,6 +79,60 @@ describe('README walkthrough', () => {
       expect(out).toContain('{"data":{"addCareTeamMember":{"careTeam":[{"id":"dr-ada"},{"id":"dr-grace"}]}}}');
       expect(lines).toContain('{"data":{"patient":{"givenName":"Grace"}}}');
     } finally {
+      expect(await instance.stop()).toBe(0);
+    }
+  }, 240_000);
+
+  it("GraphiQL's first document is the same walkthrough, and runs operation by operation", async () => {
+    const instance = await startEmbedded(graphiqlDataDir);
+    const mint = (sub: string) => {
+      const minted = runTokenScript(['--sub', sub], embeddedEnv(graphiqlDataDir));
+      expect(minted.status, minted.stderr).toBe(0);
+      return minted.stdout.trim();
+    };
+    const [ada, grace] = [mint('dr-ada'), mint('dr-grace')];
+    const run = async (operationName: string, token: string, variables: Record<string, string> = {}) =>
+      executeRaw<Record<string, unknown>>(
+        instance.url,
+        { query: WALKTHROUGH_DOCUMENT, operationName, variables },
+        { token },
+      );
+    const client = createClient({
+      url: instance.url.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${ada}` },
+    });
+    try {
+      const created = (await run('CreatePatient', ada)).expectData() as { createPatient: { id: string } };
+      const patientId = created.createPatient.id;
+      (await run('RecordObservations', ada, { patientId })).expectData();
+      expect((await run('Assessment', ada, { patientId })).expectData()).toMatchObject({
+        assessment: { model: 'news2', riskLevel: 'HIGH', source: 'LIVE' },
+      });
+      const requested = (await run('RequestDiagnosis', ada, { patientId })).expectData() as {
+        requestDiagnosis: { id: string; status: string };
+      };
+      expect(requested.requestDiagnosis.status).toBe('QUEUED');
+
+      const statuses: string[] = [];
+      const events = client.iterate<{ diagnosisUpdated: { status: string } }>({
+        query: WALKTHROUGH_DOCUMENT,
+        operationName: 'DiagnosisUpdated',
+        variables: { diagnosisId: requested.requestDiagnosis.id },
+      });
+      for await (const event of events) statuses.push(event.data?.diagnosisUpdated.status ?? 'error');
+      expect(statuses.at(-1)).toBe('COMPLETED');
+
+      // The care-team rule: hidden from dr-grace like a missing patient, until dr-ada adds her.
+      const hidden = await run('Patient', grace, { patientId });
+      expect(hidden.data).toEqual({ patient: null });
+      expect(hidden.codes).toEqual(['NOT_FOUND']);
+      (await run('AddCareTeamMember', ada, { patientId })).expectData();
+      expect((await run('Patient', grace, { patientId })).expectData()).toEqual({
+        patient: { givenName: 'Grace', familyName: 'Hopper' },
+      });
+    } finally {
+      await client.dispose();
       expect(await instance.stop()).toBe(0);
     }
   }, 240_000);
