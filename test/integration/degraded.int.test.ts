@@ -98,7 +98,7 @@ describe('degraded operation while Redis or NATS is down', () => {
 
   beforeAll(async () => {
     [redis, nats] = await Promise.all([startOwnRedis(), startOwnNats()]);
-    const probing = { HEALTH_TIMEOUT_MS: '500', STORE_CHECK_INTERVAL_MS: '200' };
+    const probing = { HEALTH_TIMEOUT_MS: '2000', STORE_CHECK_INTERVAL_MS: '200' };
     api = await startTestApi({
       env: { REDIS_URL: redis.url, NATS_URL: nats.url, RATE_LIMIT_POINTS: String(RATE_LIMIT_POINTS), ...probing },
     });

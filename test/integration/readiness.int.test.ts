@@ -84,7 +84,7 @@ describe('readiness of an API pod', () => {
   beforeAll(async () => {
     [redis, nats] = await Promise.all([startOwnRedis(), startOwnNats()]);
     api = await startTestApi({
-      env: { REDIS_URL: redis.url, NATS_URL: nats.url, HEALTH_TIMEOUT_MS: '500', STORE_CHECK_INTERVAL_MS: '200' },
+      env: { REDIS_URL: redis.url, NATS_URL: nats.url, HEALTH_TIMEOUT_MS: '2000', STORE_CHECK_INTERVAL_MS: '200' },
     });
   });
   afterAll(async () => {
@@ -131,7 +131,7 @@ describe('readiness of a worker process', () => {
         REDIS_URL: redis.url,
         WORKER_HEALTH_PORT: String(port),
         HOST: '127.0.0.1',
-        HEALTH_TIMEOUT_MS: '500',
+        HEALTH_TIMEOUT_MS: '2000',
         STORE_CHECK_INTERVAL_MS: '200',
       },
     );
