@@ -5,6 +5,10 @@ import { Patient } from '../patient/patient.entity.js';
 
 export const DIAGNOSIS_STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
 export type DiagnosisStatus = (typeof DIAGNOSIS_STATUSES)[number];
+/** A clinician's sign-off of a COMPLETED diagnosis. */
+export const REVIEW_DECISIONS = ['ACCEPTED', 'AMENDED', 'REJECTED'] as const;
+export type ReviewDecision = (typeof REVIEW_DECISIONS)[number];
+
 export const TERMINAL_STATUSES: ReadonlySet<DiagnosisStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 export interface Differential {
@@ -46,6 +50,13 @@ export class Diagnosis {
   createdAt: Date = new Date();
   updatedAt: Date = new Date();
   completedAt: Date | null = null;
+  /** The sign-off, once; the model's `result` is never edited by it. */
+  reviewDecision: ReviewDecision | null = null;
+  reviewedBy: Clinician | null = null;
+  reviewNote: string | null = null;
+  /** The clinician's own summary, when AMENDED: the report's conclusion instead of the model's. */
+  amendedSummary: string | null = null;
+  reviewedAt: Date | null = null;
 
   constructor(patient: Patient, requestedBy: Clinician, symptoms: string[], notes: string | null) {
     this.patient = patient;
@@ -76,5 +87,10 @@ export const DiagnosisSchema = new EntitySchema<Diagnosis>({
     createdAt: { type: 'Date', columnType: 'timestamptz' },
     updatedAt: { type: 'Date', columnType: 'timestamptz' },
     completedAt: { type: 'Date', columnType: 'timestamptz', nullable: true },
+    reviewDecision: { enum: true, items: () => [...REVIEW_DECISIONS], columnType: 'text', nullable: true },
+    reviewedBy: { kind: 'm:1', entity: () => Clinician, deleteRule: 'restrict', nullable: true },
+    reviewNote: { type: 'text', columnType: 'text', nullable: true },
+    amendedSummary: { type: 'text', columnType: 'text', nullable: true },
+    reviewedAt: { type: 'Date', columnType: 'timestamptz', nullable: true },
   },
 });

@@ -9,12 +9,71 @@ import { ClinicianRef } from '../clinician/clinician.graphql.js';
 import { PatientRef } from '../patient/patient.graphql.js';
 import { DIAGNOSIS_STATUSES } from './diagnosis.entity.js';
 import { DiagnosisAudit } from './diagnosis.service.js';
-import { MAX_NOTES, MAX_SYMPTOMS } from './diagnosis.validation.js';
-import { type DiagnosisView, isTerminal, resultOf } from './diagnosis.view.js';
+import { MAX_AMENDED_SUMMARY, MAX_NOTES, MAX_REVIEW_NOTE, MAX_SYMPTOMS } from './diagnosis.validation.js';
+import {
+  type DiagnosisView,
+  isTerminal,
+  type ReviewView,
+  reportStatusOf,
+  resultOf,
+  reviewOf,
+} from './diagnosis.view.js';
 
 const StatusEnum = builder.enumType('DiagnosisStatus', {
   description: 'Where a diagnosis job is. COMPLETED, FAILED and CANCELLED are terminal.',
   values: DIAGNOSIS_STATUSES,
+});
+
+const ReportStatusEnum = builder.enumType('ReportStatus', {
+  description:
+    'Where the report stands with a clinician. PRELIMINARY is an unreviewed draft — decision support, not a diagnosis; nothing is FINAL without a human.',
+  values: {
+    PRELIMINARY: { description: 'COMPLETED, not yet reviewed: an unreviewed draft.' },
+    FINAL: { description: 'A clinician accepted it.' },
+    AMENDED: { description: "A clinician amended it: `review.amendedSummary` is the report's conclusion." },
+    REJECTED: { description: 'A clinician rejected it: do not act on it.' },
+  } as const,
+});
+
+const ReviewDecisionEnum = builder.enumType('ReviewDecision', {
+  description: "A clinician's sign-off decision.",
+  values: {
+    ACCEPTED: { description: 'The result stands as the report (FINAL).' },
+    AMENDED: { description: "The clinician's `amendedSummary` replaces the model's summary as the conclusion." },
+    REJECTED: { description: 'The result is withdrawn (the FHIR report is entered-in-error).' },
+  } as const,
+});
+
+const GeneratorEnum = builder.enumType('ResultGenerator', {
+  description: 'What produced a result.',
+  values: {
+    LANGUAGE_MODEL: { description: 'A large language model (`provider: openai`).' },
+    RULES_ENGINE: {
+      description: 'The offline rules engine (`provider: rules`): a fixed, cited table — not a language model.',
+    },
+  } as const,
+});
+
+const ReviewRef = builder.objectRef<ReviewView>('DiagnosisReview').implement({
+  description: "A clinician's sign-off of a COMPLETED diagnosis. Given once; the model's result is never edited.",
+  fields: (t) => ({
+    decision: t.field({ type: ReviewDecisionEnum, description: 'The decision.', resolve: (r) => r.decision }),
+    reviewer: t.field({
+      type: ClinicianRef,
+      description: 'Who signed it off.',
+      resolve: (r, _args, ctx) => ctx.diagnoses.clinician(r.reviewerId),
+    }),
+    note: t.exposeString('note', { nullable: true, description: "The reviewer's note." }),
+    amendedSummary: t.exposeString('amendedSummary', {
+      nullable: true,
+      description: "The reviewer's summary, when AMENDED: the report's conclusion.",
+    }),
+    reviewedAt: t.field({
+      type: 'DateTime',
+      description: 'When it was signed off.',
+      resolve: (r) => new Date(r.reviewedAt),
+    }),
+  }),
 });
 
 interface DifferentialShape {
@@ -41,11 +100,23 @@ interface ResultShape {
   differentials: DifferentialShape[];
   provider: string;
   model: string;
+  promptVersion?: string | undefined;
 }
 
 const ResultRef = builder.objectRef<ResultShape>('DiagnosisResult').implement({
-  description: 'A finished diagnosis: decision support for the clinician, not a diagnosis in itself.',
+  description:
+    "The model's answer, kept exactly as it was given: decision support for the clinician, not a diagnosis in itself, and an unreviewed draft while the diagnosis' `reportStatus` is PRELIMINARY. Plain text: render it as text.",
   fields: (t) => ({
+    generator: t.field({
+      type: GeneratorEnum,
+      description: 'A language model, or the rules engine (not a language model).',
+      resolve: (r) => (r.provider === 'rules' ? 'RULES_ENGINE' : 'LANGUAGE_MODEL'),
+    }),
+    promptVersion: t.string({
+      nullable: true,
+      description: 'The version of the instructions a language model was given (null for the rules engine).',
+      resolve: (r) => r.promptVersion ?? null,
+    }),
     summary: t.exposeString('summary', { description: 'The overall picture.' }),
     differentials: t.field({
       type: [DifferentialRef],
@@ -79,8 +150,21 @@ export const DiagnosisRef = builder.objectRef<DiagnosisView>('Diagnosis').implem
     result: t.field({
       type: ResultRef,
       nullable: true,
-      description: 'The result, once COMPLETED.',
+      description: "The model's result, once COMPLETED — a draft until `reportStatus` says a clinician signed it off.",
       resolve: (d) => resultOf(d),
+    }),
+    reportStatus: t.field({
+      type: ReportStatusEnum,
+      nullable: true,
+      description:
+        'Null until COMPLETED; then PRELIMINARY (an unreviewed draft) until a clinician reviews it: FINAL, AMENDED or REJECTED.',
+      resolve: (d) => reportStatusOf(d),
+    }),
+    review: t.field({
+      type: ReviewRef,
+      nullable: true,
+      description: "The clinician's sign-off; null until reviewed.",
+      resolve: (d) => reviewOf(d),
     }),
     error: t.exposeString('error', {
       nullable: true,
@@ -130,6 +214,23 @@ const RequestInput = builder.inputType('DiagnosisRequestInput', {
   }),
 });
 
+const ReviewInput = builder.inputType('DiagnosisReviewInput', {
+  description: "A clinician's sign-off of a COMPLETED diagnosis.",
+  fields: (t) => ({
+    decision: t.field({ type: ReviewDecisionEnum, required: true, description: 'ACCEPTED, AMENDED or REJECTED.' }),
+    note: t.string({
+      ...freeText,
+      required: false,
+      description: `A note, at most ${MAX_REVIEW_NOTE} characters (tab and line breaks allowed).`,
+    }),
+    amendedSummary: t.string({
+      ...freeText,
+      required: false,
+      description: `Required for AMENDED (and only then): the clinician's summary, at most ${MAX_AMENDED_SUMMARY} characters (tab and line breaks allowed).`,
+    }),
+  }),
+});
+
 builder.objectField(PatientRef, 'diagnoses', (t) =>
   t.field({
     type: DiagnosisConnection,
@@ -172,6 +273,13 @@ builder.mutationFields((t) => ({
       'Cancels a QUEUED or RUNNING diagnosis (the worker stops the model call). A terminal one is BAD_USER_INPUT.',
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => ctx.diagnoses.cancel(String(args.id)),
+  }),
+  reviewDiagnosis: t.field({
+    type: DiagnosisRef,
+    description:
+      "Signs off a COMPLETED diagnosis, once: its reportStatus becomes FINAL, AMENDED or REJECTED, `version` grows by one and `patientDiagnoses` subscribers get it. The model's result is not changed. Any other status, or a second review, is BAD_USER_INPUT; a diagnosis you may not see is NOT_FOUND.",
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: ReviewInput, required: true }) },
+    resolve: (_root, args, ctx) => ctx.diagnoses.review(String(args.id), args.input),
   }),
 }));
 

@@ -9,6 +9,8 @@ export interface Precondition {
   statusIn?: DiagnosisStatus[];
   version?: number;
   attempts?: number;
+  /** Not yet signed off by a clinician (a review happens once). */
+  unreviewed?: true;
 }
 
 /** The fields a change may set; `version` and `updatedAt` are always set by the store. */
@@ -63,6 +65,7 @@ if pre.statusIn then
 end
 if pre.version and pre.version ~= cur.version then return {0, cjson.encode(cur)} end
 if pre.attempts and pre.attempts ~= cur.attempts then return {0, cjson.encode(cur)} end
+if pre.unreviewed and cur.review ~= nil and cur.review ~= cjson.null then return {0, cjson.encode(cur)} end
 for k, v in pairs(cjson.decode(ARGV[1])) do cur[k] = v end
 cur.version = cur.version + 1
 cur.updatedAt = tonumber(ARGV[6])
@@ -209,7 +212,8 @@ export class MemoryLiveState implements LiveStateStore {
     const ok =
       (!precondition.statusIn || precondition.statusIn.includes(current.status)) &&
       (precondition.version === undefined || precondition.version === current.version) &&
-      (precondition.attempts === undefined || precondition.attempts === current.attempts);
+      (precondition.attempts === undefined || precondition.attempts === current.attempts) &&
+      (!precondition.unreviewed || !current.review);
     if (!ok) return { applied: false, current };
     const view: DiagnosisView = { ...current, ...patch, version: current.version + 1, updatedAt: Date.now() };
     this.states.set(id, view);

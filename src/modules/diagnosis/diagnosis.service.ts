@@ -16,13 +16,19 @@ import { isUuid } from '../patient/patient.validation.js';
 import { Diagnosis } from './diagnosis.entity.js';
 import type { LiveStateStore } from './diagnosis.live.js';
 import { DiagnosisLifecycle, postgresRecord } from './diagnosis.transitions.js';
-import { type DiagnosisRequestInput, diagnosisRequestSchema } from './diagnosis.validation.js';
+import {
+  type DiagnosisRequestInput,
+  type DiagnosisReviewInput,
+  diagnosisRequestSchema,
+  diagnosisReviewSchema,
+} from './diagnosis.validation.js';
 import { type DiagnosisView, isTerminal, newest, viewOf } from './diagnosis.view.js';
 
 export const DiagnosisAudit = {
   request: 'diagnosis.request',
   read: 'diagnosis.read',
   cancel: 'diagnosis.cancel',
+  review: 'diagnosis.review',
   subscribe: 'diagnosis.subscribe',
 } as const;
 
@@ -221,6 +227,34 @@ export class DiagnosisService {
           throw new BadUserInputError(`The diagnosis is already ${current.status} and cannot be cancelled`);
         }
         throw new BadUserInputError('The diagnosis changed while cancelling; try again');
+      }
+      this.audit.record({ ...note, patientId: row.patient.id });
+      return change.view;
+    });
+  }
+
+  /**
+   * A clinician's sign-off of a COMPLETED diagnosis, once (the lifecycle's `review`): visibility
+   * first (NOT_FOUND whatever the status), then the input, then the state — anything but an
+   * unreviewed COMPLETED diagnosis is `BAD_USER_INPUT`. The model's result is left as it is; the
+   * review is stored beside it, bumps `version` and is published to the patient's subscribers.
+   */
+  async review(id: string, input: DiagnosisReviewInput): Promise<DiagnosisView> {
+    const note: AuditNote = { action: 'U', patientId: null, subtype: DiagnosisAudit.review };
+    return this.audited(note, async () => {
+      const row = isUuid(id) ? await this.rows.load(id.toLowerCase()) : null;
+      if (!row || !(await this.patients.visibleOrNull(row.patient.id))) throw new NotFoundError('Diagnosis');
+      note.patientId = row.patient.id;
+      const { decision, note: text, amendedSummary } = parseInput(diagnosisReviewSchema, input);
+      const durable = viewOf(row);
+      const review = { decision, reviewerId: this.viewer.id, note: text, amendedSummary, reviewedAt: Date.now() };
+      const change = await this.lifecycle().review(durable, review, this.traced());
+      if (!change.applied) {
+        const current = newest(change.current, durable) as DiagnosisView;
+        if (current.status !== 'COMPLETED') {
+          throw new BadUserInputError(`Only a COMPLETED diagnosis can be reviewed; this one is ${current.status}`);
+        }
+        throw new BadUserInputError('The diagnosis has already been reviewed');
       }
       this.audit.record({ ...note, patientId: row.patient.id });
       return change.view;

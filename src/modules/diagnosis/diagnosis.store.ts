@@ -11,7 +11,8 @@ export async function persistView(em: EntityManager, view: DiagnosisView): Promi
   const result = await em.getConnection().execute(
     `with u as (
        update diagnosis set status = ?, progress = ?, stage = ?, partial_text = ?, result = ?::jsonb, error = ?,
-              attempts = ?, version = ?, updated_at = ?, completed_at = ?
+              attempts = ?, version = ?, updated_at = ?, completed_at = ?,
+              review_decision = ?, reviewed_by_id = ?, review_note = ?, amended_summary = ?, reviewed_at = ?
         where id = ? and version < ?
         returning id, version, status, attempts, stage, error, updated_at)
      insert into diagnosis_transition (diagnosis_id, version, status, attempts, stage, error, at)
@@ -28,6 +29,11 @@ export async function persistView(em: EntityManager, view: DiagnosisView): Promi
       view.version,
       new Date(view.updatedAt),
       view.completedAt === null ? null : new Date(view.completedAt),
+      view.review?.decision ?? null,
+      view.review?.reviewerId ?? null,
+      view.review?.note ?? null,
+      view.review?.amendedSummary ?? null,
+      view.review ? new Date(view.review.reviewedAt) : null,
       view.id,
       view.version,
     ],

@@ -52,6 +52,14 @@ const RESULT = {
   model: 'm',
 };
 
+const REVIEW = {
+  decision: 'AMENDED' as const,
+  reviewerId: 'dr-reviewer',
+  note: 'checked',
+  amendedSummary: 'Pneumonia likely; chest X-ray ordered.',
+  reviewedAt: 1_764_000_000_000,
+};
+
 /** Runs one transition by name on `base`, with arguments that are valid for it. */
 function run(lifecycle: DiagnosisLifecycle, name: TransitionName, base: DiagnosisView): Promise<ChangeResult> {
   switch (name) {
@@ -69,6 +77,8 @@ function run(lifecycle: DiagnosisLifecycle, name: TransitionName, base: Diagnosi
       return lifecycle.requeue(base);
     case 'cancel':
       return lifecycle.cancel(base);
+    case 'review':
+      return lifecycle.review(base, REVIEW);
   }
 }
 
@@ -238,6 +248,29 @@ export function lifecycleCases(label: string, open: () => Promise<LiveStoreUnder
       expect(done).toEqual({ applied: false, current: null });
       expect(await under.store.get([gone.id])).toEqual([null]);
       expect(record.rows.get(gone.id)?.status).toBe('RUNNING');
+    });
+
+    it('takes one review of a COMPLETED diagnosis, beside its untouched result, and refuses a second', async () => {
+      const base = await inStatus('QUEUED');
+      const claim = await lifecycle.claim(base);
+      if (!claim.applied) throw new Error('claim refused');
+      const done = await lifecycle.complete(claim.view, { result: RESULT, partialText: 'all' });
+      if (!done.applied) throw new Error('complete refused');
+      const reviewed = await lifecycle.review(base, REVIEW);
+      if (!reviewed.applied) throw new Error('review refused');
+      expect(reviewed.view).toMatchObject({ status: 'COMPLETED', version: done.view.version + 1, review: REVIEW });
+      expect(reviewed.view.resultJson).toBe(done.view.resultJson);
+      expect(record.rows.get(base.id)).toEqual(reviewed.view);
+      const again = await lifecycle.review(base, { ...REVIEW, decision: 'REJECTED', reviewerId: 'dr-other' });
+      expect(again.applied).toBe(false);
+      if (!again.applied) expect(again.current?.review).toEqual(REVIEW);
+      // Two clinicians at the same moment: one sign-off.
+      const other = await inStatus('COMPLETED');
+      const both = await Promise.all([
+        lifecycle.review(other, REVIEW),
+        lifecycle.review(other, { ...REVIEW, decision: 'ACCEPTED', amendedSummary: null }),
+      ]);
+      expect(both.filter((c) => c.applied)).toHaveLength(1);
     });
 
     it('repairs Postgres when a change is refused by a terminal state Postgres has not recorded', async () => {

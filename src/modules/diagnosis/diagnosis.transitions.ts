@@ -3,7 +3,7 @@ import type { DiagnosisStatus } from './diagnosis.entity.js';
 import type { ChangeResult, LiveStateStore, Patch, Precondition } from './diagnosis.live.js';
 import { type InvalidResultError, partialTextTooLong, validResult } from './diagnosis.result.js';
 import { persistProgress, persistView } from './diagnosis.store.js';
-import { type DiagnosisView, isTerminal, newest } from './diagnosis.view.js';
+import { type DiagnosisView, isTerminal, newest, type ReviewView } from './diagnosis.view.js';
 
 /**
  * The diagnosis lifecycle: every way a diagnosis may change, used by the API (cancel) and the
@@ -42,6 +42,8 @@ export interface Transition {
   readonly owner: 'anyone' | 'attempt' | 'attempt+version';
   /** Written to Postgres (a status transition, kept in the history) or only live (progress). */
   readonly durable: boolean;
+  /** Only before a clinician's sign-off (which happens once). */
+  readonly unreviewed?: true;
 }
 
 /**
@@ -64,6 +66,11 @@ export const TRANSITIONS = {
   requeue: { from: ['RUNNING'], to: 'QUEUED', owner: 'attempt', durable: true },
   /** A clinician cancels: the worker stops the model call and never completes it later. */
   cancel: { from: ['QUEUED', 'RUNNING'], to: 'CANCELLED', owner: 'anyone', durable: true },
+  /**
+   * A clinician signs off a COMPLETED diagnosis, once: ACCEPTED, AMENDED or REJECTED. The status
+   * stays COMPLETED and the model's result is untouched; the review is added beside it.
+   */
+  review: { from: ['COMPLETED'], to: null, owner: 'anyone', durable: true, unreviewed: true },
 } as const satisfies Record<string, Transition>;
 
 export type TransitionName = keyof typeof TRANSITIONS;
@@ -176,12 +183,18 @@ export class DiagnosisLifecycle {
     return this.apply('cancel', durable, { stage: 'cancelled', completedAt: Date.now(), ...traced });
   }
 
+  /** A clinician signs off `durable` (the durable state; the live one decides if newer). */
+  review(durable: DiagnosisView, review: ReviewView, traced: Traced = {}): Promise<ChangeResult> {
+    return this.apply('review', durable, { review, ...traced });
+  }
+
   private async apply(name: TransitionName, base: DiagnosisView, patch: Patch): Promise<ChangeResult> {
     const transition: Transition = TRANSITIONS[name];
     const precondition: Precondition = {
       statusIn: [...transition.from],
       ...(transition.owner === 'anyone' ? {} : { attempts: base.attempts }),
       ...(transition.owner === 'attempt+version' ? { version: base.version } : {}),
+      ...(transition.unreviewed ? { unreviewed: true as const } : {}),
     };
     const change = await this.live.change(
       base.id,

@@ -1,4 +1,22 @@
-import { type Diagnosis, type DiagnosisResult, type DiagnosisStatus, TERMINAL_STATUSES } from './diagnosis.entity.js';
+import {
+  type Diagnosis,
+  type DiagnosisResult,
+  type DiagnosisStatus,
+  type ReviewDecision,
+  TERMINAL_STATUSES,
+} from './diagnosis.entity.js';
+
+/** A clinician's sign-off as every pod sees it. */
+export interface ReviewView {
+  decision: ReviewDecision;
+  reviewerId: string;
+  note: string | null;
+  amendedSummary: string | null;
+  reviewedAt: number;
+}
+
+/** Where the report stands with a human: null until COMPLETED, then a draft until signed off. */
+export type ReportStatus = 'PRELIMINARY' | 'FINAL' | 'AMENDED' | 'REJECTED';
 
 /**
  * A diagnosis as every pod and worker sees it while it is live: the full state, so that any single
@@ -20,6 +38,8 @@ export interface DiagnosisView {
   createdAt: number;
   updatedAt: number;
   completedAt: number | null;
+  /** The sign-off; null (or absent, in a state written before reviews existed) until reviewed. */
+  review?: ReviewView | null;
   /**
    * W3C trace context of the change that produced this state (only when tracing; not part of the
    * GraphQL type): its delivery to a subscriber on any pod joins that trace.
@@ -44,7 +64,31 @@ export function viewOf(d: Diagnosis): DiagnosisView {
     createdAt: d.createdAt.getTime(),
     updatedAt: d.updatedAt.getTime(),
     completedAt: d.completedAt?.getTime() ?? null,
+    review:
+      d.reviewDecision && d.reviewedBy && d.reviewedAt
+        ? {
+            decision: d.reviewDecision,
+            reviewerId: typeof d.reviewedBy === 'string' ? d.reviewedBy : d.reviewedBy.id,
+            note: d.reviewNote,
+            amendedSummary: d.amendedSummary,
+            reviewedAt: d.reviewedAt.getTime(),
+          }
+        : null,
   };
+}
+
+/** The review of a view, null when none (the live copy may be older than reviews). */
+export const reviewOf = (view: DiagnosisView): ReviewView | null => view.review ?? null;
+
+/**
+ * Null before COMPLETED; PRELIMINARY — an unreviewed draft, decision support only — until a
+ * clinician signs it off; then FINAL (accepted), AMENDED or REJECTED. Nothing is FINAL without a human.
+ */
+export function reportStatusOf(view: DiagnosisView): ReportStatus | null {
+  if (view.status !== 'COMPLETED') return null;
+  const review = reviewOf(view);
+  if (!review) return 'PRELIMINARY';
+  return review.decision === 'ACCEPTED' ? 'FINAL' : review.decision;
 }
 
 /** The model's result of a COMPLETED view; null before. */
