@@ -1,4 +1,13 @@
-import { GraphQLError, type GraphQLSchema, getOperationAST, Kind, type OperationTypeNode, parse } from 'graphql';
+import {
+  type ExecutionArgs,
+  type ExecutionResult,
+  GraphQLError,
+  type GraphQLSchema,
+  getOperationAST,
+  Kind,
+  type OperationTypeNode,
+  parse,
+} from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { GraphqlLimitsConfig } from '../config.js';
 import { AppError, ErrorCode, InternalError } from '../errors.js';
@@ -240,24 +249,33 @@ function useErrorCodes(): Plugin {
 
 /**
  * The operation's reads are audited before its answer leaves: the response waits for the group
- * commit. If the audit cannot be written the answer is withheld (fail closed).
+ * commit. If the audit cannot be written the answer is withheld (fail closed). A subscription
+ * flushes after it starts and after each event, whose fields (`patient { assessment }`) read
+ * patient data of their own; its rows carry its operation name like any other.
  */
 function useAuditFlush(logger: Logger): Plugin<Context> {
+  const name = (args: ExecutionArgs) =>
+    // Clients need not send `operationName`; the audit names the operation the document ran.
+    getOperationAST(args.document, args.operationName)?.name?.value ?? args.operationName ?? null;
+  const flush = async (context: Context, withhold: (result: ExecutionResult) => void) => {
+    try {
+      await context.audit.flush();
+    } catch {
+      logger.error({ requestId: context.requestId }, 'answer withheld: audit write failed');
+      withhold({ errors: [new InternalError()] });
+    }
+  };
   return {
     onExecute: ({ args }) => {
-      // Clients need not send `operationName`; the audit names the operation the document ran.
-      args.contextValue.audit.setOperationName(
-        getOperationAST(args.document, args.operationName)?.name?.value ?? args.operationName ?? null,
-      );
+      args.contextValue.audit.setOperationName(name(args));
+      return { onExecuteDone: ({ setResult }) => flush(args.contextValue, setResult) };
+    },
+    onSubscribe: ({ args }) => {
+      args.contextValue.audit.setOperationName(name(args));
       return {
-        onExecuteDone: async ({ setResult }) => {
-          try {
-            await args.contextValue.audit.flush();
-          } catch {
-            logger.error({ requestId: args.contextValue.requestId }, 'answer withheld: audit write failed');
-            setResult({ errors: [new InternalError()] });
-          }
-        },
+        // A result that is not a stream was refused before any resolver ran: nothing was read.
+        onSubscribeResult: ({ result }) =>
+          isAsyncIterable(result) ? { onNext: ({ setResult }) => flush(args.contextValue, setResult) } : undefined,
       };
     },
   };

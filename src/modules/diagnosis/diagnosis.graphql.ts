@@ -5,8 +5,10 @@ import { toConnection } from '../../graphql/connection.js';
 import type { Context } from '../../graphql/context.js';
 import { freeText } from '../../graphql/text-input.js';
 import { openFeed } from '../../lib/feed.js';
+import { AuditOutcome } from '../audit/audit-event.entity.js';
 import { ClinicianRef } from '../clinician/clinician.graphql.js';
 import { PatientRef } from '../patient/patient.graphql.js';
+import { isUuid } from '../patient/patient.validation.js';
 import { DIAGNOSIS_STATUSES } from './diagnosis.entity.js';
 import { DiagnosisAudit } from './diagnosis.service.js';
 import { MAX_AMENDED_SUMMARY, MAX_NOTES, MAX_REVIEW_NOTE, MAX_SYMPTOMS } from './diagnosis.validation.js';
@@ -137,11 +139,8 @@ export const DiagnosisRef = builder.objectRef<DiagnosisView>('Diagnosis').implem
     patient: t.field({
       type: PatientRef,
       description: 'The patient.',
-      resolve: async (d, _args, ctx) => {
-        const patient = await ctx.patients.visibleOrNull(d.patientId);
-        if (!patient) throw new NotFoundError('Patient');
-        return patient;
-      },
+      // Audited as a read of the patient, like `patient(id)`: its fields are patient data.
+      resolve: (d, _args, ctx) => ctx.patients.get(d.patientId),
     }),
     status: t.field({ type: StatusEnum, description: 'Where the job is.', resolve: (d) => d.status }),
     progress: t.exposeFloat('progress', { description: 'Progress 0–1.' }),
@@ -421,7 +420,11 @@ async function* diagnosisUpdates(
   deliver: Deliver,
 ): AsyncGenerator<DiagnosisView> {
   const first = await ctx.diagnoses.current(id);
-  if (!first) throw new NotFoundError('Diagnosis');
+  if (!first) {
+    // A refused subscription is audited too, against the diagnosis' patient when it exists.
+    await refuseSubscription(ctx, await ctx.diagnoses.patientOf(id));
+    throw new NotFoundError('Diagnosis');
+  }
   ctx.audit.record({ action: 'R', patientId: first.patientId, subtype: DiagnosisAudit.subscribe });
   await ctx.audit.flush();
   const guard = deliveryGuard(ctx, first.patientId);
@@ -468,6 +471,15 @@ async function* diagnosisUpdates(
   }
 }
 
+/**
+ * Writes the audit row of a refused subscription before the refusal is thrown: a subscription has
+ * no end of operation at which reads are flushed, and this one never delivers an event.
+ */
+async function refuseSubscription(ctx: Context, patientId: string | null): Promise<void> {
+  ctx.audit.record({ action: 'R', patientId, subtype: DiagnosisAudit.subscribe, outcome: AuditOutcome.MinorFailure });
+  await ctx.audit.flush();
+}
+
 /** Every change of every diagnosis of one patient; stays open. */
 async function* patientDiagnosisUpdates(
   ctx: Context,
@@ -476,7 +488,10 @@ async function* patientDiagnosisUpdates(
   deliver: Deliver,
 ): AsyncGenerator<DiagnosisView> {
   const patient = await ctx.patients.visibleOrNull(patientId);
-  if (!patient) throw new NotFoundError('Patient');
+  if (!patient) {
+    await refuseSubscription(ctx, isUuid(patientId) ? patientId.toLowerCase() : null);
+    throw new NotFoundError('Patient');
+  }
   ctx.audit.record({ action: 'R', patientId: patient.id, subtype: DiagnosisAudit.subscribe });
   await ctx.audit.flush();
   const guard = deliveryGuard(ctx, patient.id);

@@ -27,6 +27,8 @@ import { type DiagnosisView, isTerminal, newest, viewOf } from './diagnosis.view
 export const DiagnosisAudit = {
   request: 'diagnosis.request',
   read: 'diagnosis.read',
+  /** `Patient.diagnoses`: the list of one patient's diagnoses. */
+  list: 'diagnosis.list',
   cancel: 'diagnosis.cancel',
   review: 'diagnosis.review',
   subscribe: 'diagnosis.subscribe',
@@ -143,16 +145,25 @@ export class DiagnosisService {
     });
   }
 
-  /** The diagnosis if its patient is visible to the viewer; else null. Audited as a read. */
+  /**
+   * The diagnosis if its patient is visible to the viewer; else null. Audited as a read — a
+   * refused one against the diagnosis' patient when the diagnosis exists.
+   */
   async find(id: string): Promise<DiagnosisView | null> {
     const view = await this.current(id);
     this.audit.record({
       action: 'R',
-      patientId: view?.patientId ?? null,
+      patientId: view?.patientId ?? (await this.patientOf(id)),
       subtype: DiagnosisAudit.read,
       outcome: view ? AuditOutcome.Success : AuditOutcome.MinorFailure,
     });
     return view;
+  }
+
+  /** The patient of a diagnosis, whoever may see it: what a refused access is audited against. */
+  async patientOf(id: string): Promise<string | null> {
+    const row = isUuid(id) ? await this.rows.load(id.toLowerCase()) : null;
+    return row?.patient.id ?? null;
   }
 
   async get(id: string): Promise<DiagnosisView> {
@@ -196,6 +207,8 @@ export class DiagnosisService {
 
   /** A patient's diagnoses, newest first (the patient was already authorised by the caller). */
   async forPatient(patient: Patient, args: PageArgs): Promise<Page<DiagnosisView>> {
+    // A read of the patient's diagnoses, not only of the patient.
+    this.audit.record({ action: 'R', patientId: patient.id, subtype: DiagnosisAudit.list });
     const size = pageSize(args.first);
     const after = decodeCursor(args.after);
     const rows = await this.em.find(
@@ -217,8 +230,9 @@ export class DiagnosisService {
     const note: AuditNote = { action: 'U', patientId: null, subtype: DiagnosisAudit.cancel };
     return this.audited(note, async () => {
       const row = isUuid(id) ? await this.rows.load(id.toLowerCase()) : null;
+      // Known before the visibility check: a refused cancel is audited against the patient too.
+      note.patientId = row?.patient.id ?? null;
       if (!row || !(await this.patients.visibleOrNull(row.patient.id))) throw new NotFoundError('Diagnosis');
-      note.patientId = row.patient.id;
       const durable = viewOf(row);
       const change = await this.lifecycle().cancel(durable, this.traced());
       if (!change.applied) {
