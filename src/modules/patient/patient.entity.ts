@@ -41,9 +41,16 @@ export const PatientSchema = new EntitySchema<Patient>({
   class: Patient,
   tableName: 'patient',
   indexes: [{ name: 'patient_created_at_id_idx', properties: ['createdAt', 'id'] }],
+  // One MRN, one patient, whatever the case: `mrn-1` and `MRN-1` are the same record number.
+  uniques: [
+    {
+      name: 'patient_mrn_lower_unique',
+      expression: 'create unique index "patient_mrn_lower_unique" on "patient" (lower("mrn"));',
+    },
+  ],
   properties: {
     id: { type: 'uuid', primary: true },
-    mrn: { type: 'string', columnType: 'text', unique: 'patient_mrn_unique' },
+    mrn: { type: 'string', columnType: 'text' },
     givenName: { type: 'string', columnType: 'text' },
     familyName: { type: 'string', columnType: 'text' },
     birthDate: { type: 'date', columnType: 'date' },

@@ -90,7 +90,7 @@ export const PatientRef = builder.objectType(Patient, {
   description: 'A patient. Visible only to the clinicians on its care team and to admins.',
   fields: (t) => ({
     id: t.exposeID('id', { description: 'Patient id (UUID).' }),
-    mrn: t.exposeString('mrn', { description: 'Medical record number, unique.' }),
+    mrn: t.exposeString('mrn', { description: 'Medical record number, unique whatever its case.' }),
     givenName: t.exposeString('givenName', { description: 'Given name.' }),
     familyName: t.exposeString('familyName', { description: 'Family name.' }),
     birthDate: t.field({ type: 'Date', description: 'Date of birth.', resolve: (p) => p.birthDate }),

@@ -118,7 +118,8 @@ export class PatientService {
 
   /** Creates a patient; the creator joins its care team. An MRN already in use is `BAD_USER_INPUT`. */
   async create(input: CreatePatientInput): Promise<Patient> {
-    return this.audited({ action: 'C', patientId: null, subtype: PatientAudit.create }, async () => {
+    const note: AuditNote = { action: 'C', patientId: null, subtype: PatientAudit.create };
+    return this.audited(note, async () => {
       const fields = parseInput(createPatientSchema, input);
       try {
         return await this.em.transactional(async (em) => {
@@ -131,6 +132,9 @@ export class PatientService {
         });
       } catch (error) {
         if (error instanceof UniqueConstraintViolationException) {
+          // The refusal is audited against the patient who holds the MRN, whoever asked: a
+          // clinician probing MRNs they may not see leaves a trail on each patient found.
+          note.patientId = await this.holderOfMrn(fields.mrn);
           throw new BadUserInputError('A patient with this MRN already exists', 'mrn');
         }
         throw error;
@@ -242,6 +246,14 @@ export class PatientService {
       },
       onRevoked,
     );
+  }
+
+  /** The id of the patient whose MRN is `mrn` in any case (MRNs are unique case-insensitively). */
+  private async holderOfMrn(mrn: string): Promise<string | null> {
+    const [row] = await this.em
+      .getConnection()
+      .execute<{ id: string }[]>('select id from patient where lower(mrn) = lower(?)', [mrn]);
+    return row?.id ?? null;
   }
 
   /** The care team of a patient the viewer was already allowed to read (batched per operation). */
