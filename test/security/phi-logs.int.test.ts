@@ -124,7 +124,11 @@ describe('patient data never reaches a log', () => {
       // Free text keeps its tab and line breaks.
       {
         id: patientId,
-        input: { symptoms: [`fever ${mark()}`, `cough ${mark()}`], notes: `${mark()}\n\t${mark()}\r\n` },
+        input: {
+          // Enough for a rule of the offline provider to match (three findings of pneumonia).
+          symptoms: [`fever ${mark()}`, `cough ${mark()}`, `shortness of breath ${mark()}`],
+          notes: `${mark()}\n\t${mark()}\r\n`,
+        },
       },
     );
     diagnosisId = (requested.expectData().requestDiagnosis as { id: string }).id;
