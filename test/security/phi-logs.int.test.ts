@@ -148,6 +148,26 @@ describe('patient data never reaches a log', () => {
     expect(last.data?.diagnosisUpdated?.status).toBe('COMPLETED');
   }, 60_000);
 
+  it('drives reviewDiagnosis with marker free text, and refuses U+0000 in it', async () => {
+    const review = `mutation Review($id: ID!, $input: DiagnosisReviewInput!) {
+      reviewDiagnosis(id: $id, input: $input) { id reportStatus review { note amendedSummary } }
+    }`;
+    const refused = await gql(review, {
+      id: diagnosisId,
+      input: { decision: 'AMENDED', note: mark(), amendedSummary: `${mark()}\u0000` },
+    });
+    expect(codes(refused)).toEqual(['BAD_USER_INPUT']);
+    const amended = await gql(review, {
+      id: diagnosisId,
+      input: { decision: 'AMENDED', note: `${mark()}\n${mark()}`, amendedSummary: `${mark()}\r\n\t${mark()}` },
+    });
+    expect((amended.expectData().reviewDiagnosis as { reportStatus: string }).reportStatus).toBe('AMENDED');
+    // Reviewed once: a second review is refused, its text logged nowhere either.
+    expect(codes(await gql(review, { id: diagnosisId, input: { decision: 'REJECTED', note: mark() } }))).toEqual([
+      'BAD_USER_INPUT',
+    ]);
+  });
+
   it('drives every query and search with marker values', async () => {
     const searches = [mrn, mark(), `${mark()}${'x'.repeat(200)}`];
     for (const search of searches) {
