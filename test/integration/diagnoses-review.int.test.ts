@@ -3,12 +3,14 @@ import {
   CancelDiagnosisDocument,
   CreatePatientDocument,
   DiagnosisDocument,
+  DiagnosisFhirDocument,
   DiagnosisUpdatedDocument,
   PatientDiagnosesDocument,
   RequestDiagnosisDocument,
   ReviewDiagnosisDocument,
 } from '../gql/graphql.js';
 import { queryDatabase } from '../helpers/database.js';
+import { fhirIssues } from '../helpers/fhir.js';
 import { execute } from '../helpers/graphql.js';
 import { waitForSubscriber } from '../helpers/redis.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
@@ -72,6 +74,15 @@ describe('reviewDiagnosis', () => {
     const { patientId, diagnosis } = await completed();
     expect(diagnosis).toMatchObject({ status: 'COMPLETED', reportStatus: 'PRELIMINARY', review: null });
     expect(diagnosis.result).toMatchObject({ provider: 'rules', generator: 'RULES_ENGINE', promptVersion: null });
+    const draft = (await execute(b.url, DiagnosisFhirDocument, { id: diagnosis.id }, { token })).expectData().diagnosis
+      ?.fhir as Record<string, unknown>;
+    expect(draft).toMatchObject({
+      resourceType: 'DiagnosticReport',
+      status: 'preliminary',
+      conclusion: diagnosis.result?.summary,
+    });
+    expect(draft.performer).toBeUndefined();
+    expect(fhirIssues(draft)).toEqual([]);
 
     const ws = connectWs(b.wsUrl, `Bearer ${token}`);
     try {
@@ -98,6 +109,30 @@ describe('reviewDiagnosis', () => {
         },
       });
       expect(reviewed.result).toEqual(diagnosis.result);
+      const report = reviewed.fhir as Record<string, unknown>;
+      expect(fhirIssues(report)).toEqual([]);
+      expect(report).toMatchObject({
+        status: 'amended',
+        subject: { reference: `Patient/${patientId}` },
+        performer: [{ reference: 'Practitioner/dr-review', display: 'Dr Review' }],
+        conclusion: amendedSummary,
+      });
+      expect(report.conclusionCode).toContainEqual(
+        expect.objectContaining({
+          coding: [expect.objectContaining({ system: 'http://snomed.info/sct', code: '385093006' })],
+        }),
+      );
+      const provenance = (report.contained as Record<string, unknown>[]).find((r) => r.resourceType === 'Provenance');
+      expect(provenance).toMatchObject({
+        target: [{ reference: '#' }],
+        agent: [
+          { who: { reference: '#model', display: 'clinical-copilot-rules-1' } },
+          { who: { reference: '#provider', display: 'rules' } },
+          { who: { reference: 'Practitioner/dr-review' } },
+          { who: { reference: 'Practitioner/dr-review' } },
+        ],
+        entity: [{ what: { identifier: { value: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) } } }],
+      });
       expect(reviewed.completedAt).toBe(diagnosis.completedAt);
 
       // Pod B's patient subscribers get it through the pub/sub.
@@ -162,10 +197,13 @@ describe('reviewDiagnosis', () => {
     ] as const) {
       const { diagnosis } = await completed();
       const res = await execute(b.url, ReviewDiagnosisDocument, { id: diagnosis.id, input: { decision } }, { token });
-      expect(res.expectData().reviewDiagnosis).toMatchObject({
+      const reviewed = res.expectData().reviewDiagnosis;
+      expect(reviewed).toMatchObject({
         reportStatus: status,
         review: { decision, amendedSummary: null, note: null },
+        fhir: { status: decision === 'ACCEPTED' ? 'final' : 'entered-in-error', conclusion: diagnosis.result?.summary },
       });
+      expect(fhirIssues(reviewed.fhir)).toEqual([]);
     }
   });
 
@@ -227,6 +265,9 @@ describe('reviewDiagnosis', () => {
       expect(cancelled.codes).toEqual(['BAD_USER_INPUT']);
       const [row] = await queryDatabase(a.db.url, 'select status, review_decision from diagnosis where id = $1', [id]);
       expect(row).toEqual({ status: 'CANCELLED', review_decision: null });
+      const report = (await execute(a.url, DiagnosisFhirDocument, { id }, { token })).expectData().diagnosis?.fhir;
+      expect(report).toMatchObject({ status: 'cancelled' });
+      expect(fhirIssues(report)).toEqual([]);
     } finally {
       worker = await startTestWorker(targetOf(a));
     }

@@ -10,6 +10,7 @@ import { ClinicianRef } from '../clinician/clinician.graphql.js';
 import { PatientRef } from '../patient/patient.graphql.js';
 import { isUuid } from '../patient/patient.validation.js';
 import { DIAGNOSIS_STATUSES } from './diagnosis.entity.js';
+import { toFhirDiagnosticReport } from './diagnosis.fhir.js';
 import { DiagnosisAudit } from './diagnosis.service.js';
 import { MAX_AMENDED_SUMMARY, MAX_NOTES, MAX_REVIEW_NOTE, MAX_SYMPTOMS } from './diagnosis.validation.js';
 import {
@@ -164,6 +165,19 @@ export const DiagnosisRef = builder.objectRef<DiagnosisView>('Diagnosis').implem
       nullable: true,
       description: "The clinician's sign-off; null until reviewed.",
       resolve: (d) => reviewOf(d),
+    }),
+    fhir: t.field({
+      type: 'JSON',
+      description:
+        'The diagnosis as a FHIR R4 DiagnosticReport — status registered / partial before COMPLETED, preliminary until reviewed, then final, amended or entered-in-error (rejected); cancelled when FAILED or CANCELLED — with a contained Provenance naming the model, its provider, the prompt version, a digest of the de-identified inputs, and the requesting and reviewing clinicians.',
+      resolve: async (d, _args, ctx) => {
+        const review = reviewOf(d);
+        const [requester, reviewer] = await Promise.all([
+          ctx.diagnoses.clinician(d.requestedById),
+          review ? ctx.diagnoses.clinician(review.reviewerId) : null,
+        ]);
+        return toFhirDiagnosticReport(d, { requester, reviewer });
+      },
     }),
     error: t.exposeString('error', {
       nullable: true,
