@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { DiagnosisStatus } from '../../src/modules/diagnosis/diagnosis.entity.js';
 import { toFhirDiagnosticReport } from '../../src/modules/diagnosis/diagnosis.fhir.js';
@@ -107,5 +108,19 @@ describe('Diagnosis.fhir', () => {
     expect(report.conclusion).toBe(RESULT.summary);
     expect(report.performer).toBeUndefined();
     expect(report.issued).toBe('2026-12-02T09:00:30.000Z');
+  });
+});
+
+describe('docs/clinical-safety.md', () => {
+  it('shows FHIR examples that pass the validator, the Provenance on its own too', () => {
+    const doc = readFileSync(new URL('../../docs/clinical-safety.md', import.meta.url), 'utf8');
+    const examples = [...doc.matchAll(/```json\n([\s\S]*?)\n```/g)].map((m) => JSON.parse(m[1] as string));
+    const reports = examples.filter((e) => e.resourceType === 'DiagnosticReport');
+    expect(reports.length).toBeGreaterThan(0);
+    for (const example of examples) expect(fhirIssues(example)).toEqual([]);
+    for (const report of reports) {
+      const provenance = report.contained.find((r: { resourceType: string }) => r.resourceType === 'Provenance');
+      expect(fhirIssues({ ...provenance, target: [{ reference: `DiagnosticReport/${report.id}` }] })).toEqual([]);
+    }
   });
 });
