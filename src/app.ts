@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Config } from './config.js';
 import type { Deps } from './deps.js';
 import { ErrorCode } from './errors.js';
@@ -8,6 +8,7 @@ import { RateLimitGuard } from './graphql/rate-limit.plugin.js';
 import { buildSubgraphSchema } from './graphql/schema.js';
 import { AppCloseCode, createGraphqlWsServer, type GraphqlWsServer } from './graphql/ws.js';
 import { createGraphqlServer, type Yoga } from './graphql/yoga.js';
+import { Connections } from './http/connections.js';
 import { liveness, readiness, readinessHttpStatus } from './http/health.js';
 import { EventLoopMonitor } from './lib/event-loop.js';
 import { errorFields } from './lib/logger.js';
@@ -107,6 +108,7 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
   };
 
   const server = createServer((req, res) => {
+    connections.track(req, res);
     const path = (req.url ?? '/').split('?', 1)[0] as string;
     const route = req.method === 'GET' ? routes[path] : undefined;
     if (route) {
@@ -118,7 +120,6 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
     }
     const endpoint = endpoints.get(path);
     if (endpoint) {
-      if (draining) res.setHeader('connection', 'close');
       if (req.headers.accept?.includes('text/event-stream')) {
         eventStreams.add(res);
         res.once('close', () => eventStreams.delete(res));
@@ -129,10 +130,14 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
     sendJson(res, 404, { error: 'Not found' });
   });
 
+  const connections = new Connections(server);
+
   server.on('upgrade', (req, socket, head) => {
+    connections.upgrade(socket as Socket);
     const endpoint = endpoints.get((req.url ?? '/').split('?', 1)[0] as string);
     if (!endpoint || draining) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      // Destroyed once written: a client that never closes its side must not keep it open.
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n', () => socket.destroy());
       return;
     }
     endpoint.ws.handleUpgrade(req, socket, head);
@@ -154,23 +159,36 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
         });
       }),
     close: async () => {
+      // The last resort: whatever clients do, connections are cut this long after shutdown began,
+      // leaving the rest of the grace for the dependencies. Every path below closes on its own,
+      // so needing it is a bug worth a warning.
+      const cutoff = setTimeout(
+        () => logger.warn({ connections: connections.destroyAll() }, 'shutdown deadline: connections cut'),
+        Math.max(config.shutdownGraceMs / 2, config.shutdownGraceMs - DEPS_CLOSE_RESERVE_MS),
+      );
+      cutoff.unref();
       // 1. Readiness answers 503 at once; keep serving while load balancers notice.
       draining = true;
       if (config.drainDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.drainDelayMs));
-      // 2. Stop accepting connections.
+      // 2. Stop accepting connections; every response from now on closes its connection.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      connections.drain();
       // 3. WebSockets close with 1001 "going away": clients reconnect to another pod.
+      // 4. Event streams never finish by themselves: cut them (clients reconnect elsewhere).
+      for (const stream of eventStreams) stream.destroy();
       await Promise.all(
         [...endpoints.values()].map(({ ws }) => ws.close(AppCloseCode.GoingAway, 'Server shutting down')),
       );
-      for (const stream of eventStreams) stream.end();
-      // 4. In-flight requests finish; idle keep-alive sockets would only hold the close open.
-      server.closeIdleConnections();
+      // 5. In-flight requests finish; each connection closes after its last answer.
       await closed;
+      clearTimeout(cutoff);
       eventLoop.stop();
     },
   };
 }
+
+/** What is left of the shutdown grace for `deps.close()` once HTTP connections are cut. */
+const DEPS_CLOSE_RESERVE_MS = 5_000;
 
 /**
  * Hands the request on only if its body fits `maxBytes`; else answers 413 without reading it.
@@ -179,7 +197,8 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
  */
 function withBodyLimit(req: IncomingMessage, res: ServerResponse, maxBytes: number, next: () => void): void {
   const tooLarge = () => {
-    // The rest of the body is not worth reading: answer and close the connection.
+    // The rest of the body is not worth reading: answer and close the connection. (A draining
+    // pod destroys such a connection at once, whatever its client still sends.)
     res.setHeader('connection', 'close');
     sendJson(res, 413, {
       errors: [{ message: `Request body larger than ${maxBytes} bytes`, extensions: { code: ErrorCode.BadUserInput } }],

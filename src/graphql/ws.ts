@@ -285,10 +285,22 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
     close: (code, reason) =>
       new Promise<void>((resolve) => {
         for (const client of wss.clients) client.close(code, reason);
-        wss.close(() => resolve());
+        // A client that never answers the close handshake would hold its socket for ws' own
+        // timeout (30 s, past the pod's grace): cut it after a moment.
+        const cutoff = setTimeout(() => {
+          for (const client of wss.clients) client.terminate();
+        }, CLOSE_HANDSHAKE_MS);
+        cutoff.unref();
+        wss.close(() => {
+          clearTimeout(cutoff);
+          resolve();
+        });
       }),
   };
 }
+
+/** How long a client has to answer the server's close frame before its socket is cut. */
+const CLOSE_HANDSHAKE_MS = 2_000;
 
 /** The decision for a connection attempt no budget applies to. */
 const UNMETERED: RateLimitDecision = {

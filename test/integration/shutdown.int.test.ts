@@ -16,6 +16,7 @@ import { execute } from '../helpers/graphql.js';
 import { deleteJobStreams, uniqueNatsNamespace } from '../helpers/nats.js';
 import { deleteRedisKeys, uniqueRedisPrefix } from '../helpers/redis.js';
 import { migratedDatabase } from '../helpers/server.js';
+import { eventually } from '../helpers/services.js';
 import { connectWs } from '../helpers/ws.js';
 
 describe('graceful shutdown of an API pod', () => {
@@ -65,16 +66,12 @@ describe('graceful shutdown of an API pod', () => {
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const base = `http://127.0.0.1:${port}`;
-    for (let i = 0; i < 150; i++) {
-      if (
-        await fetch(`${base}/health/ready`).then(
-          (r) => r.ok,
-          () => false,
-        )
-      )
-        break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    // Under load (tsx compiling, other tests running) the pod may take a while to start.
+    await eventually(
+      () => fetch(`${base}/health/ready`).then((r) => r.ok),
+      (ok) => ok,
+      { timeoutMs: 45_000, what: 'the pod to be ready' },
+    );
     const url = `${base}/graphql`;
     const token = await signToken(TEST_JWT_SECRET, { sub: 'dr-drain', roles: ['clinician'] });
     const patientId = (
@@ -124,5 +121,5 @@ describe('graceful shutdown of an API pod', () => {
     }
     expect((await ws.closed).code).toBe(1001);
     expect(await exited).toBe(0);
-  }, 60_000);
+  }, 90_000);
 });
