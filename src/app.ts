@@ -54,6 +54,7 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
     guard,
     persistedOperations,
     tracing: deps.tracing,
+    corsOrigins: config.corsOrigins,
   };
   const wsOptions = {
     deps,

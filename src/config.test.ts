@@ -112,3 +112,23 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...base, DATABASE_POOL_SIZE: '25' }).databasePoolSize).toBe(25);
   });
 });
+
+describe('token lifetime and CORS settings', () => {
+  it('defaults JWT_MAX_TTL to 24 h and reads units', () => {
+    expect(loadConfig(base).jwtMaxTtlSeconds).toBe(86_400);
+    expect(loadConfig({ ...base, JWT_MAX_TTL: '90m' }).jwtMaxTtlSeconds).toBe(5_400);
+    expect(loadConfig({ ...base, JWT_MAX_TTL: '3600' }).jwtMaxTtlSeconds).toBe(3_600);
+    expect(problems({ ...base, JWT_MAX_TTL: 'forever' })).toContain('JWT_MAX_TTL');
+    expect(problems({ ...base, JWT_MAX_TTL: '5s' })).toContain('JWT_MAX_TTL must be at least 60 s');
+  });
+
+  it('allows no browser origin by default in production, any elsewhere, and exactly the list when set', () => {
+    expect(loadConfig({ ...base, NODE_ENV: 'production' }).corsOrigins).toEqual([]);
+    expect(loadConfig(base).corsOrigins).toEqual(['*']);
+    expect(
+      loadConfig({ ...base, NODE_ENV: 'production', CORS_ORIGINS: 'https://a.example, https://b.example:8443' })
+        .corsOrigins,
+    ).toEqual(['https://a.example', 'https://b.example:8443']);
+    expect(problems({ ...base, CORS_ORIGINS: 'https://a.example/path' })).toContain('CORS_ORIGINS');
+  });
+});

@@ -89,6 +89,32 @@ const envSchema = z
     JWT_JWKS_URL: optionalUrl(['http', 'https']),
     JWT_ISSUER: nonEmpty,
     JWT_AUDIENCE: nonEmpty,
+    /**
+     * Longest token lifetime accepted (`exp` − `iat`, and `exp` − now): `24h`, `90m`, `3600s` or
+     * seconds. A token valid for a century cannot be revoked for a century.
+     */
+    JWT_MAX_TTL: z
+      .string()
+      .regex(/^\d+[smhd]?$/, { error: 'must be seconds, or a number with s, m, h or d (e.g. 24h)' })
+      .transform(durationSeconds)
+      .refine((seconds) => seconds >= 60, { error: 'must be at least 60 s' })
+      .default(24 * 60 * 60),
+    /**
+     * Origins a browser may call the API from (CORS), comma-separated (`https://console.example.org`),
+     * or `*` for any. Unset: none in production (no cross-origin reads), any elsewhere.
+     */
+    CORS_ORIGINS: z
+      .string()
+      .transform((value) =>
+        value
+          .split(',')
+          .map((origin) => origin.trim())
+          .filter(Boolean),
+      )
+      .refine((origins) => origins.every((o) => o === '*' || isOrigin(o)), {
+        error: 'must be `*` or origins such as https://console.example.org (scheme, host and port only)',
+      })
+      .optional(),
 
     /** GraphiQL in the browser; on by default except in production. */
     GRAPHIQL: boolFlag.optional(),
@@ -190,6 +216,19 @@ const envSchema = z
 
 type Env = z.infer<typeof envSchema>;
 
+function durationSeconds(value: string): number {
+  const unit = { s: 1, m: 60, h: 3_600, d: 86_400 }[value.slice(-1)] ?? 1;
+  return Number.parseInt(value, 10) * unit;
+}
+
+function isOrigin(value: string): boolean {
+  try {
+    return new URL(value).origin === value;
+  } catch {
+    return false;
+  }
+}
+
 /** Token verification: a shared secret (development, tests) or an OIDC provider's key set. */
 export type AuthConfig =
   | { kind: 'secret'; secret: string; issuer?: string; audience?: string }
@@ -269,6 +308,10 @@ export interface Config {
   };
   /** `undefined` only in embedded mode, which generates and keeps a secret under `dataDir`. */
   readonly auth: AuthConfig | undefined;
+  /** Longest token lifetime accepted, in seconds (`JWT_MAX_TTL`). */
+  readonly jwtMaxTtlSeconds: number;
+  /** Origins allowed to call the API from a browser (CORS); `*` any; empty none. */
+  readonly corsOrigins: readonly string[];
   readonly graphiql: boolean;
   /** Whether `/subgraph` serves the federation subgraph (same operations, plus `_entities`, `_service`). */
   readonly subgraph: boolean;
@@ -353,6 +396,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
       model: e.LLM_MODEL,
     }),
     auth: authConfig(e),
+    jwtMaxTtlSeconds: e.JWT_MAX_TTL,
+    corsOrigins: Object.freeze(e.CORS_ORIGINS ?? (e.NODE_ENV === 'production' ? [] : ['*'])),
     graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
     subgraph: e.SUBGRAPH,
     trustProxy: e.TRUST_PROXY,

@@ -165,7 +165,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     cache,
     auditLog,
     clinicians: new ClinicianRegistry(orm),
-    verifier: createTokenVerifier(auth),
+    verifier: createTokenVerifier(auth, { maxTtlSeconds: config.jwtMaxTtlSeconds }),
     mlBreaker,
     assessmentEngine,
     queue,

@@ -25,7 +25,16 @@ const JWKS_ALGORITHMS = ['RS256', 'ES256'];
 /** Clock skew tolerated between the identity provider and this pod. */
 const CLOCK_TOLERANCE_S = 5;
 
-export function createTokenVerifier(auth: AuthConfig): TokenVerifier {
+/** How tokens are judged beyond their signature and claims. */
+export interface TokenPolicy {
+  /** Longest lifetime accepted: `exp` − `iat`, and `exp` − now (default 24 h). */
+  maxTtlSeconds?: number;
+}
+
+const DEFAULT_MAX_TTL_S = 24 * 60 * 60;
+
+export function createTokenVerifier(auth: AuthConfig, policy: TokenPolicy = {}): TokenVerifier {
+  const maxTtlSeconds = policy.maxTtlSeconds ?? DEFAULT_MAX_TTL_S;
   const key =
     auth.kind === 'secret' ? new TextEncoder().encode(auth.secret) : createRemoteJWKSet(new URL(auth.jwksUrl));
   const options = {
@@ -56,6 +65,14 @@ export function createTokenVerifier(auth: AuthConfig): TokenVerifier {
           key instanceof Uint8Array ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options));
       } catch (error) {
         throw new UnauthenticatedError(describeJoseError(error));
+      }
+      // A stolen token is good until it expires: one valid for a century is a key for a century.
+      // `iat` alone would not do (a client may set it just before a far `exp`), nor `exp` − now
+      // alone (a long-lived token would pass once most of its life is over).
+      const now = Date.now() / 1000;
+      const lifetime = (payload.exp ?? 0) - Math.min(payload.iat ?? now, now);
+      if (lifetime > maxTtlSeconds + CLOCK_TOLERANCE_S) {
+        throw new UnauthenticatedError('Token rejected: lifetime exceeds the maximum');
       }
       const viewer = viewerFromClaims(payload);
       verified.set(token, viewer, { ttl: Math.max(1, Math.min(5 * 60_000, viewer.expiresAt - Date.now())) });

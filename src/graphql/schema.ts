@@ -1,4 +1,4 @@
-import type { GraphQLFieldResolver, GraphQLSchema } from 'graphql';
+import type { GraphQLFieldResolver, GraphQLSchema, GraphQLUnionType } from 'graphql';
 import { BadUserInputError } from '../errors.js';
 import { builder } from './builder.js';
 // Type modules register their types and fields with the builder when imported.
@@ -37,12 +37,26 @@ function limitRepresentations(schema: GraphQLSchema): GraphQLSchema {
   const field = schema.getQueryType()?.getFields()._entities;
   const resolve = field?.resolve as GraphQLFieldResolver<unknown, unknown, { representations: unknown[] }> | undefined;
   if (field && resolve) {
+    const entityTypes = new Set(
+      (schema.getType('_Entity') as GraphQLUnionType | undefined)?.getTypes().map((type) => type.name) ?? [],
+    );
     field.resolve = (source, args, context, info) => {
       if (args.representations.length > MAX_ENTITY_REPRESENTATIONS) {
         throw new BadUserInputError(
           `_entities takes at most ${MAX_ENTITY_REPRESENTATIONS} representations`,
           'representations',
         );
+      }
+      // A representation of a type this subgraph does not own is the caller's mistake: refused
+      // here, it is BAD_USER_INPUT, where the federation library's own failure was INTERNAL.
+      for (const [i, representation] of args.representations.entries()) {
+        const typename = (representation as { __typename?: unknown } | null)?.__typename;
+        if (typeof typename !== 'string' || !entityTypes.has(typename)) {
+          throw new BadUserInputError(
+            `representations[${i}] must have a __typename of ${[...entityTypes].join(', ')}`,
+            `representations.${i}.__typename`,
+          );
+        }
       }
       return resolve(source, args, context, info);
     };

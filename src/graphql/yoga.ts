@@ -8,7 +8,7 @@ import {
   type OperationTypeNode,
   parse,
 } from 'graphql';
-import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { type CORSOptions, createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { GraphqlLimitsConfig } from '../config.js';
 import { AppError, ErrorCode, InternalError } from '../errors.js';
 import { errorFields, type Logger } from '../lib/logger.js';
@@ -25,6 +25,8 @@ import { useOperationTracing } from './tracing.plugin.js';
 export interface YogaOptions {
   /** Where it is served (default `/graphql`); the federation subgraph is `/subgraph`. */
   endpoint?: string;
+  /** Browser origins allowed (CORS): `*` any, none when empty (see `CORS_ORIGINS`). */
+  corsOrigins?: readonly string[];
   /** Default: the plain schema. */
   schema?: GraphQLSchema;
   deps: ContextDeps;
@@ -55,6 +57,7 @@ export function createGraphqlServer(options: YogaOptions): Yoga {
     schema,
     graphqlEndpoint: endpoint,
     landingPage: false,
+    cors: corsPolicy(options.corsOrigins ?? []),
     healthCheckEndpoint: '/__yoga_health',
     // Over HTTP the guard has authenticated the request already; graphql-ws passes its viewer.
     context: (initial) =>
@@ -92,6 +95,21 @@ export function createGraphqlServer(options: YogaOptions): Yoga {
       useTextInputRule(),
     ],
   });
+}
+
+/**
+ * CORS from the allow-list: a listed origin gets the CORS headers, any other none, so a browser
+ * page elsewhere can neither read answers nor pass a preflight. `*` allows every origin, without
+ * credentials (the API's credential is the Authorization header, which CORS lets through).
+ */
+export function corsPolicy(origins: readonly string[]): (request: Request) => CORSOptions {
+  const any = origins.includes('*');
+  const listed = new Set(origins);
+  return (request) => {
+    const origin = request.headers.get('origin');
+    if (!origin || !(any || listed.has(origin))) return false;
+    return { origin: [origin], credentials: !any, methods: ['GET', 'POST'], maxAge: 600 };
+  };
 }
 
 /**
