@@ -87,7 +87,8 @@ export const RiskAssessmentRef = builder.objectRef<PatientAssessment>('RiskAsses
     fhir: t.field({
       type: 'JSON',
       description: 'The same assessment as a FHIR R4 RiskAssessment resource.',
-      resolve: (a) => toFhirRiskAssessment(a.patientId, a, a.row),
+      resolve: async (a, _args, ctx) =>
+        toFhirRiskAssessment(a.patientId, a, a.row, await ctx.patients.observedTimes({ id: a.patientId })),
     }),
   }),
 });

@@ -38,6 +38,9 @@ export const OBSERVATION_FIELDS = [
   'onBpTreatment',
 ] as const satisfies readonly (keyof ObservationValues)[];
 
+/** One observation field's name. */
+export type ObservationField = (typeof OBSERVATION_FIELDS)[number];
+
 /** One `recordObservations` call: an append-only row of whichever fields were measured. */
 export class Observation implements ObservationValues {
   id: string = randomUUID();

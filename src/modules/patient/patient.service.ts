@@ -16,7 +16,7 @@ import { Clinician } from '../clinician/clinician.entity.js';
 import type { ClinicianRegistry } from '../clinician/clinician.service.js';
 import type { CareTeamEvents } from './care-team.events.js';
 import { CareTeamMember } from './care-team-member.entity.js';
-import { Observation, pickObservationValues } from './observation.entity.js';
+import { OBSERVATION_FIELDS, Observation, type ObservationField, pickObservationValues } from './observation.entity.js';
 import { Patient } from './patient.entity.js';
 import {
   type CreatePatientInput,
@@ -284,6 +284,29 @@ export class PatientService {
     return toPage(rows, size, (o) => ({ at: o.recordedAt, id: o.id }));
   }
 
+  /**
+   * When each field of a readable patient's current snapshot was recorded: the newest observation
+   * row that measured it (the snapshot's fields may come from different rows). One aggregate over
+   * the patient's rows, for a FHIR rendering's `effectiveDateTime` per value.
+   */
+  async observedTimes(patient: Pick<Patient, 'id'>): Promise<Partial<Record<ObservationField, Date>>> {
+    const columns = OBSERVATION_FIELDS.map(
+      (field) => `max(recorded_at) filter (where ${snakeCase(field)} is not null) as "${field}"`,
+    );
+    const [row] = await this.em
+      .getConnection()
+      .execute<Record<string, Date | string | null>[]>(
+        `select ${columns.join(', ')} from observation where patient_id = ?`,
+        [patient.id],
+      );
+    const times: Partial<Record<ObservationField, Date>> = {};
+    for (const field of OBSERVATION_FIELDS) {
+      const at = row?.[field];
+      if (at) times[field] = new Date(at);
+    }
+    return times;
+  }
+
   /** The patient if the viewer may see it, without auditing: for callers that audit their own read. */
   async visibleOrNull(patientId: string): Promise<Patient | null> {
     return isUuid(patientId) ? this.visible.load(patientId.toLowerCase()) : null;
@@ -362,3 +385,6 @@ export class PatientService {
     return patientIds.map((id) => byPatient.get(id) ?? []);
   }
 }
+
+/** `heartRate` → `heart_rate`, as MikroORM names the observation columns. */
+const snakeCase = (field: string) => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
