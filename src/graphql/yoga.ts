@@ -188,11 +188,12 @@ export function maskError(error: unknown): Error {
       const extensions = known.extensions as Record<string, unknown>;
       extensions.code = ErrorCode.BadUserInput;
       delete extensions.originalError;
-      // A request that is not GraphQL at all (malformed JSON, no query) is 400 whatever the client
-      // accepts. Yoga marks these `spec` and, for `Accept: application/json`, answers 200 unless an
-      // `originalError` is there — which went just above.
+      // A request that is not GraphQL at all (malformed JSON, no query: Yoga's BAD_REQUEST) is 400
+      // whatever the client accepts. Yoga marks these `spec` and, for `Accept: application/json`,
+      // answers 200 unless an `originalError` is there — which went just above. A document that
+      // does not parse stays 200 for `application/json`, as the GraphQL over HTTP spec asks.
       const http = extensions.http as { spec?: boolean } | undefined;
-      if (http?.spec) extensions.http = { ...http, spec: false };
+      if (code === 'BAD_REQUEST' && http?.spec) extensions.http = { ...http, spec: false };
       return known;
     }
     // graphql-js' own errors (variable coercion and the like) are the client's mistake.
