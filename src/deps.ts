@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { createTokenVerifier, type TokenVerifier } from './auth/jwt.js';
 import type { AuthConfig, Config } from './config.js';
 import { initOrm } from './db/orm.js';

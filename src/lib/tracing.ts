@@ -12,7 +12,7 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
-import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Config } from '../config.js';
 
 /**
@@ -89,22 +89,22 @@ export async function initTracing(config: Config, options: TracingOptions = {}):
   const endpoint = config.tracing.otlpEndpoint;
   if (!options.exporter && !endpoint) return noTracing;
 
-  const [{ BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor }, { W3CTraceContextPropagator }] =
-    await Promise.all([import('@opentelemetry/sdk-trace-base'), import('@opentelemetry/core')]);
+  const [{ TracerProvider, BatchSpanProcessor, SimpleSpanProcessor }, { W3CTraceContextPropagator }] =
+    await Promise.all([import('@opentelemetry/sdk-trace'), import('@opentelemetry/core')]);
   const [{ resourceFromAttributes }, { ATTR_SERVICE_NAME }] = await Promise.all([
     import('@opentelemetry/resources'),
     import('@opentelemetry/semantic-conventions'),
   ]);
   let processor: SpanProcessor;
   if (options.exporter) {
-    processor = new SimpleSpanProcessor(options.exporter);
+    processor = new SimpleSpanProcessor({ exporter: options.exporter });
   } else {
     const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
     const base = (endpoint as string).endsWith('/') ? (endpoint as string) : `${endpoint}/`;
-    processor = new BatchSpanProcessor(new OTLPTraceExporter({ url: new URL('v1/traces', base).href }));
+    processor = new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: new URL('v1/traces', base).href }) });
   }
   await registerContextManager();
-  const provider = new BasicTracerProvider({
+  const provider = new TracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.tracing.serviceName }),
     spanProcessors: [processor],
   });

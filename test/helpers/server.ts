@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { createModelServer, type ModelServer } from '../../ml-server/server.js';
 import { type App, buildApp } from '../../src/app.js';
 import { signToken, type TokenClaims } from '../../src/auth/jwt.js';

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { loadConfig } from '../../src/config.js';
 import { initOrm } from '../../src/db/orm.js';
 import { jobNames } from '../../src/jobs/diagnosis.job.js';
