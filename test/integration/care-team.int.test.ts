@@ -31,6 +31,7 @@ const release = () => {
 const holding: DiagnosisProvider = {
   name: 'rules',
   model: 'holds-until-released',
+  version: 'held-1',
   promptVersion: null,
   diagnose: (prompt) =>
     prompt.symptoms.includes(PROBE)

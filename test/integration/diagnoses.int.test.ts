@@ -288,6 +288,7 @@ describe('a job that keeps failing', () => {
   const broken: DiagnosisProvider = {
     name: 'openai',
     model: 'broken-model',
+    version: 'broken-1',
     promptVersion: null,
     diagnose: async () => {
       calls += 1;

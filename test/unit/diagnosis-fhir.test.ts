@@ -15,6 +15,8 @@ const RESULT = {
   ],
   provider: 'openai',
   model: 'gpt-test',
+  providerVersion: 'openai-chat-completions-1',
+  modelVersion: 'gpt-test-2026-11-01',
   promptVersion: 'clinical-prompt-2',
   inputDigest: `sha256:${'ab'.repeat(32)}`,
 };
@@ -98,9 +100,15 @@ describe('Diagnosis.fhir', () => {
     expect(provenance.entity[0]?.what.identifier.value).toBe(RESULT.inputDigest);
     expect(contained.find((r) => r.id === 'model')).toMatchObject({
       deviceName: [{ name: 'gpt-test', type: 'model-name' }],
-      version: [{ type: { text: 'prompt' }, value: 'clinical-prompt-2' }],
+      version: [
+        { type: { text: 'model' }, value: 'gpt-test-2026-11-01' },
+        { type: { text: 'prompt' }, value: 'clinical-prompt-2' },
+      ],
     });
-    expect(contained.find((r) => r.id === 'provider')).toMatchObject({ deviceName: [{ name: 'openai' }] });
+    expect(contained.find((r) => r.id === 'provider')).toMatchObject({
+      deviceName: [{ name: 'openai' }],
+      version: [{ value: 'openai-chat-completions-1' }],
+    });
   });
 
   it("keeps the model's summary as the conclusion of an unreviewed draft, and has no performer", () => {

@@ -41,6 +41,13 @@ describe('the contract', () => {
       'removeCareTeamMember(patientId: ID!, clinicianId: ID!): Patient!',
       'latestObservations: ObservationSnapshot',
       'careTeam: [Clinician!]!',
+      'reviewDiagnosis(id: ID!, input: DiagnosisReviewInput!): Diagnosis!',
+      'reportStatus: ReportStatus',
+      'review: DiagnosisReview',
+      'fhir: JSON!',
+      'reviewer: Clinician!',
+      'reviewedAt: DateTime!',
+      'decision: ReviewDecision!',
     ]) {
       expect(sdl).toContain(line);
     }

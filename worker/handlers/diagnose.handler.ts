@@ -153,6 +153,7 @@ export async function handleDiagnosisJob(message: JobMessage, deps: DiagnoseDeps
     // Validated by the lifecycle against the result schema: an invalid answer throws, and fails the attempt.
     const result = {
       ...answer,
+      providerVersion: deps.provider.version,
       ...(deps.provider.promptVersion ? { promptVersion: deps.provider.promptVersion } : {}),
       inputDigest: inputDigest(prompt),
     };

@@ -44,6 +44,7 @@ export function traceProvider(provider: DiagnosisProvider, tracing: Tracing): Di
   const attributes = { 'diagnosis.provider': provider.name, 'diagnosis.model': provider.model };
   return {
     name: provider.name,
+    version: provider.version,
     model: provider.model,
     promptVersion: provider.promptVersion,
     diagnose: (prompt, events, signal) =>

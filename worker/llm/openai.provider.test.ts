@@ -19,7 +19,7 @@ beforeAll(async () => {
     if (script.status && script.status !== 200) return res.writeHead(script.status).end('{"error":{"message":"nope"}}');
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     for (const content of script.chunks) {
-      res.write(`data: ${JSON.stringify({ choices: [{ delta: { content } }] })}\n\n`);
+      res.write(`data: ${JSON.stringify({ model: 'test-model-2026-01-01', choices: [{ delta: { content } }] })}\n\n`);
       await new Promise((r) => setTimeout(r, script.delayMs ?? 1));
     }
     res.end('data: [DONE]\n\n');
@@ -53,7 +53,13 @@ describe('OpenAiProvider', () => {
       { text: (d) => deltas.push(d), progress: (p) => progress.push(p) },
       new AbortController().signal,
     );
-    expect(result).toEqual({ ...answer, provider: 'openai', model: 'test-model' });
+    // The snapshot the server says it served is kept beside the configured name.
+    expect(result).toEqual({
+      ...answer,
+      provider: 'openai',
+      model: 'test-model',
+      modelVersion: 'test-model-2026-01-01',
+    });
     expect(deltas.join('')).toBe(text);
     expect(progress.length).toBeGreaterThan(3);
     expect([...progress].sort((a, b) => a - b)).toEqual(progress);

@@ -17,6 +17,9 @@ export interface OpenAiProviderOptions {
   idleTimeoutMs?: number;
 }
 
+/** The version of this adapter (its request and parsing), named in each result's Provenance. */
+export const OPENAI_PROVIDER_VERSION = 'openai-chat-completions-1';
+
 /** Roughly how many characters a full answer has; only for the progress estimate. */
 const EXPECTED_CHARS = 1_200;
 
@@ -44,6 +47,7 @@ const answerSchema = z.object({
  */
 export class OpenAiProvider implements DiagnosisProvider {
   readonly name = 'openai' as const;
+  readonly version = OPENAI_PROVIDER_VERSION;
   readonly model: string;
   readonly promptVersion = PROMPT_VERSION;
   private readonly url: string;
@@ -90,21 +94,35 @@ export class OpenAiProvider implements DiagnosisProvider {
       }
       events.progress(0.05, 'model started');
       let text = '';
-      for await (const delta of streamDeltas(response.body)) {
+      let served: string | undefined;
+      for await (const delta of streamDeltas(response.body, (model) => {
+        served ??= model;
+      })) {
         touch();
         text += delta;
         events.text(delta);
         events.progress(Math.min(0.95, 0.05 + (0.9 * text.length) / EXPECTED_CHARS), 'model writing');
       }
-      return { ...parseAnswer(text), provider: this.name, model: this.model };
+      return {
+        ...parseAnswer(text),
+        provider: this.name,
+        model: this.model,
+        ...(served && served !== this.model ? { modelVersion: served } : {}),
+      };
     } finally {
       clearTimeout(idleTimer);
     }
   }
 }
 
-/** The `content` deltas of an OpenAI streaming response (Server-Sent Events, `data: {...}` lines). */
-export async function* streamDeltas(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+/**
+ * The `content` deltas of an OpenAI streaming response (Server-Sent Events, `data: {...}` lines);
+ * `onModel` hears the `model` each event says served it.
+ */
+export async function* streamDeltas(
+  body: ReadableStream<Uint8Array>,
+  onModel?: (model: string) => void,
+): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let buffer = '';
   for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
@@ -117,13 +135,18 @@ export async function* streamDeltas(body: ReadableStream<Uint8Array>): AsyncGene
       if (!line.startsWith('data:')) continue;
       const data = line.slice(5).trim();
       if (data === '[DONE]') return;
-      let event: { choices?: { delta?: { content?: string | null } }[]; error?: { message?: string } };
+      let event: {
+        model?: unknown;
+        choices?: { delta?: { content?: string | null } }[];
+        error?: { message?: string };
+      };
       try {
         event = JSON.parse(data);
       } catch {
         throw new ProviderOutputError('the model stream sent a line that is not JSON');
       }
       if (event.error) throw new Error('the model stream reported an error');
+      if (typeof event.model === 'string' && event.model) onModel?.(event.model.slice(0, 200));
       const content = event.choices?.[0]?.delta?.content;
       if (content) yield content;
     }

@@ -25,6 +25,8 @@ export interface ProviderResult {
   differentials: Differential[];
   provider: string;
   model: string;
+  /** The model as the provider reports serving it (e.g. a dated snapshot), when it says. */
+  modelVersion?: string | undefined;
 }
 
 /** How a provider reports progress while it works. */
@@ -38,6 +40,8 @@ export interface ProviderEvents {
 /** A diagnosis provider: an LLM behind some API, or the offline rules engine. */
 export interface DiagnosisProvider {
   readonly name: 'openai' | 'rules';
+  /** This provider's own version (its adapter or table), named in each result's Provenance. */
+  readonly version: string;
   readonly model: string;
   /** The version of the instructions a language model is given; null for the rules engine (no prompt). */
   readonly promptVersion: string | null;

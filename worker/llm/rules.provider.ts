@@ -169,6 +169,8 @@ export const RULES_MODEL = 'clinical-copilot-rules-1';
 export class RulesProvider implements DiagnosisProvider {
   readonly name = 'rules' as const;
   readonly model = RULES_MODEL;
+  /** The provider's own version: its matching, not the table (the table's version is the model's name). */
+  readonly version = 'rules-provider-1';
   readonly promptVersion = null;
   private readonly chunkDelayMs: number;
 

@@ -23,6 +23,9 @@ export interface DiagnosisResult {
   differentials: Differential[];
   provider: string;
   model: string;
+  /** The provider's own version (its adapter), and the model as it reported serving it. */
+  providerVersion?: string | undefined;
+  modelVersion?: string | undefined;
   /** The version of the clinical prompt the model was given (worker/llm/clinical-prompt.ts). */
   promptVersion?: string | undefined;
   /** `sha256:` of the de-identified facts the provider received (the Provenance's input). */

@@ -76,13 +76,17 @@ export function toFhirDiagnosticReport(
         id: 'model',
         deviceName: [{ name: result.model, type: 'model-name' }],
         type: { text: generatedByRules ? 'Rules engine (not a language model)' : 'Large language model' },
-        ...(result.promptVersion ? { version: [{ type: { text: 'prompt' }, value: result.promptVersion }] } : {}),
+        version: [
+          { type: { text: 'model' }, value: result.modelVersion ?? result.model },
+          ...(result.promptVersion ? [{ type: { text: 'prompt' }, value: result.promptVersion }] : []),
+        ],
       },
       {
         resourceType: 'Device',
         id: 'provider',
         deviceName: [{ name: result.provider, type: 'user-friendly-name' }],
         type: { text: generatedByRules ? 'Offline rules provider' : 'OpenAI-compatible model API' },
+        ...(result.providerVersion ? { version: [{ value: result.providerVersion }] } : {}),
       },
     );
     agents.push(

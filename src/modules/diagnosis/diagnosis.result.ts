@@ -55,6 +55,8 @@ export const diagnosisResultSchema = z.object(
       .max(RESULT_LIMITS.maxDifferentials, { error: `more than ${RESULT_LIMITS.maxDifferentials} differentials` }),
     provider: text('the provider', RESULT_LIMITS.label),
     model: text('the model', RESULT_LIMITS.label),
+    providerVersion: text('the provider version', RESULT_LIMITS.label).optional(),
+    modelVersion: text('the model version', RESULT_LIMITS.label).optional(),
     promptVersion: text('the prompt version', RESULT_LIMITS.label).optional(),
     inputDigest: text('the input digest', RESULT_LIMITS.label).optional(),
   },
