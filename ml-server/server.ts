@@ -1,29 +1,29 @@
 /**
  * The reference model server: Open Inference Protocol v2, JSON over HTTP, on `node:http` alone.
  * It serves the models of `./models/registry.ts`; message shapes and tensor names are documented
- * in `./protocol.ts`. Request bodies are patient data: they are never logged, and error messages
- * name inputs and rows but never echo values.
+ * in `src/ml/oip.protocol.ts` and `src/ml/risk-model.contract.ts`. Request bodies are patient
+ * data: they are never logged, and error messages name inputs and rows but never echo values.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
+import { sendJson } from '../src/http/json.js';
 import { createLogger, errorFields, type Logger } from '../src/lib/logger.js';
 import {
   DATATYPES,
   type Datatype,
   type ErrorResponse,
   elementCount,
-  FACTOR_PARAMETERS,
   flattenTensorData,
   type InferenceResponse,
   type ModelMetadata,
   ProtocolError,
   type ResponseOutput,
-  RISK_OUTPUTS,
   type ServerMetadata,
   type TensorData,
   type TensorElement,
-} from '../src/ml/protocol.js';
+} from '../src/ml/oip.protocol.js';
+import { FACTOR_PARAMETERS, RISK_OUTPUTS } from '../src/ml/risk-model.contract.js';
 import {
   type InputColumn,
   type InputSpec,
@@ -449,10 +449,4 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
     });
     req.on('error', reject);
   });
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
-  res.end(JSON.stringify(body));
 }

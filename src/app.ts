@@ -10,6 +10,7 @@ import { AppCloseCode, createGraphqlWsServer, type GraphqlWsServer } from './gra
 import { createGraphqlServer, type Yoga } from './graphql/yoga.js';
 import { Connections } from './http/connections.js';
 import { liveness, readiness, readinessHttpStatus } from './http/health.js';
+import { sendJson } from './http/json.js';
 import { EventLoopMonitor } from './lib/event-loop.js';
 import { errorFields } from './lib/logger.js';
 
@@ -236,9 +237,4 @@ function withBodyLimit(req: IncomingMessage, res: ServerResponse, maxBytes: numb
   req.once('end', onEnd);
   // A client that goes away mid-body: nothing to answer (and no unhandled stream error).
   req.once('error', () => res.destroy());
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
-  res.end(JSON.stringify(body));
 }

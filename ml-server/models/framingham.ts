@@ -18,7 +18,7 @@
  * 10-year-risk.php), cross-checked against the coefficient tables of the CRAN packages CVrisk (`frs_coef`) and
  * admiral (`compute_framingham`) and the Medscape/MedCalc 3000 calculator.
  */
-import { FRAMINGHAM_INPUTS, type FraminghamSex, type RiskLevel } from '../../src/ml/protocol.js';
+import { FRAMINGHAM_INPUTS, type FraminghamSex, type RiskLevel } from '../../src/ml/risk-model.contract.js';
 
 /** One person's risk factors. Keys match the API's observation fields where they exist. */
 export interface FraminghamInputs {

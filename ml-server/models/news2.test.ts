@@ -4,7 +4,7 @@
  * triggers" for the clinical risk. Each band is tested at both of its printed edges.
  */
 import { describe, expect, it } from 'vitest';
-import { CONSCIOUSNESS_LEVELS } from '../../src/ml/protocol.js';
+import { CONSCIOUSNESS_LEVELS } from '../../src/ml/risk-model.contract.js';
 import {
   consciousnessPoints,
   type News2Vitals,

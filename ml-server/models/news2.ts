@@ -12,7 +12,7 @@
  * do not carry it, so scoring such a patient on Scale 1 overstates their SpO2 points. Callers
  * must not present this score for patients on a prescribed 88–92 % target.
  */
-import { type Consciousness, NEWS2_INPUTS, type RiskLevel } from '../../src/ml/protocol.js';
+import { type Consciousness, NEWS2_INPUTS, type RiskLevel } from '../../src/ml/risk-model.contract.js';
 
 /** The seven vital signs NEWS2 scores. Keys match the API's observation fields. */
 export interface News2Vitals {

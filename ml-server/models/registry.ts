@@ -3,10 +3,10 @@
  * a batched `infer` that turns input columns into output columns. The server validates the
  * envelope (names, datatypes, shapes) from these declarations; the models validate values.
  */
+import type { Datatype, Parameters, TensorMetadata } from '../../src/ml/oip.protocol.js';
 import {
   CONSCIOUSNESS_LEVELS,
   type Consciousness,
-  type Datatype,
   FACTOR_PARAMETERS,
   type FactorKind,
   FRAMINGHAM_INPUTS,
@@ -16,11 +16,9 @@ import {
   type InputContract,
   NEWS2_INPUTS,
   NEWS2_MODEL,
-  type Parameters,
   RISK_OUTPUTS,
   type RiskLevel,
-  type TensorMetadata,
-} from '../../src/ml/protocol.js';
+} from '../../src/ml/risk-model.contract.js';
 import {
   FRAMINGHAM_AGE_RANGE,
   FRAMINGHAM_FACTORS,

@@ -7,7 +7,7 @@ import {
   type ModelMetadata,
   modelPath,
   SERVER_PATHS,
-} from './protocol.js';
+} from './oip.protocol.js';
 
 /** The model server answered with an error status. 4xx means the request was bad, not the server. */
 export class ModelServerError extends Error {

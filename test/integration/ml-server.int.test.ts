@@ -9,22 +9,24 @@ import { type News2Vitals, scoreNews2 } from '../../ml-server/models/news2.js';
 import { createModelServer, type InferEvent, MAX_BODY_BYTES, type ModelServer } from '../../ml-server/server.js';
 import { createLogger } from '../../src/lib/logger.js';
 import {
-  columnInput,
   type ErrorResponse,
-  FRAMINGHAM_INPUTS,
-  FRAMINGHAM_MODEL,
   type InferenceRequest,
   type InferenceResponse,
   inferPath,
   type ModelMetadata,
   modelPath,
   modelReadyPath,
+  type RequestInput,
+  type ServerMetadata,
+} from '../../src/ml/oip.protocol.js';
+import {
+  columnInput,
+  FRAMINGHAM_INPUTS,
+  FRAMINGHAM_MODEL,
   NEWS2_INPUTS,
   NEWS2_MODEL,
-  type RequestInput,
   readRiskBatch,
-  type ServerMetadata,
-} from '../../src/ml/protocol.js';
+} from '../../src/ml/risk-model.contract.js';
 
 class LogLines extends Writable {
   text = '';

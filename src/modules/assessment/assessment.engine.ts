@@ -4,15 +4,14 @@ import type { KeyValueCache } from '../../lib/cache.js';
 import { errorFields, type Logger } from '../../lib/logger.js';
 import type { Metrics } from '../../lib/metrics.js';
 import { type ModelClient, ModelServerError } from '../../ml/client.js';
+import type { ModelMetadata, TensorMetadata } from '../../ml/oip.protocol.js';
 import {
   columnInput,
   type FactorKind,
   type InputContract,
-  type ModelMetadata,
   type RiskLevel,
   readRiskBatch,
-  type TensorMetadata,
-} from '../../ml/protocol.js';
+} from '../../ml/risk-model.contract.js';
 import { type InputRow, type RiskModelName, rowDigest } from './assessment.inputs.js';
 
 /** Where an answer came from (the contract's `AssessmentSource`). */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fhirIssues, loadFhirValidator, r4Profile } from '../../../test/helpers/fhir.js';
-import { FRAMINGHAM_MODEL, NEWS2_MODEL } from '../../ml/protocol.js';
+import { FRAMINGHAM_MODEL, NEWS2_MODEL } from '../../ml/risk-model.contract.js';
 import type { Assessment } from './assessment.engine.js';
 import { toFhirRiskAssessment } from './assessment.fhir.js';
 

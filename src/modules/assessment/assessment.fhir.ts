@@ -1,4 +1,4 @@
-import { FRAMINGHAM_MODEL, NEWS2_MODEL } from '../../ml/protocol.js';
+import { FRAMINGHAM_MODEL, NEWS2_MODEL } from '../../ml/risk-model.contract.js';
 import type { Assessment } from './assessment.engine.js';
 import { fieldOfInput, type InputRow, type RiskModelName } from './assessment.inputs.js';
 

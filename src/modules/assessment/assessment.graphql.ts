@@ -1,5 +1,5 @@
 import { builder } from '../../graphql/builder.js';
-import { FRAMINGHAM_MODEL, NEWS2_MODEL, RISK_LEVELS } from '../../ml/protocol.js';
+import { FRAMINGHAM_MODEL, NEWS2_MODEL, RISK_LEVELS } from '../../ml/risk-model.contract.js';
 import { PatientRef } from '../patient/patient.graphql.js';
 import { toFhirRiskAssessment } from './assessment.fhir.js';
 import { fieldOfInput, type RiskModelName } from './assessment.inputs.js';

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
+import type { TensorMetadata } from '../../ml/oip.protocol.js';
 import {
   FRAMINGHAM_INPUTS,
   FRAMINGHAM_MODEL,
   type InputContract,
   NEWS2_INPUTS,
   NEWS2_MODEL,
-  type TensorMetadata,
-} from '../../ml/protocol.js';
+} from '../../ml/risk-model.contract.js';
 import type { ObservationValues } from '../patient/observation.entity.js';
 import type { Sex } from '../patient/patient.entity.js';
 
