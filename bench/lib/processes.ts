@@ -32,8 +32,11 @@ export async function startNode(
   env: Record<string, string>,
   ready: () => Promise<boolean>,
   cwd = root,
-  /** Compiling TypeScript sources on a busy machine can take a while. */
-  readyTimeoutMs = 30_000,
+  /**
+   * Compiling TypeScript sources (tsx) on a busy machine can take a while: a full `npm test` beside
+   * other work has seen a pod need more than 30 s.
+   */
+  readyTimeoutMs = 90_000,
 ): Promise<Running> {
   const child = spawn(process.execPath, typeof script === 'string' ? [script] : [...script], {
     cwd,

@@ -75,8 +75,6 @@ describe.skipIf(!nginxBinary())('chaos: pod, worker and Redis faults under load,
         RATE_LIMIT_WS_CONNECT_POINTS: '1000000000',
       },
       () => httpOk(`http://127.0.0.1:${port}/health/ready`),
-      undefined,
-      90_000,
     );
   /**
    * Starts a replacement pod as Kubernetes would: again and again until it runs (one starting while

@@ -66,8 +66,6 @@ describe.skipIf(!nginxBinary())('nginx in front of two API pods', () => {
         TRUST_PROXY: 'true',
       },
       () => httpOk(`http://127.0.0.1:${port}/health/ready`),
-      undefined,
-      90_000,
     );
     return { port, process };
   }
