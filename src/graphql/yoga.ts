@@ -179,6 +179,14 @@ function isUnexpected(error: unknown): boolean {
 export function maskError(error: unknown): Error {
   if (!isUnexpected(error)) {
     const known = error as GraphQLError;
+    const redacted = withoutInputValue(known);
+    if (redacted !== null) {
+      return new GraphQLError(redacted, {
+        nodes: known.nodes,
+        path: known.path,
+        extensions: { ...known.extensions, code: ErrorCode.BadUserInput },
+      });
+    }
     const code = known.extensions.code;
     if (known.originalError instanceof AppError || CONTRACT_CODES.has(code as ErrorCode)) return known;
     if (code) {
@@ -205,6 +213,34 @@ export function maskError(error: unknown): Error {
   }
   const path = error instanceof GraphQLError ? error.path : undefined;
   return new GraphQLError(new InternalError().message, { path, extensions: { code: ErrorCode.Internal } });
+}
+
+const INVALID_VARIABLE = /^Variable "\$([_A-Za-z][_0-9A-Za-z]*)" got invalid value /;
+
+/**
+ * graphql-js quotes a variable it cannot coerce (`Variable "$input" got invalid value
+ * "1950-13-45" at "input.birthDate"; Date must be YYYY-MM-DD`), and its scalars quote the value
+ * they refuse: patient data in an error message. The message without the value, keeping where
+ * it was and why; null for any other error.
+ */
+export function withoutInputValue(error: GraphQLError): string | null {
+  const head = INVALID_VARIABLE.exec(error.message);
+  if (!head) return null;
+  const variable = head[1] as string;
+  const inner = error.originalError?.message;
+  if (!inner || !error.message.endsWith(`; ${inner}`)) return `Variable "$${variable}" got an invalid value`;
+  const before = error.message.slice(0, -(inner.length + 2));
+  const at = new RegExp(` at "${variable}[^"]*"$`).exec(before)?.[0] ?? '';
+  return `Variable "$${variable}" got an invalid value${at}; ${withoutScalarValue(inner)}`;
+}
+
+/** `Int cannot represent non-integer value: "x"` → `Int cannot represent non-integer value`. */
+function withoutScalarValue(message: string): string {
+  const refused = /^(.+ cannot represent [^:]*): /s.exec(message);
+  if (refused) return refused[1] as string;
+  const enumValue = /^Value .+ does not exist in ("[_A-Za-z][_0-9A-Za-z]*" enum\.)/s.exec(message);
+  if (enumValue) return `Value does not exist in ${enumValue[1]}`;
+  return message;
 }
 
 /**

@@ -263,8 +263,20 @@ describe('patient data never reaches a log', () => {
   it('answers other invalid input with BAD_USER_INPUT, and logs none of it', async () => {
     const dup = await gql(CREATE, { input: patientInput({ mrn }) });
     expect(codes(dup)).toEqual(['BAD_USER_INPUT']);
+    // Refused values are not quoted back either (graphql-js would: "got invalid value …").
     const badDate = await gql(CREATE, { input: patientInput({ birthDate: mark() }) });
     expect(codes(badDate)).toEqual(['BAD_USER_INPUT']);
+    expect(badDate.errors?.[0]?.message).toBe(
+      'Variable "$input" got an invalid value at "input.birthDate"; Date must be YYYY-MM-DD',
+    );
+    const badType = await gql(
+      `mutation RecordObservations($id: ID!, $input: ObservationsInput!) { recordObservations(patientId: $id, input: $input) { id } }`,
+      { id: patientId, input: { heartRate: mark(), consciousness: mark() } },
+    );
+    expect(codes(badType)).toEqual(['BAD_USER_INPUT', 'BAD_USER_INPUT']);
+    const badSex = await gql(CREATE, { input: patientInput({ sex: mark() }) });
+    expect(codes(badSex)).toEqual(['BAD_USER_INPUT']);
+    for (const res of [badDate, badType, badSex]) expect(JSON.stringify(res.errors)).not.toContain(TAG);
     const outOfRange = await gql(
       `mutation RecordObservations($id: ID!, $input: ObservationsInput!) { recordObservations(patientId: $id, input: $input) { id } }`,
       { id: patientId, input: { spo2: BAD_SPO2 } },
