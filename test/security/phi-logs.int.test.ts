@@ -377,24 +377,29 @@ describe('patient data never reaches a log', () => {
     });
     expect(await sseRefused.text()).toContain('BAD_USER_INPUT');
 
-    // A change for both streams: a new diagnosis with marker text, then cancelled.
-    const requested = await gql(
-      `mutation RequestDiagnosis($id: ID!, $input: DiagnosisRequestInput!) { requestDiagnosis(patientId: $id, input: $input) { id } }`,
-      { id: patientId, input: { symptoms: [mark()], notes: mark() } },
-    );
-    const id = (requested.expectData().requestDiagnosis as { id: string }).id;
-    await gql(`mutation Cancel($id: ID!) { cancelDiagnosis(id: $id) { id status } }`, { id });
-    await live.until((results) => results.length > 0, 30_000);
+    // Changes for both streams: new diagnoses with marker text, cancelled. Each stream listens
+    // only once its subscription is set up, which a loaded machine takes a while to do: a change
+    // a second until both have delivered one.
+    const ids: string[] = [];
     await eventually(
-      async () => text,
-      (t) => t.includes(id),
-      { what: 'an SSE event' },
+      async () => {
+        const requested = await gql(
+          `mutation RequestDiagnosis($id: ID!, $input: DiagnosisRequestInput!) { requestDiagnosis(patientId: $id, input: $input) { id } }`,
+          { id: patientId, input: { symptoms: [mark()], notes: mark() } },
+        );
+        const id = (requested.expectData().requestDiagnosis as { id: string }).id;
+        ids.push(id);
+        await gql(`mutation Cancel($id: ID!) { cancelDiagnosis(id: $id) { id status } }`, { id });
+        return live.results.length > 0 && ids.some((i) => text.includes(i));
+      },
+      (delivered) => delivered,
+      { what: 'an event on each stream', timeoutMs: 60_000, intervalMs: 1_000 },
     );
     sse.abort();
     await reading;
     live.stop();
     await ws.dispose();
-  }, 60_000);
+  }, 120_000);
 
   it('no process printed a marker', async () => {
     // The pod's debug output is flushed as it goes; give the worker's a moment after its last job.
