@@ -331,6 +331,9 @@ export interface Config {
 }
 
 /** Thrown by {@link loadConfig}; its message is one line naming every bad variable. */
+/** Every environment variable {@link loadConfig} reads: what deployment files may set (checked by test/unit). */
+export const CONFIG_ENV_KEYS: readonly string[] = Object.freeze(Object.keys(envSchema.shape));
+
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
     super(`Invalid configuration: ${problems.join('; ')}`);
