@@ -13,6 +13,7 @@
  * `keepAlive`), and one whose ping goes unanswered for the pong timeout is terminated: its
  * subscriptions end with `4499: Terminated`, which the plugin maps like any other lost socket.
  */
+import { createHmac } from 'node:crypto';
 import { getInterpolatedHeadersFactory } from '@graphql-mesh/string-interpolation';
 import type { Executor, Transport, TransportGetSubgraphExecutorOptions } from '@graphql-mesh/transport-common';
 import { makeAsyncDisposable } from '@graphql-mesh/utils';
@@ -67,12 +68,29 @@ function webSocketUrl(location: string): string {
 /** What graphql-ws constructs: `new WebSocketImpl(url, 'graphql-transport-ws')`. */
 type WebSocketClass = new (address: string, protocols?: string | string[]) => WebSocket;
 
-/** `ws` sends extra headers only on the upgrade request, given as a constructor option. */
-function webSocketWithHeaders(headers: Record<string, string>): WebSocketClass {
-  if (Object.keys(headers).length === 0) return WebSocket;
+/** The upgrade header that proves a connect comes from this gateway (the API's src/graphql/gateway-signature.ts). */
+const CONNECT_SIGNATURE_HEADER = 'x-gateway-signature';
+
+/**
+ * `t=<unix seconds>,sig=<base64 HMAC-SHA256 of "graphql-ws:<t>">`: the API's `/subgraph` accepts
+ * only connects signed so (while fresh), and does not charge them to the gateway's address.
+ */
+function connectSignature(secret: string): string {
+  const t = Math.floor(Date.now() / 1000);
+  return `t=${t},sig=${createHmac('sha256', secret).update(`graphql-ws:${t}`).digest('base64')}`;
+}
+
+/**
+ * `ws` sends extra headers only on the upgrade request, given as a constructor option; with a
+ * secret, each socket (graphql-ws opens a new one after a lazy close) is signed when it is made.
+ */
+function webSocketWithHeaders(headers: Record<string, string>, secret: string | undefined): WebSocketClass {
+  if (Object.keys(headers).length === 0 && !secret) return WebSocket;
   return class WebSocketWithHeaders extends WebSocket {
     constructor(address: string | URL, protocols?: string | string[]) {
-      super(address, protocols, { headers });
+      super(address, protocols, {
+        headers: { ...headers, ...(secret ? { [CONNECT_SIGNATURE_HEADER]: connectSignature(secret) } : {}) },
+      });
     }
   };
 }
@@ -83,7 +101,8 @@ function getSubgraphExecutor({ transportEntry, log }: TransportGetSubgraphExecut
   }
   const url = webSocketUrl(transportEntry.location);
   // gateway.config.ts has validated the same environment before any transport is built.
-  const keepAlive = transportEntry.options?.keepAlive ?? loadGatewayConfig(process.env).upstreamKeepAlive;
+  const gatewayConfig = loadGatewayConfig(process.env);
+  const keepAlive = transportEntry.options?.keepAlive ?? gatewayConfig.upstreamKeepAlive;
   const connectionParamsFor = getInterpolatedHeadersFactory(transportEntry.options?.connectionParams);
   const headersFor = getInterpolatedHeadersFactory(Object.fromEntries(transportEntry.headers ?? []));
   // One socket per distinct connectionParams and headers, so per token: clinicians never share one.
@@ -116,7 +135,7 @@ function getSubgraphExecutor({ transportEntry, log }: TransportGetSubgraphExecut
 
     const client: Client = createClient({
       url,
-      webSocketImpl: webSocketWithHeaders(headers),
+      webSocketImpl: webSocketWithHeaders(headers, gatewayConfig.hmacSecret),
       lazy: true,
       lazyCloseTimeout: LAZY_CLOSE_TIMEOUT_MS,
       // A lost socket ends its subscriptions instead of resubscribing them on a new one.

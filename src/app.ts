@@ -82,10 +82,11 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
       endpoint: '/subgraph',
       schema: buildSubgraphSchema(),
       graphiql: false,
+      gatewaySecret: config.gatewayHmacSecret,
     });
     endpoints.set('/subgraph', {
       yoga: subgraph,
-      ws: createGraphqlWsServer({ yoga: subgraph, ...wsOptions, chargeConnectsToAddress: false }),
+      ws: createGraphqlWsServer({ yoga: subgraph, ...wsOptions, gatewaySecret: config.gatewayHmacSecret }),
     });
   }
   const eventLoop = new EventLoopMonitor().start();

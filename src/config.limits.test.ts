@@ -35,10 +35,11 @@ describe('loadConfig: rate and query limits', () => {
   });
 
   it('turns introspection off in production unless asked for', () => {
-    expect(loadConfig({ ...base, NODE_ENV: 'production' }).graphqlLimits.introspection).toBe(false);
-    expect(loadConfig({ ...base, NODE_ENV: 'production', INTROSPECTION: 'true' }).graphqlLimits.introspection).toBe(
-      true,
-    );
+    expect(loadConfig({ ...base, NODE_ENV: 'production', SUBGRAPH: 'false' }).graphqlLimits.introspection).toBe(false);
+    expect(
+      loadConfig({ ...base, NODE_ENV: 'production', SUBGRAPH: 'false', INTROSPECTION: 'true' }).graphqlLimits
+        .introspection,
+    ).toBe(true);
     expect(loadConfig({ ...base, INTROSPECTION: '0' }).graphqlLimits.introspection).toBe(false);
   });
 
@@ -84,6 +85,15 @@ describe('loadConfig: rate and query limits', () => {
       persistedOperationsFile: '/etc/cc/operations.json',
       persistedOperationsOnly: true,
     });
+  });
+
+  it('requires the gateway secret in production while /subgraph is served', () => {
+    expect(() => loadConfig({ ...base, NODE_ENV: 'production' })).toThrow(
+      /GATEWAY_HMAC_SECRET is required in production/,
+    );
+    expect(loadConfig({ ...base, NODE_ENV: 'production', SUBGRAPH: 'false' }).subgraph).toBe(false);
+    const secret = 'g'.repeat(32);
+    expect(loadConfig({ ...base, NODE_ENV: 'production', GATEWAY_HMAC_SECRET: secret }).gatewayHmacSecret).toBe(secret);
   });
 
   it('names every bad limit at once', () => {

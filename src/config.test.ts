@@ -101,10 +101,10 @@ describe('loadConfig', () => {
   });
 
   it('treats empty strings as unset and turns GraphiQL off in production', () => {
-    const config = loadConfig({ ...base, PORT: '', NODE_ENV: 'production' });
+    const config = loadConfig({ ...base, PORT: '', NODE_ENV: 'production', SUBGRAPH: 'false' });
     expect(config.http.port).toBe(4000);
     expect(config.graphiql).toBe(false);
-    expect(loadConfig({ ...base, NODE_ENV: 'production', GRAPHIQL: 'true' }).graphiql).toBe(true);
+    expect(loadConfig({ ...base, NODE_ENV: 'production', SUBGRAPH: 'false', GRAPHIQL: 'true' }).graphiql).toBe(true);
   });
 
   it('bounds the pool size', () => {
@@ -123,11 +123,15 @@ describe('token lifetime and CORS settings', () => {
   });
 
   it('allows no browser origin by default in production, any elsewhere, and exactly the list when set', () => {
-    expect(loadConfig({ ...base, NODE_ENV: 'production' }).corsOrigins).toEqual([]);
+    expect(loadConfig({ ...base, NODE_ENV: 'production', SUBGRAPH: 'false' }).corsOrigins).toEqual([]);
     expect(loadConfig(base).corsOrigins).toEqual(['*']);
     expect(
-      loadConfig({ ...base, NODE_ENV: 'production', CORS_ORIGINS: 'https://a.example, https://b.example:8443' })
-        .corsOrigins,
+      loadConfig({
+        ...base,
+        NODE_ENV: 'production',
+        SUBGRAPH: 'false',
+        CORS_ORIGINS: 'https://a.example, https://b.example:8443',
+      }).corsOrigins,
     ).toEqual(['https://a.example', 'https://b.example:8443']);
     expect(problems({ ...base, CORS_ORIGINS: 'https://a.example/path' })).toContain('CORS_ORIGINS');
   });

@@ -122,6 +122,15 @@ const envSchema = z
     INTROSPECTION: boolFlag.optional(),
     /** The Apollo Federation v2 subgraph endpoint `/subgraph` (HTTP and graphql-ws), for a gateway. */
     SUBGRAPH: boolFlag.default(true),
+    /**
+     * The federation gateway's HMAC secret (the gateway's own GATEWAY_HMAC_SECRET): when set,
+     * `/subgraph` serves only operations and WebSocket connects the gateway signed. Required in
+     * production while SUBGRAPH is on.
+     */
+    GATEWAY_HMAC_SECRET: z
+      .string()
+      .min(32, { error: 'must be at least 32 characters (the HMAC-SHA256 key the gateway signs with)' })
+      .optional(),
     /** Take the client address from the first `X-Forwarded-For` hop (only behind a proxy that sets it). */
     TRUST_PROXY: boolFlag.default(false),
 
@@ -315,6 +324,8 @@ export interface Config {
   readonly graphiql: boolean;
   /** Whether `/subgraph` serves the federation subgraph (same operations, plus `_entities`, `_service`). */
   readonly subgraph: boolean;
+  /** When set, `/subgraph` serves only what the gateway signed with it (HTTP operations, WebSocket connects and operations). */
+  readonly gatewayHmacSecret: string | undefined;
   /** Whether the client address comes from `X-Forwarded-For` (set by a trusted proxy). */
   readonly trustProxy: boolean;
   readonly rateLimit: RateLimitConfig;
@@ -360,6 +371,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
     if (mode === 'api') {
       if (!e.JWT_SECRET && !e.JWT_JWKS_URL) problems.push('JWT_SECRET or JWT_JWKS_URL is required');
       if (!e.ML_URL) problems.push('ML_URL is required (only `npm start` embeds the model server)');
+      if (e.NODE_ENV === 'production' && e.SUBGRAPH && !e.GATEWAY_HMAC_SECRET) {
+        problems.push(
+          'GATEWAY_HMAC_SECRET is required in production while SUBGRAPH is on (/subgraph serves only the gateway), or set SUBGRAPH=false',
+        );
+      }
     }
   }
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
@@ -403,6 +419,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
     corsOrigins: Object.freeze(e.CORS_ORIGINS ?? (e.NODE_ENV === 'production' ? [] : ['*'])),
     graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
     subgraph: e.SUBGRAPH,
+    gatewayHmacSecret: e.GATEWAY_HMAC_SECRET,
     trustProxy: e.TRUST_PROXY,
     rateLimit: Object.freeze({
       windowMs: e.RATE_LIMIT_WINDOW_MS,

@@ -23,6 +23,8 @@ export class BenchStack {
   readonly namespace = uniqueNatsNamespace();
   /** The pods' HS256 secret (other services that check the same tokens need it). */
   readonly secret = randomBytes(32).toString('hex');
+  /** The gateway's signing secret, which production pods require while they serve /subgraph. */
+  readonly gatewaySecret = randomBytes(32).toString('hex');
 
   private constructor(readonly db: TestDatabase) {}
 
@@ -55,6 +57,7 @@ export class BenchStack {
           NATS_NAMESPACE: this.namespace,
           ML_URL: mlUrl,
           JWT_SECRET: this.secret,
+          GATEWAY_HMAC_SECRET: this.gatewaySecret,
           // One bench clinician drives the pod at full speed: the rate limits are not what is measured.
           RATE_LIMIT_POINTS: '1000000000',
           RATE_LIMIT_IP_POINTS: '1000000000',

@@ -12,7 +12,6 @@
  * difference. A third subscriber through the gateway also asks for `patient { appointments }`,
  * which costs two subgraph fetches per event: reported, not a target.
  */
-import { randomBytes } from 'node:crypto';
 import { parse, print } from 'graphql';
 import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -64,8 +63,8 @@ export async function runGatewayScenario({ seconds }: { seconds: number }): Prom
       ),
     );
     const pod = await stack.startPod(`http://127.0.0.1:${mlPort}`);
-    // Signed as in production: the gateway signs every subgraph request, the subgraph verifies.
-    const hmacSecret = randomBytes(32).toString('hex');
+    // Signed as in production: the gateway signs every subgraph request, the subgraphs verify.
+    const hmacSecret = stack.gatewaySecret;
     const appointments = await startAppointmentsProcess({
       databaseUrl: appointmentsDb.url,
       jwtSecret: stack.secret,

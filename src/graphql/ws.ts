@@ -13,6 +13,12 @@ import { errorFields, type Logger } from '../lib/logger.js';
 import type { Metrics } from '../lib/metrics.js';
 import { clientIp, type RateLimitDecision, type RateLimiter } from '../lib/rate-limit.js';
 import { authenticate, type ContextDeps } from './context.js';
+import {
+  CONNECT_SIGNATURE_HEADER,
+  isSignedConnect,
+  isSignedOperation,
+  NotFromGatewayError,
+} from './gateway-signature.js';
 import { type PersistedOperations, resolvePersistedOperation } from './limits.js';
 import type { RateLimitGuard } from './rate-limit.plugin.js';
 import { credentialDigest, SharedSubscriptions, subscriptionGroupKey } from './shared-subscriptions.js';
@@ -47,12 +53,13 @@ export interface GraphqlWsOptions {
   /** Open sockets and running subscriptions are gauges here. */
   metrics: Metrics;
   /**
-   * Whether connection attempts cost the client address a point of `ws_connect` (default true).
-   * Off for the federation subgraph, whose peer is a gateway holding one socket per clinician:
-   * its one address speaks for every clinician, and an address budget would refuse them together.
-   * Each subscription still costs its clinician, and failed authentications still cost the address.
+   * The federation subgraph's: serve only connects and operations the gateway signed with it
+   * (see gateway-signature.ts). A signed connect is not charged to its address — the gateway's
+   * one address speaks for every clinician, and an address budget would refuse them together —
+   * while every other connect attempt costs its address a point of `ws_connect`, as on `/graphql`,
+   * and is refused. Each subscription still costs its clinician.
    */
-  chargeConnectsToAddress?: boolean;
+  gatewaySecret?: string | undefined;
 }
 
 interface SocketState {
@@ -87,7 +94,7 @@ export interface GraphqlWsServer {
  */
 export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServer {
   const { yoga, deps, logger, limiter, limits, trustProxy, persistedOperations, guard, metrics } = options;
-  const chargeConnects = options.chargeConnectsToAddress ?? true;
+  const { gatewaySecret } = options;
   const shared = new SharedSubscriptions();
   // The largest graphql-ws message, like the HTTP body limit.
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxBodyBytes });
@@ -189,6 +196,7 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
             );
             return limited ? [limited] : [...errors];
           };
+          if (gatewaySecret && !isSignedOperation(gatewaySecret, payload)) return refuse([new NotFromGatewayError()]);
           if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerSocket) {
             return refuse([
               new GraphQLError(`At most ${limits.maxSubscriptionsPerSocket} operations may be open on one socket`, {
@@ -266,12 +274,18 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
     wss,
     shared,
     handleUpgrade: (req, socket, head) => {
-      const admitted = chargeConnects
-        ? limiter.consume('ws_connect', clientIp(req, trustProxy), 1)
-        : Promise.resolve<RateLimitDecision>(UNMETERED);
+      const signed =
+        gatewaySecret !== undefined && isSignedConnect(gatewaySecret, req.headers[CONNECT_SIGNATURE_HEADER]);
+      const admitted = signed
+        ? Promise.resolve<RateLimitDecision>(UNMETERED)
+        : limiter.consume('ws_connect', clientIp(req, trustProxy), 1);
       admitted
         .then((decision) => {
           if (socket.destroyed) return;
+          if (gatewaySecret && !signed && decision.allowed) {
+            socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n', () => socket.destroy());
+            return;
+          }
           wss.handleUpgrade(req, socket, head, (client) => {
             if (decision.allowed) wss.emit('connection', client, req);
             else client.close(AppCloseCode.TryAgainLater, tooManyReason(decision));

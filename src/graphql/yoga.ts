@@ -15,6 +15,7 @@ import { errorFields, type Logger } from '../lib/logger.js';
 import type { Metrics } from '../lib/metrics.js';
 import type { Tracing } from '../lib/tracing.js';
 import { type Context, type ContextDeps, createContext, type InitialContext } from './context.js';
+import { useGatewaySignature } from './gateway-signature.js';
 import { GraphiqlAssets, graphiqlOptions } from './graphiql.js';
 import { type PersistedOperations, usePersistedOperationsList, useQueryLimits } from './limits.js';
 import type { RateLimitGuard } from './rate-limit.plugin.js';
@@ -42,6 +43,8 @@ export interface YogaOptions {
   persistedOperations?: PersistedOperations | undefined;
   /** A span per operation when tracing is on. */
   tracing?: Tracing;
+  /** Serve only operations the federation gateway signed with this secret (`/subgraph`). */
+  gatewaySecret?: string | undefined;
 }
 
 export type Yoga = YogaServerInstance<InitialContext, Context>;
@@ -84,6 +87,8 @@ export function createGraphqlServer(options: YogaOptions): Yoga {
       ...(tracing?.enabled ? [useOperationTracing(tracing)] : []),
       // Early, so it sees the errors of every execution, however a later plugin ends it.
       useErrorLog(logger),
+      // `/subgraph`: nothing the gateway did not sign reaches the token check or the parser.
+      ...(options.gatewaySecret ? [useGatewaySignature(options.gatewaySecret)] : []),
       guard.authentication(),
       ...(persistedOperations ? [usePersistedOperationsList(persistedOperations, limits.persistedOperationsOnly)] : []),
       ...useQueryLimits(limits),

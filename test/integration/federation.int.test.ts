@@ -102,6 +102,8 @@ async function startPod(mlUrl: string): Promise<Pod> {
       NATS_NAMESPACE: namespace,
       ML_URL: mlUrl,
       JWT_SECRET: TEST_JWT_SECRET,
+      // /subgraph serves only what the gateway signed, over HTTP and graphql-ws.
+      GATEWAY_HMAC_SECRET: TEST_GATEWAY_HMAC_SECRET,
       DRAIN_DELAY_MS: '0',
       OUTBOX_POLL_MS: '200',
     },

@@ -1,6 +1,6 @@
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_JWT_SECRET } from '../helpers/env.js';
+import { TEST_GATEWAY_HMAC_SECRET, TEST_JWT_SECRET } from '../helpers/env.js';
 import { executeRaw } from '../helpers/graphql.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 import { connectWs } from '../helpers/ws.js';
@@ -17,7 +17,8 @@ const EVIL = 'https://evil.example';
 
 beforeAll(async () => {
   [production, listed] = await Promise.all([
-    startTestApi({ env: { NODE_ENV: 'production' } }),
+    // Production requires the gateway's secret while /subgraph is served.
+    startTestApi({ env: { NODE_ENV: 'production', GATEWAY_HMAC_SECRET: TEST_GATEWAY_HMAC_SECRET } }),
     startTestApi({ env: { CORS_ORIGINS: `${CONSOLE}, https://other.hospital.example`, JWT_MAX_TTL: '1h' } }),
   ]);
 });
