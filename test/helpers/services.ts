@@ -128,7 +128,7 @@ export async function eventually<T>(
       lastError = error;
     }
     if (Date.now() > deadline) {
-      const seen = last === undefined ? String(lastError) : JSON.stringify(last);
+      const seen = last === undefined ? String(lastError) : String(JSON.stringify(last));
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last seen: ${seen.slice(0, 2_000)}`);
     }
     await new Promise((r) => setTimeout(r, intervalMs));

@@ -288,11 +288,13 @@ describe('assessments when the model server fails', () => {
         expect(none.ms).toBeLessThan(1_000);
       }
       expect(await breakerState()).toBe(2);
-      // Open: answers no longer wait for the server at all.
+      // Open: answers no longer wait for the server at all — no request reaches it. How fast that
+      // is belongs to `npm run bench`; here only the contract's bound (1 s) is checked, which a
+      // loaded CI machine cannot turn into a false failure.
       const requestsBefore = faulty.inferRequests;
       const fast = await timed(uncachedId);
       expect(fast.res.codes).toEqual(['ML_UNAVAILABLE']);
-      expect(fast.ms).toBeLessThan(200);
+      expect(fast.ms).toBeLessThan(1_000);
       expect(faulty.inferRequests).toBe(requestsBefore);
 
       await faulty.setMode('pass');

@@ -278,7 +278,12 @@ describe('degraded operation while Redis or NATS is down', () => {
     const record = await diagnosis(running.id);
     expect(record?.status).toBe('COMPLETED');
     expect(record?.error).toBeNull();
-    expect(await (api.deps.queue as JetStreamQueue).counts()).toEqual({ pending: 0, deadLetters: 0 });
+    // The worker acks after the live store announced the outcome: the queue empties a moment later.
+    await eventually(
+      () => (api.deps.queue as JetStreamQueue).counts(),
+      (c) => c.pending === 0 && c.deadLetters === 0,
+      { what: 'an empty work queue and no dead letter' },
+    );
     await eventually(
       () => probe(api.base),
       (p) => p.body.status === 'ok',
