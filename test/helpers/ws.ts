@@ -74,37 +74,7 @@ export function connectWs(url: string, authorization?: string): WsConnection {
           },
         );
       }),
-    stream: (document, variables) => {
-      const results: never[] = [];
-      let stop: () => void = () => undefined;
-      const done = new Promise<void>((resolve) => {
-        stop = client.subscribe(
-          { query: print(document), variables: (variables ?? {}) as Record<string, unknown> },
-          {
-            next: (value) => results.push(value as never),
-            error: (error) => {
-              results.push(
-                (Array.isArray(error) ? { errors: error } : { errors: [{ message: String(error) }] }) as never,
-              );
-              resolve();
-            },
-            complete: () => resolve(),
-          },
-        );
-      });
-      return {
-        results,
-        done,
-        stop: () => stop(),
-        until: async (predicate, timeoutMs = 15_000) => {
-          const deadline = Date.now() + timeoutMs;
-          while (!predicate(results)) {
-            if (Date.now() > deadline) throw new Error(`timed out; got ${JSON.stringify(results)}`);
-            await new Promise((r) => setTimeout(r, 20));
-          }
-        },
-      };
-    },
+    stream: (document, variables) => streamOn(client, document, variables),
     dispose: () => Promise.resolve(client.dispose()),
   };
 }
@@ -143,37 +113,42 @@ export function connectReconnectingWs(url: string, authorization: string): Recon
   return {
     client,
     connects: () => connects,
-    stream: (document, variables) => {
-      const results: never[] = [];
-      let stop: () => void = () => undefined;
-      const done = new Promise<void>((resolve) => {
-        stop = client.subscribe(
-          { query: print(document), variables: (variables ?? {}) as Record<string, unknown> },
-          {
-            next: (value) => results.push(value as never),
-            error: (error) => {
-              results.push(
-                (Array.isArray(error) ? { errors: error } : { errors: [{ message: String(error) }] }) as never,
-              );
-              resolve();
-            },
-            complete: () => resolve(),
-          },
-        );
-      });
-      return {
-        results,
-        done,
-        stop: () => stop(),
-        until: async (predicate, timeoutMs = 15_000) => {
-          const deadline = Date.now() + timeoutMs;
-          while (!predicate(results)) {
-            if (Date.now() > deadline) throw new Error(`timed out; got ${JSON.stringify(results)}`);
-            await new Promise((r) => setTimeout(r, 20));
-          }
-        },
-      };
-    },
+    stream: (document, variables) => streamOn(client, document, variables),
     dispose: () => Promise.resolve(client.dispose()),
+  };
+}
+
+/** Subscribes on `client` and collects what the subscription yields, its error as a last result. */
+function streamOn<TData, TVars>(
+  client: Client,
+  document: TypedDocumentNode<TData, TVars>,
+  variables?: TVars,
+): WsStream<TData> {
+  const results: never[] = [];
+  let stop: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => {
+    stop = client.subscribe(
+      { query: print(document), variables: (variables ?? {}) as Record<string, unknown> },
+      {
+        next: (value) => results.push(value as never),
+        error: (error) => {
+          results.push((Array.isArray(error) ? { errors: error } : { errors: [{ message: String(error) }] }) as never);
+          resolve();
+        },
+        complete: () => resolve(),
+      },
+    );
+  });
+  return {
+    results,
+    done,
+    stop: () => stop(),
+    until: async (predicate, timeoutMs = 15_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!predicate(results)) {
+        if (Date.now() > deadline) throw new Error(`timed out; got ${JSON.stringify(results)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
   };
 }
