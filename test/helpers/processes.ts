@@ -62,6 +62,25 @@ export interface StackTarget {
   redisKeyPrefix: string;
   natsNamespace: string;
   mlUrl: string;
+  /** A test's own redis-server; the machine's shared one when absent. */
+  redisUrl?: string;
+}
+
+/** The environment of an API pod of `target` listening on `port`: the same for every e2e test. */
+export function apiPodEnv(target: StackTarget, port: number): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DATABASE_URL: target.db.url,
+    REDIS_URL: target.redisUrl ?? testEnv.redisUrl,
+    REDIS_KEY_PREFIX: target.redisKeyPrefix,
+    NATS_URL: testEnv.natsUrl,
+    NATS_NAMESPACE: target.natsNamespace,
+    ML_URL: target.mlUrl,
+    JWT_SECRET: TEST_JWT_SECRET,
+    OUTBOX_POLL_MS: '200',
+  };
 }
 
 /** One API pod (`src/main.ts`) on a free port; resolves once `/health/ready` answers 200. */
@@ -75,20 +94,7 @@ export async function startApiProcess(
   const pod = await startLoggedProcess(
     name,
     'src/main.ts',
-    {
-      NODE_ENV: 'test',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      DATABASE_URL: target.db.url,
-      REDIS_URL: testEnv.redisUrl,
-      REDIS_KEY_PREFIX: target.redisKeyPrefix,
-      NATS_URL: testEnv.natsUrl,
-      NATS_NAMESPACE: target.natsNamespace,
-      ML_URL: target.mlUrl,
-      JWT_SECRET: TEST_JWT_SECRET,
-      OUTBOX_POLL_MS: '200',
-      ...env,
-    },
+    { ...apiPodEnv(target, port), ...env },
     async () => (await fetch(`${base}/health/ready`)).ok,
   );
   return Object.assign(pod, { base });

@@ -7,9 +7,10 @@ import { createModelServer, type ModelServer } from '../../ml-server/server.js';
 import { signToken } from '../../src/auth/jwt.js';
 import { CreatePatientDocument, DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
 import { queryDatabase, type TestDatabase } from '../helpers/database.js';
-import { TEST_JWT_SECRET, testEnv } from '../helpers/env.js';
+import { TEST_JWT_SECRET } from '../helpers/env.js';
 import { execute } from '../helpers/graphql.js';
 import { deleteJobStreams, uniqueNatsNamespace } from '../helpers/nats.js';
+import { apiPodEnv } from '../helpers/processes.js';
 import { uniqueRedisPrefix } from '../helpers/redis.js';
 import { migratedDatabase } from '../helpers/server.js';
 import { eventually, type OwnServer, startOwnRedis } from '../helpers/services.js';
@@ -56,19 +57,9 @@ describe.skipIf(!nginxBinary())('chaos: pod, worker and Redis faults under load,
     startNode(
       ['--import', 'tsx', 'src/main.ts'],
       {
-        NODE_ENV: 'test',
-        PORT: String(port),
-        HOST: '127.0.0.1',
+        ...apiPodEnv({ db, redisUrl: redis.url, redisKeyPrefix: prefix, natsNamespace: namespace, mlUrl }, port),
         LOG_LEVEL: 'warn',
-        DATABASE_URL: db.url,
         DATABASE_POOL_SIZE: '4',
-        REDIS_URL: redis.url,
-        REDIS_KEY_PREFIX: prefix,
-        NATS_URL: testEnv.natsUrl,
-        NATS_NAMESPACE: namespace,
-        ML_URL: mlUrl,
-        JWT_SECRET: TEST_JWT_SECRET,
-        OUTBOX_POLL_MS: '200',
         TRUST_PROXY: 'true',
         RATE_LIMIT_POINTS: '1000000000',
         RATE_LIMIT_IP_POINTS: '1000000000',

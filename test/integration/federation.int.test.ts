@@ -13,9 +13,10 @@ import { createModelServer, type ModelServer } from '../../ml-server/server.js';
 import { signToken } from '../../src/auth/jwt.js';
 import { TcpBalancer } from '../helpers/balancer.js';
 import { createTestDatabase, queryDatabase, type TestDatabase } from '../helpers/database.js';
-import { TEST_GATEWAY_HMAC_SECRET, TEST_JWT_SECRET, testEnv } from '../helpers/env.js';
+import { TEST_GATEWAY_HMAC_SECRET, TEST_JWT_SECRET } from '../helpers/env.js';
 import { executeRaw } from '../helpers/graphql.js';
 import { deleteJobStreams, uniqueNatsNamespace } from '../helpers/nats.js';
+import { apiPodEnv } from '../helpers/processes.js';
 import { deleteRedisKeys, uniqueRedisPrefix, waitForSubscriber } from '../helpers/redis.js';
 import { migratedDatabase } from '../helpers/server.js';
 import { spawnWorker } from '../helpers/worker.js';
@@ -90,22 +91,12 @@ async function startPod(mlUrl: string): Promise<Pod> {
   const process = await startNode(
     ['--import', 'tsx', 'src/main.ts'],
     {
-      NODE_ENV: 'test',
-      PORT: String(port),
-      HOST: '127.0.0.1',
+      ...apiPodEnv({ db, redisKeyPrefix: prefix, natsNamespace: namespace, mlUrl }, port),
       LOG_LEVEL: 'warn',
-      DATABASE_URL: db.url,
       DATABASE_POOL_SIZE: '4',
-      REDIS_URL: testEnv.redisUrl,
-      REDIS_KEY_PREFIX: prefix,
-      NATS_URL: testEnv.natsUrl,
-      NATS_NAMESPACE: namespace,
-      ML_URL: mlUrl,
-      JWT_SECRET: TEST_JWT_SECRET,
       // /subgraph serves only what the gateway signed, over HTTP and graphql-ws.
       GATEWAY_HMAC_SECRET: TEST_GATEWAY_HMAC_SECRET,
       DRAIN_DELAY_MS: '0',
-      OUTBOX_POLL_MS: '200',
     },
     () => httpOk(`http://127.0.0.1:${port}/health/ready`),
   );

@@ -6,9 +6,10 @@ import { createModelServer, type ModelServer } from '../../ml-server/server.js';
 import { signToken } from '../../src/auth/jwt.js';
 import { CreatePatientDocument, DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
 import type { TestDatabase } from '../helpers/database.js';
-import { TEST_JWT_SECRET, testEnv } from '../helpers/env.js';
+import { TEST_JWT_SECRET } from '../helpers/env.js';
 import { execute } from '../helpers/graphql.js';
 import { deleteJobStreams, uniqueNatsNamespace } from '../helpers/nats.js';
+import { apiPodEnv } from '../helpers/processes.js';
 import { deleteRedisKeys, uniqueRedisPrefix } from '../helpers/redis.js';
 import { migratedDatabase } from '../helpers/server.js';
 import { eventually } from '../helpers/services.js';
@@ -49,19 +50,9 @@ describe.skipIf(!nginxBinary())('nginx in front of two API pods', () => {
     const process = await startNode(
       ['--import', 'tsx', 'src/main.ts'],
       {
-        NODE_ENV: 'test',
-        PORT: String(port),
-        HOST: '127.0.0.1',
+        ...apiPodEnv({ db, redisKeyPrefix: prefix, natsNamespace: namespace, mlUrl }, port),
         LOG_LEVEL: 'warn',
-        DATABASE_URL: db.url,
         DATABASE_POOL_SIZE: '4',
-        REDIS_URL: testEnv.redisUrl,
-        REDIS_KEY_PREFIX: prefix,
-        NATS_URL: testEnv.natsUrl,
-        NATS_NAMESPACE: namespace,
-        ML_URL: mlUrl,
-        JWT_SECRET: TEST_JWT_SECRET,
-        OUTBOX_POLL_MS: '200',
         // nginx sets X-Forwarded-For to the address it saw (deploy/nginx.conf).
         TRUST_PROXY: 'true',
       },
