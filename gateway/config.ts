@@ -34,6 +34,9 @@ const envSchema = z.object({
   HOST: z.string().optional(),
 });
 
+/** Every variable this module reads: the deployment tests hold compose files and manifests to it. */
+export const GATEWAY_ENV_KEYS: readonly string[] = Object.freeze(Object.keys(envSchema.shape));
+
 /** Local development: the API of `npm start` and the appointments subgraph's default port. */
 const LOCAL_URLS = {
   copilot: 'http://127.0.0.1:4000/subgraph',

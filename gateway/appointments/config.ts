@@ -54,6 +54,9 @@ const envSchema = z
     }
   });
 
+/** Every variable this module reads: the deployment tests hold compose files and manifests to it. */
+export const APPOINTMENTS_ENV_KEYS: readonly string[] = Object.freeze(Object.keys(envSchema.shape));
+
 /** Token verification, as the API's `AuthConfig`: a shared secret or an OIDC provider's key set. */
 export type AppointmentsAuth =
   | { readonly kind: 'secret'; readonly secret: string; readonly issuer?: string; readonly audience?: string }
