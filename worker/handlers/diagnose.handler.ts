@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { JobMessage, JobQueue } from '../../src/jobs/queue.js';
+import { ageInYears } from '../../src/lib/dates.js';
 import type { Logger } from '../../src/lib/logger.js';
 import type { JobOutcome } from '../../src/lib/metrics.js';
 import { Diagnosis } from '../../src/modules/diagnosis/diagnosis.entity.js';
@@ -28,14 +29,6 @@ export interface DiagnoseDeps {
 
 /** The job was cancelled, or another worker took it over, while the model was working. */
 class Superseded extends Error {}
-
-const today = () => new Date().toISOString().slice(0, 10);
-
-function ageInYears(birthDate: string): number {
-  const [by, bm, bd] = birthDate.split('-').map(Number) as [number, number, number];
-  const [ty, tm, td] = today().split('-').map(Number) as [number, number, number];
-  return ty - by - (tm < bm || (tm === bm && td < bd) ? 1 : 0);
-}
 
 /**
  * Runs one delivery of a diagnosis job.

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { ageInYears } from '../../lib/dates.js';
 import type { TensorMetadata } from '../../ml/oip.protocol.js';
 import {
   FRAMINGHAM_INPUTS,
@@ -34,13 +35,6 @@ const INPUTS: Record<RiskModelName, Record<string, InputContract>> = {
 export function fieldOfInput(model: RiskModelName, inputName: string): string {
   for (const [field, input] of Object.entries(INPUTS[model])) if (input.name === inputName) return field;
   return inputName;
-}
-
-/** Whole years between `birthDate` and `today` (both `YYYY-MM-DD`). */
-export function ageInYears(birthDate: string, today: string): number {
-  const [by, bm, bd] = birthDate.split('-').map(Number) as [number, number, number];
-  const [ty, tm, td] = today.split('-').map(Number) as [number, number, number];
-  return ty - by - (tm < bm || (tm === bm && td < bd) ? 1 : 0);
 }
 
 export type InputsResult = { ok: true; row: InputRow } | { ok: false; missing: string[] };

@@ -1,5 +1,6 @@
 import DataLoader from 'dataloader';
 import { AppError, BadUserInputError } from '../../errors.js';
+import { todayUtc } from '../../lib/dates.js';
 import type { AuditTrail } from '../audit/audit.service.js';
 import type { Patient } from '../patient/patient.entity.js';
 import type { Assessment, AssessmentEngine } from './assessment.engine.js';
@@ -33,7 +34,7 @@ export class AssessmentService {
   constructor(
     private readonly engine: AssessmentEngine,
     private readonly audit: AuditTrail,
-    private readonly today: () => string = () => new Date().toISOString().slice(0, 10),
+    private readonly today: () => string = todayUtc,
   ) {}
 
   /**
