@@ -7,6 +7,7 @@ import { initOrm } from './db/orm.js';
 import type { HealthCheck } from './http/health.js';
 import { jobNames } from './jobs/diagnosis.job.js';
 import { JetStreamQueue, type JobQueue, MemoryQueue } from './jobs/queue.js';
+import { watchQueue } from './jobs/queue.metrics.js';
 import { Breaker } from './lib/breaker.js';
 import { type KeyValueCache, MemoryCache, RedisCache } from './lib/cache.js';
 import { createLogger, type Logger } from './lib/logger.js';
@@ -21,6 +22,7 @@ import { AuditLog } from './modules/audit/audit.service.js';
 import { ClinicianRegistry } from './modules/clinician/clinician.service.js';
 import { type LiveStateStore, MemoryLiveState, RedisLiveState } from './modules/diagnosis/diagnosis.live.js';
 import type { DiagnosisDeps } from './modules/diagnosis/diagnosis.service.js';
+import { watchOutbox } from './modules/outbox/outbox.metrics.js';
 import { OutboxRelay } from './modules/outbox/outbox.relay.js';
 import { type CareTeamEvents, MemoryCareTeamEvents, RedisCareTeamEvents } from './modules/patient/care-team.events.js';
 
@@ -139,8 +141,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     : new MemoryQueue();
   const relay = new OutboxRelay(orm, queue, logger, config.jobs.outboxPollMs);
   relay.start();
-  metrics.sampleOutbox(() => relay.backlog());
-  if (queue instanceof JetStreamQueue) metrics.sampleQueue(() => queue.stats());
+  watchOutbox(metrics.registry, relay);
+  if (queue instanceof JetStreamQueue) watchQueue(metrics.registry, queue);
 
   const healthChecks: HealthCheck[] = [
     { name: 'database', critical: true, check: () => orm.em.getConnection().execute('select 1') },

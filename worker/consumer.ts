@@ -2,7 +2,6 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../src/config.js';
 import type { Consumption, JobMessage, JobQueue } from '../src/jobs/queue.js';
 import { errorFields, type Logger } from '../src/lib/logger.js';
-import type { JobOutcome, WorkerMetrics } from '../src/lib/metrics.js';
 import type { StoreMonitor } from '../src/lib/store-health.js';
 import { noTracing, type Tracing } from '../src/lib/tracing.js';
 import type { LiveStateStore } from '../src/modules/diagnosis/diagnosis.live.js';
@@ -11,6 +10,7 @@ import { traceJob } from './handlers/diagnose.tracing.js';
 import { OpenAiProvider } from './llm/openai.provider.js';
 import type { DiagnosisProvider } from './llm/provider.js';
 import { RulesProvider } from './llm/rules.provider.js';
+import type { JobOutcome, WorkerMetrics } from './metrics.js';
 
 /** The configured provider. There is no fallback: a failing `openai` provider fails its jobs. */
 export function createProvider(config: Config): DiagnosisProvider {

@@ -12,13 +12,13 @@ import { jobNames } from '../src/jobs/diagnosis.job.js';
 import { JetStreamQueue } from '../src/jobs/queue.js';
 import { EventLoopMonitor } from '../src/lib/event-loop.js';
 import { createLogger } from '../src/lib/logger.js';
-import { WorkerMetrics } from '../src/lib/metrics.js';
 import { connectRedis } from '../src/lib/redis.js';
 import { StoreMonitor } from '../src/lib/store-health.js';
 import { initTracing } from '../src/lib/tracing.js';
 import { runUntilSignal } from '../src/lifecycle.js';
 import { RedisLiveState } from '../src/modules/diagnosis/diagnosis.live.js';
 import { startConsumer } from './consumer.js';
+import { WorkerMetrics } from './metrics.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env, 'worker');

@@ -7,27 +7,8 @@ const MAX_OPERATION_LABELS = 1_000;
 /** Longest a scrape waits for one sampled reading (a hung dependency must not stall `/metrics`). */
 const SAMPLE_TIMEOUT_MS = 1_000;
 
-/** The diagnosis work queue as JetStream reports it. */
-export interface QueueStats {
-  /** Jobs in the stream not yet delivered to any worker: the consumer's lag. */
-  pending: number;
-  /** Jobs delivered and not yet acknowledged: being worked on (or held by a worker that died). */
-  ackPending: number;
-  /** Of those, jobs delivered more than once. */
-  redelivered: number;
-  /** Jobs kept in the dead-letter stream. */
-  deadLetters: number;
-}
-
-/** Accepted diagnosis requests whose jobs are not yet in the queue. */
-export interface OutboxStats {
-  pending: number;
-  /** Age of the oldest waiting row; 0 when none waits. */
-  oldestAgeSeconds: number;
-}
-
 /** The process-level part every registry has: default Node metrics and the lag liveness judges. */
-class ProcessMetrics {
+export class ProcessMetrics {
   readonly registry = new Registry();
   /** Set by the process' StoreMonitor (src/lib/store-health.ts). */
   readonly storeUp: Gauge<'store'>;
@@ -70,8 +51,6 @@ export class Metrics extends ProcessMetrics {
   readonly wsConnections: Gauge;
   readonly wsSubscriptions: Gauge;
   private readonly knownOperations = new Set<string>();
-  private queueStats: (() => Promise<QueueStats | undefined>) | undefined;
-  private outboxStats: (() => Promise<OutboxStats | undefined>) | undefined;
 
   constructor() {
     super();
@@ -129,68 +108,6 @@ export class Metrics extends ProcessMetrics {
       help: 'Subscription operations running over graphql-ws (each member of a shared subscription counts).',
       registers: [this.registry],
     });
-
-    // Sampled on scrape: every pod reports the same stream, so aggregate with max(), not sum().
-    const metrics = this;
-    const queueGauge = (name: string, help: string, pick: (stats: QueueStats) => number) =>
-      new Gauge({
-        name,
-        help,
-        registers: [this.registry],
-        async collect() {
-          const stats = await metrics.queueStats?.();
-          if (stats) this.set(pick(stats));
-          // No reading (the store is down or slow): no series, rather than a number no longer true.
-          else this.remove({});
-        },
-      });
-    queueGauge(
-      'diagnosis_queue_pending_jobs',
-      'Diagnosis jobs in JetStream not yet delivered to a worker (the consumer lag).',
-      (s) => s.pending,
-    );
-    queueGauge(
-      'diagnosis_queue_ack_pending_jobs',
-      'Diagnosis jobs delivered to a worker and not yet acknowledged (running, or held by a dead worker until the ack wait).',
-      (s) => s.ackPending,
-    );
-    queueGauge(
-      'diagnosis_queue_redelivered_jobs',
-      'Unacknowledged diagnosis jobs that have been delivered more than once.',
-      (s) => s.redelivered,
-    );
-    queueGauge('diagnosis_dead_letter_jobs', 'Diagnosis jobs kept in the dead-letter stream.', (s) => s.deadLetters);
-    const outboxGauge = (name: string, help: string, pick: (stats: OutboxStats) => number) =>
-      new Gauge({
-        name,
-        help,
-        registers: [this.registry],
-        async collect() {
-          const stats = await metrics.outboxStats?.();
-          if (stats) this.set(pick(stats));
-          else this.remove({});
-        },
-      });
-    outboxGauge(
-      'outbox_pending_messages',
-      'Accepted diagnosis requests whose jobs wait in the Postgres outbox for NATS.',
-      (s) => s.pending,
-    );
-    outboxGauge(
-      'outbox_oldest_message_age_seconds',
-      'Age of the oldest job waiting in the outbox (0 when none waits).',
-      (s) => s.oldestAgeSeconds,
-    );
-  }
-
-  /** Where the queue gauges read from (JetStream; absent under `npm start`'s in-process queue). */
-  sampleQueue(read: () => Promise<QueueStats>): void {
-    this.queueStats = sampler(read);
-  }
-
-  /** Where the outbox gauges read from. */
-  sampleOutbox(read: () => Promise<OutboxStats>): void {
-    this.outboxStats = sampler(read);
   }
 
   /**
@@ -211,35 +128,28 @@ export class Metrics extends ProcessMetrics {
   }
 }
 
-/** What one diagnosis job delivery came to, as the worker's handler reports it. */
-export type JobOutcome = 'completed' | 'failed' | 'retried' | 'cancelled' | 'released' | 'skipped' | 'error';
-
-/** The worker's registry, served on WORKER_HEALTH_PORT. */
-export class WorkerMetrics extends ProcessMetrics {
-  readonly jobs: Counter<'outcome'>;
-  readonly jobDuration: Histogram<'outcome'>;
-
-  constructor() {
-    super();
-    this.jobs = new Counter({
-      name: 'diagnosis_jobs_total',
-      help: 'Diagnosis job deliveries handled, by outcome: completed, failed (last attempt), retried (nak with back-off), cancelled (by a clinician, or superseded), released (nak on shutdown), skipped (already finished or unknown), error (handler crashed; redelivered after the ack wait).',
-      labelNames: ['outcome'],
-      registers: [this.registry],
+/**
+ * Gauges read at scrape time from one shared reading: `read` is called at most once per scrape (one
+ * round trip for all of them, not one per gauge); while it fails or is slower than
+ * {@link SAMPLE_TIMEOUT_MS} the gauges have no series rather than a number that is no longer true.
+ */
+export function sampledGauges<T>(
+  registry: Registry,
+  read: () => Promise<T>,
+  gauges: readonly { name: string; help: string; value: (reading: T) => number }[],
+): void {
+  const sample = sampler(read);
+  for (const { name, help, value } of gauges) {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        const reading = await sample();
+        if (reading !== undefined) this.set(value(reading));
+        else this.remove({});
+      },
     });
-    this.jobDuration = new Histogram({
-      name: 'diagnosis_job_duration_seconds',
-      help: 'Time a worker spent on one delivery of a diagnosis job, by outcome.',
-      labelNames: ['outcome'],
-      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
-      registers: [this.registry],
-    });
-  }
-
-  /** Counts one handled delivery. */
-  job(outcome: JobOutcome, seconds: number): void {
-    this.jobs.inc({ outcome });
-    this.jobDuration.observe({ outcome }, seconds);
   }
 }
 

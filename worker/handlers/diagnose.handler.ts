@@ -2,7 +2,6 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { JobMessage, JobQueue } from '../../src/jobs/queue.js';
 import { ageInYears } from '../../src/lib/dates.js';
 import type { Logger } from '../../src/lib/logger.js';
-import type { JobOutcome } from '../../src/lib/metrics.js';
 import { Diagnosis } from '../../src/modules/diagnosis/diagnosis.entity.js';
 import type { LiveStateStore } from '../../src/modules/diagnosis/diagnosis.live.js';
 import { InvalidResultError, partialTextTooLong } from '../../src/modules/diagnosis/diagnosis.result.js';
@@ -11,6 +10,7 @@ import { type DiagnosisView, isTerminal, viewOf } from '../../src/modules/diagno
 import { inputDigest } from '../llm/clinical-prompt.js';
 import { identifierScrubber } from '../llm/deidentify.js';
 import type { DiagnosisPrompt, DiagnosisProvider } from '../llm/provider.js';
+import type { JobOutcome } from '../metrics.js';
 
 export interface DiagnoseDeps {
   orm: MikroORM;

@@ -1,9 +1,9 @@
 import { SpanKind } from '@opentelemetry/api';
 import type { JobMessage } from '../../src/jobs/queue.js';
-import type { JobOutcome } from '../../src/lib/metrics.js';
 import type { Tracing } from '../../src/lib/tracing.js';
 import type { LiveStateStore } from '../../src/modules/diagnosis/diagnosis.live.js';
 import type { DiagnosisProvider } from '../llm/provider.js';
+import type { JobOutcome } from '../metrics.js';
 import type { DiagnoseDeps } from './diagnose.handler.js';
 
 /**
