@@ -81,3 +81,4 @@ function parseDateTime(value: unknown): Date {
 
 builder.queryType({ description: 'Reads. Every operation needs a bearer token.' });
 builder.mutationType({ description: 'Writes. Every operation needs a bearer token.' });
+builder.subscriptionType({ description: 'Live updates. Over graphql-ws on /graphql, or SSE.' });

@@ -1,6 +1,7 @@
-import type { ExecutionResult } from 'graphql';
+import { type ExecutionResult, getOperationAST, parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { credentialDigest, SharedSubscriptions, subscriptionGroupKey } from './shared-subscriptions.js';
+import { buildSchema, buildSubgraphSchema } from './schema.js';
+import { credentialDigest, isReplayable, SharedSubscriptions, subscriptionGroupKey } from './shared-subscriptions.js';
 
 /** A controllable upstream: push results, end it, and see whether it was closed. */
 function upstream() {
@@ -89,5 +90,34 @@ describe('subscriptionGroupKey', () => {
     expect(admin).not.toBe(clinician);
     expect(subscriptionGroupKey({ ...parts, credential: credentialDigest('Bearer admin.token') })).toBe(admin);
     expect(admin).not.toContain('admin.token');
+  });
+});
+
+describe('isReplayable (the schema marks which subscriptions carry full states)', () => {
+  const operation = (query: string) => {
+    const op = getOperationAST(parse(query));
+    if (!op) throw new Error('no operation');
+    return op;
+  };
+
+  it.each([
+    ['the API schema', buildSchema()],
+    ['the subgraph schema', buildSubgraphSchema()],
+  ])('replays diagnosisUpdated and nothing else, in %s', (_name, schema) => {
+    expect(isReplayable(schema, operation('subscription { diagnosisUpdated(id: "d") { id } }'))).toBe(true);
+    expect(isReplayable(schema, operation('subscription { patientDiagnoses(patientId: "p") { id } }'))).toBe(false);
+    // A group is replayed only when every field it subscribes to is: one change feed spoils it.
+    expect(
+      isReplayable(
+        schema,
+        operation('subscription { a: diagnosisUpdated(id: "d") { id } b: patientDiagnoses(patientId: "p") { id } }'),
+      ),
+    ).toBe(false);
+    expect(
+      isReplayable(
+        schema,
+        operation('subscription { ...F } fragment F on Subscription { diagnosisUpdated(id: "d") { id } }'),
+      ),
+    ).toBe(false);
   });
 });

@@ -1,7 +1,21 @@
 import { createHash } from 'node:crypto';
-import type { ExecutionResult } from 'graphql';
+import type { DocumentNode, ExecutionResult, GraphQLSchema, OperationDefinitionNode } from 'graphql';
 
 type Result = ExecutionResult;
+
+/**
+ * The field extension that marks a subscription whose every event is a full state, so a member
+ * joining a running group may start from the group's latest event (see {@link SharedSubscriptions}).
+ */
+export const REPLAYABLE = 'replayable';
+
+/** Whether every root field an operation subscribes to is marked {@link REPLAYABLE} in the schema. */
+export function isReplayable(schema: GraphQLSchema, operation: OperationDefinitionNode): boolean {
+  const fields = schema.getSubscriptionType()?.getFields() ?? {};
+  return operation.selectionSet.selections.every(
+    (s) => s.kind === 'Field' && fields[s.name.value]?.extensions?.[REPLAYABLE] === true,
+  );
+}
 type Source = AsyncIterable<Result> | Result;
 
 interface Member {

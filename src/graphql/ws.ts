@@ -21,11 +21,8 @@ import {
 } from './gateway-signature.js';
 import { type PersistedOperations, resolvePersistedOperation } from './limits.js';
 import type { RateLimitGuard } from './rate-limit.plugin.js';
-import { credentialDigest, SharedSubscriptions, subscriptionGroupKey } from './shared-subscriptions.js';
+import { credentialDigest, isReplayable, SharedSubscriptions, subscriptionGroupKey } from './shared-subscriptions.js';
 import type { Yoga } from './yoga.js';
-
-/** Subscriptions whose events are full states, so a late member may start from the latest one. */
-const REPLAYABLE_FIELDS = new Set(['diagnosisUpdated']);
 
 /** Close codes of our own, beside graphql-ws' {@link CloseCode}. */
 export const AppCloseCode = {
@@ -221,9 +218,7 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
           if (operation?.operation === 'subscription') {
             // Same document, variables and token: the same answer, computed once.
             const key = subscriptionGroupKey({ query, operationName, variables, credential });
-            const replay = operation.selectionSet.selections.every(
-              (s) => s.kind === 'Field' && REPLAYABLE_FIELDS.has(s.name.value),
-            );
+            const replay = isReplayable(schema, operation);
             const groupArgs: ExecutionArgs & { rootValue: { execute: typeof execute; subscribe: unknown } } = {
               schema,
               document,
