@@ -73,12 +73,43 @@ export interface RateLimiterOptions {
 }
 
 /**
- * Fixed-window budgets shared by every pod through Redis (rate-limiter-flexible). If Redis fails,
- * each pod falls back to an in-memory budget of the same size (the library's insurance limiter):
- * limits loosen to per pod for a while rather than refusing every clinician or letting floods in.
+ * A pod takes points from a shared budget in leases of 1/LEASE_SHARE of it (at least what the
+ * request needs), and spends them locally until they run out or the window ends: one Redis round
+ * trip per lease instead of one per request. The budget stays shared — Redis never grants more
+ * than the limit in a window, whichever pods ask — but a pod may hold up to one lease it has not
+ * spent, which other pods cannot use until the window ends. With budgets under LEASE_SHARE points
+ * a lease is one request's points: exactly the per-request behaviour.
+ */
+export const LEASE_SHARE = 50;
+
+/** Points this pod took from one key's window in Redis and has not spent yet. */
+interface Lease {
+  /** Unspent points. */
+  left: number;
+  /** The window's counter in Redis when the lease was last granted (all pods' grants). */
+  counted: number;
+  /** When the window ends (performance.now() time). */
+  endsAt: number;
+  /** A grant under way: other requests for the key wait for it instead of asking Redis too. */
+  pending: Promise<void> | null;
+  /**
+   * The fewest points beyond `left` that Redis refused in this window (Infinity: none). A window's
+   * counter only grows, so until it ends any request needing as many is refused here, without
+   * asking again: a flood past its limit costs no Redis round trips.
+   */
+  refusedNeed: number;
+}
+
+/**
+ * Fixed-window budgets shared by every pod through Redis (rate-limiter-flexible), taken in leases
+ * (see {@link LEASE_SHARE}). If Redis fails, each pod falls back to an in-memory budget of the
+ * same size (the library's insurance limiter): limits loosen to per pod for a while rather than
+ * refusing every clinician or letting floods in.
  */
 export class RateLimiter {
   private readonly limiters: Record<RateLimitScope, RateLimiterAbstract>;
+  /** Only with Redis: in memory a lease would save nothing. Bounded by the keys seen in a window. */
+  private readonly leases: Record<RateLimitScope, Map<string, Lease>> | null;
 
   constructor(private readonly options: RateLimiterOptions) {
     const { config, redis } = options;
@@ -101,7 +132,20 @@ export class RateLimiter {
       ip: limiter('ip', config.ipPoints),
       ws_connect: limiter('ws_connect', config.wsConnectPoints),
     };
+    this.leases = redis ? { clinician: new Map(), ip: new Map(), ws_connect: new Map() } : null;
+    if (this.leases) {
+      // Ended windows' leases are worthless: drop them once a window, so idle keys cost nothing.
+      const leases = this.leases;
+      this.sweeper = setInterval(() => {
+        const now = performance.now();
+        for (const byKey of Object.values(leases))
+          for (const [key, lease] of byKey) if (lease.endsAt <= now && !lease.pending) byKey.delete(key);
+      }, config.windowMs);
+      this.sweeper.unref();
+    }
   }
+
+  private readonly sweeper: NodeJS.Timeout | undefined;
 
   /**
    * Takes `points` from `key`'s budget in `scope` if they fit; a refused request takes nothing.
@@ -112,6 +156,114 @@ export class RateLimiter {
     const limiter = this.limiters[scope];
     const limit = limiter.points;
     if (points <= 0) return { allowed: true, limit, remaining: limit, resetMs: 0, retryAfterMs: 0 };
+    const leases = this.leases?.[scope];
+    if (!leases) return this.consumeNow(scope, key, points);
+    for (;;) {
+      let lease = leases.get(key);
+      const now = performance.now();
+      if (lease && lease.endsAt <= now && !lease.pending) lease = undefined;
+      if (lease && points - lease.left >= lease.refusedNeed && lease.endsAt > now) {
+        this.options.metrics.rateLimitRejections.inc({ scope });
+        const retryAfterMs = Math.max(1, lease.endsAt - now);
+        const remaining = Math.max(0, limit - lease.counted + lease.left);
+        return { allowed: false, limit, remaining, resetMs: retryAfterMs, retryAfterMs };
+      }
+      if (lease && lease.left >= points) {
+        lease.left -= points;
+        return {
+          allowed: true,
+          limit,
+          remaining: Math.max(0, limit - lease.counted + lease.left),
+          resetMs: lease.endsAt - now,
+          retryAfterMs: 0,
+        };
+      }
+      if (lease?.pending) {
+        await lease.pending;
+        continue;
+      }
+      return this.grow(scope, key, points, leases, lease);
+    }
+  }
+
+  /** Asks Redis for a lease big enough for `points` (or exactly them, if a lease does not fit). */
+  private async grow(
+    scope: RateLimitScope,
+    key: string,
+    points: number,
+    leases: Map<string, Lease>,
+    current: Lease | undefined,
+  ): Promise<RateLimitDecision> {
+    const limiter = this.limiters[scope];
+    const limit = limiter.points;
+    const lease: Lease = current ?? { left: 0, counted: 0, endsAt: 0, pending: null, refusedNeed: Infinity };
+    if (lease.endsAt <= performance.now()) {
+      // The window has ended: whatever was left of it, and what it refused, no longer count.
+      lease.left = 0;
+      lease.refusedNeed = Infinity;
+    }
+    leases.set(key, lease);
+    const need = points - lease.left;
+    const size = Math.max(need, Math.floor(limit / LEASE_SHARE));
+    let release = () => {};
+    lease.pending = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    try {
+      let granted = await this.take(limiter, key, size);
+      if (granted instanceof RateLimiterRes && size > need) granted = await this.take(limiter, key, need);
+      if (granted instanceof RateLimiterRes) {
+        this.options.metrics.rateLimitRejections.inc({ scope });
+        // Nothing was taken: the window has what its counter leaves, plus this pod's unspent points.
+        const counted = granted.consumedPoints - need;
+        const remaining = Math.max(0, limit - counted + lease.left);
+        const retryAfterMs = Math.max(1, granted.msBeforeNext);
+        lease.counted = counted;
+        lease.endsAt = performance.now() + granted.msBeforeNext;
+        lease.refusedNeed = Math.min(lease.refusedNeed, need);
+        return { allowed: false, limit, remaining, resetMs: retryAfterMs, retryAfterMs };
+      }
+      if (granted === null) {
+        // The limiter failed (logged in take): let the request through without touching the lease.
+        return { allowed: true, limit, remaining: limit, resetMs: 0, retryAfterMs: 0 };
+      }
+      const now = performance.now();
+      lease.left += granted.points - points;
+      lease.counted = granted.counted;
+      lease.endsAt = now + granted.msBeforeNext;
+      return {
+        allowed: true,
+        limit,
+        remaining: Math.max(0, limit - lease.counted + lease.left),
+        resetMs: granted.msBeforeNext,
+        retryAfterMs: 0,
+      };
+    } finally {
+      lease.pending = null;
+      release();
+    }
+  }
+
+  /** One consume-if-fits: the grant, the refusal, or null when the limiter itself failed. */
+  private async take(
+    limiter: RateLimiterAbstract,
+    key: string,
+    points: number,
+  ): Promise<{ points: number; counted: number; msBeforeNext: number } | RateLimiterRes | null> {
+    try {
+      const res = await limiter.consume(key, points);
+      return { points, counted: res.consumedPoints, msBeforeNext: res.msBeforeNext };
+    } catch (refusal) {
+      if (refusal instanceof RateLimiterRes) return refusal;
+      this.options.logger.warn({ ...errorFields(refusal) }, 'rate limiter failed');
+      return null;
+    }
+  }
+
+  /** Without Redis: the in-memory budget, request by request. */
+  private async consumeNow(scope: RateLimitScope, key: string, points: number): Promise<RateLimitDecision> {
+    const limiter = this.limiters[scope];
+    const limit = limiter.points;
     try {
       const res = await limiter.consume(key, points);
       return { allowed: true, limit, remaining: res.remainingPoints, resetMs: res.msBeforeNext, retryAfterMs: 0 };
@@ -127,6 +279,11 @@ export class RateLimiter {
       const retryAfterMs = Math.max(1, refusal.msBeforeNext);
       return { allowed: false, limit, remaining, resetMs: retryAfterMs, retryAfterMs };
     }
+  }
+
+  /** Stops the lease sweeper (shutdown). */
+  close(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
   }
 }
 

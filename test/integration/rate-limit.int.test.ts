@@ -4,7 +4,7 @@ import { signToken } from '../../src/auth/jwt.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { Metrics } from '../../src/lib/metrics.js';
-import { RateLimiter } from '../../src/lib/rate-limit.js';
+import { LEASE_SHARE, RateLimiter } from '../../src/lib/rate-limit.js';
 import { connectRedis } from '../../src/lib/redis.js';
 import {
   CreatePatientDocument,
@@ -313,6 +313,46 @@ describe('RateLimiter on Redis', () => {
       const ttl = await redis.pttl('rl:clinician:c');
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(60_000);
+    } finally {
+      redis.disconnect();
+      await deleteRedisKeys(prefix);
+    }
+  });
+
+  it('takes points in leases: one Redis grant serves many requests, and pods never exceed the shared budget', async () => {
+    const prefix = uniqueRedisPrefix();
+    const redis = await connectRedis({ url: testEnv.redisUrl, keyPrefix: prefix });
+    const pod = () =>
+      new RateLimiter({
+        config: loadConfig({ RATE_LIMIT_POINTS: '1000', NODE_ENV: 'test' }, 'embedded').rateLimit,
+        redis,
+        metrics: new Metrics(),
+        logger: createLogger({ level: 'silent' }),
+      });
+    try {
+      const a = pod();
+      const b = pod();
+      const lease = 1000 / LEASE_SHARE;
+      // One request takes a whole lease from Redis; the next ones in it do not touch Redis.
+      expect(await a.consume('clinician', 'c', 1)).toMatchObject({ allowed: true, remaining: 999 });
+      expect(await redis.get('rl:clinician:c')).toBe(String(lease));
+      for (let i = 1; i < lease; i++) await a.consume('clinician', 'c', 1);
+      expect(await redis.get('rl:clinician:c')).toBe(String(lease));
+      // Both pods, concurrently, until the budget is spent: exactly the limit is granted in all.
+      const decisions = await Promise.all(
+        Array.from({ length: 1200 }, (_, i) => (i % 2 ? a : b).consume('clinician', 'c', 1)),
+      );
+      const allowed = decisions.filter((d) => d.allowed).length;
+      // The first lease (all spent) plus what both pods were granted, less what b may still hold.
+      expect(allowed + lease).toBeLessThanOrEqual(1000);
+      expect(allowed + lease).toBeGreaterThanOrEqual(1000 - lease);
+      expect(await redis.get('rl:clinician:c')).toBe('1000');
+      // A refusal is remembered for the rest of the window: a flood costs Redis nothing more.
+      const refused = await a.consume('clinician', 'c', 1);
+      expect(refused.allowed).toBe(false);
+      expect(refused.retryAfterMs).toBeGreaterThan(0);
+      a.close();
+      b.close();
     } finally {
       redis.disconnect();
       await deleteRedisKeys(prefix);
