@@ -20,7 +20,13 @@ import { ModelClient, ModelServerError } from './ml/client.js';
 import { AssessmentEngine } from './modules/assessment/assessment.engine.js';
 import { AuditLog } from './modules/audit/audit.service.js';
 import { ClinicianRegistry } from './modules/clinician/clinician.service.js';
-import { type LiveStateStore, MemoryLiveState, RedisLiveState } from './modules/diagnosis/diagnosis.live.js';
+import {
+  type LiveStateFeed,
+  type LiveStateWriter,
+  MemoryLiveState,
+  RedisLiveFeed,
+  RedisLiveStateWriter,
+} from './modules/diagnosis/diagnosis.live.js';
 import type { DiagnosisDeps } from './modules/diagnosis/diagnosis.service.js';
 import { watchOutbox } from './modules/outbox/outbox.metrics.js';
 import { OutboxRelay } from './modules/outbox/outbox.relay.js';
@@ -42,7 +48,9 @@ export interface Deps {
   /** The diagnosis work queue (JetStream, or in-process under `npm start`). */
   readonly queue: JobQueue;
   /** Live diagnosis state and its pub/sub (Redis, or in-process under `npm start`). */
-  readonly live: LiveStateStore;
+  /** Live diagnosis states: where changes are written (and published), and where they are heard. */
+  readonly live: LiveStateWriter;
+  readonly feed: LiveStateFeed;
   /** Care-team removals told to every pod (on the live state's pub/sub connection). */
   readonly careTeamEvents: CareTeamEvents;
   readonly diagnosis: DiagnosisDeps;
@@ -117,8 +125,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const subscriber = redis
     ? await connectRedis({ url: config.redisUrl as string, keyPrefix: config.redisKeyPrefix })
     : undefined;
-  const live: LiveStateStore =
-    redis && subscriber ? new RedisLiveState(redis, subscriber, config.redisKeyPrefix) : new MemoryLiveState();
+  const memory = redis && subscriber ? undefined : new MemoryLiveState();
+  const live: LiveStateWriter = memory ?? new RedisLiveStateWriter(redis as Redis, config.redisKeyPrefix);
+  const feed: LiveStateFeed = memory ?? new RedisLiveFeed(subscriber as Redis, config.redisKeyPrefix);
   // The same subscriber connection as the live state: see RedisCareTeamEvents on why order matters.
   const careTeamEvents: CareTeamEvents =
     redis && subscriber
@@ -172,8 +181,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     assessmentEngine,
     queue,
     live,
+    feed,
     careTeamEvents,
-    diagnosis: { live, relay, logger, tracing },
+    diagnosis: { live, feed, relay, logger, tracing },
     healthChecks,
     stores,
     rateLimiter: new RateLimiter({ config: config.rateLimit, redis, metrics, logger }),
@@ -182,7 +192,6 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       stores.stop();
       await relay.stop();
       await queue.close();
-      await live.close();
       subscriber?.disconnect();
       mlBreaker.shutdown();
       await mlClient.close();

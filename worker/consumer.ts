@@ -4,7 +4,7 @@ import type { Consumption, JobMessage, JobQueue } from '../src/jobs/queue.js';
 import { errorFields, type Logger } from '../src/lib/logger.js';
 import type { StoreMonitor } from '../src/lib/store-health.js';
 import { noTracing, type Tracing } from '../src/lib/tracing.js';
-import type { LiveStateStore } from '../src/modules/diagnosis/diagnosis.live.js';
+import type { LiveStateWriter } from '../src/modules/diagnosis/diagnosis.live.js';
 import { handleDiagnosisJob } from './handlers/diagnose.handler.js';
 import { traceJob } from './handlers/diagnose.tracing.js';
 import { OpenAiProvider } from './llm/openai.provider.js';
@@ -27,7 +27,7 @@ export function createProvider(config: Config): DiagnosisProvider {
 export interface WorkerParts {
   config: Config;
   orm: MikroORM;
-  live: LiveStateStore;
+  live: LiveStateWriter;
   queue: JobQueue;
   logger: Logger;
   provider?: DiagnosisProvider;

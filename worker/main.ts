@@ -16,7 +16,7 @@ import { connectRedis } from '../src/lib/redis.js';
 import { StoreMonitor } from '../src/lib/store-health.js';
 import { initTracing } from '../src/lib/tracing.js';
 import { runUntilSignal } from '../src/lifecycle.js';
-import { RedisLiveState } from '../src/modules/diagnosis/diagnosis.live.js';
+import { RedisLiveStateWriter } from '../src/modules/diagnosis/diagnosis.live.js';
 import { startConsumer } from './consumer.js';
 import { WorkerMetrics } from './metrics.js';
 
@@ -28,8 +28,8 @@ async function main(): Promise<void> {
   await orm.em.getConnection().execute('select 1');
   const redisOptions = { url: config.redisUrl as string, keyPrefix: config.redisKeyPrefix };
   const redis = await connectRedis(redisOptions);
-  const subscriber = await connectRedis(redisOptions);
-  const live = new RedisLiveState(redis, subscriber, config.redisKeyPrefix);
+  // Only writes: a worker publishes states and never subscribes, so it holds no subscriber connection.
+  const live = new RedisLiveStateWriter(redis, config.redisKeyPrefix);
   const queue = await JetStreamQueue.connect({
     url: config.natsUrl as string,
     names: jobNames(config.jobs.namespace),
@@ -87,7 +87,6 @@ async function main(): Promise<void> {
     await queue.close();
     await new Promise<void>((resolve) => health.close(() => resolve()));
     eventLoop.stop();
-    subscriber.disconnect();
     redis.disconnect();
     await orm.close(true);
     await tracing.shutdown();

@@ -1,4 +1,4 @@
-import type { LiveStateStore } from '../../src/modules/diagnosis/diagnosis.live.js';
+import type { LiveStateWriter } from '../../src/modules/diagnosis/diagnosis.live.js';
 
 /**
  * Takes a QUEUED diagnosis to RUNNING in the live store, as a worker claiming it would, and returns
@@ -7,7 +7,7 @@ import type { LiveStateStore } from '../../src/modules/diagnosis/diagnosis.live.
  * clock the caller's receipts use.
  */
 export async function claimForPublishing(
-  live: LiveStateStore,
+  live: LiveStateWriter,
   diagnosisId: string,
   now: () => number,
 ): Promise<() => Promise<{ sent: number; version: number }>> {

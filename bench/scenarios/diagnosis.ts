@@ -11,7 +11,7 @@ import { parse, print } from 'graphql';
 import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { connectRedis } from '../../src/lib/redis.js';
-import { RedisLiveState } from '../../src/modules/diagnosis/diagnosis.live.js';
+import { RedisLiveStateWriter } from '../../src/modules/diagnosis/diagnosis.live.js';
 import { fixedRate, type LoadResult } from '../lib/load.js';
 import { freePort } from '../lib/processes.js';
 import { claimForPublishing } from '../lib/publisher.js';
@@ -41,7 +41,6 @@ export async function runDiagnosisScenario({ seconds }: { seconds: number }): Pr
   const { prefix } = stack;
   const clients: Client[] = [];
   const redis = await connectRedis({ url: 'redis://127.0.0.1:6379', keyPrefix: prefix });
-  const subscriber = await connectRedis({ url: 'redis://127.0.0.1:6379', keyPrefix: prefix });
   try {
     // Assessments are not measured here; the pods only need a model-server URL.
     const mlUrl = `http://127.0.0.1:${await freePort()}`;
@@ -89,7 +88,7 @@ export async function runDiagnosisScenario({ seconds }: { seconds: number }): Pr
         },
       )
     ).requestDiagnosis?.id as string;
-    const publish = await claimForPublishing(new RedisLiveState(redis, subscriber, prefix), diagnosisId, Date.now);
+    const publish = await claimForPublishing(new RedisLiveStateWriter(redis, prefix), diagnosisId, Date.now);
 
     /** Opens `count` subscriptions (50 per socket, sockets alternating between the pods). */
     const subscribe = async (count: number, onEvent: (version: number, receivedAt: number) => void) => {
@@ -217,7 +216,6 @@ export async function runDiagnosisScenario({ seconds }: { seconds: number }): Pr
     throw error;
   } finally {
     await closeAllClients(clients);
-    subscriber.disconnect();
     redis.disconnect();
     await stack.close();
   }

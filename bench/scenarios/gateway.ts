@@ -17,7 +17,7 @@ import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { startAppointmentsProcess, startGatewayProcess } from '../../gateway/processes.js';
 import { connectRedis } from '../../src/lib/redis.js';
-import { RedisLiveState } from '../../src/modules/diagnosis/diagnosis.live.js';
+import { RedisLiveStateWriter } from '../../src/modules/diagnosis/diagnosis.live.js';
 import { createTestDatabase } from '../../test/helpers/database.js';
 import { fixedRateInterleaved, type LoadResult, type LoadTarget } from '../lib/load.js';
 import { freePort, httpOk, startNode } from '../lib/processes.js';
@@ -54,7 +54,6 @@ export async function runGatewayScenario({ seconds }: { seconds: number }): Prom
   const clients: Client[] = [];
   const stops: (() => Promise<unknown>)[] = [];
   const redis = await connectRedis({ url: 'redis://127.0.0.1:6379', keyPrefix: stack.prefix });
-  const subscriber = await connectRedis({ url: 'redis://127.0.0.1:6379', keyPrefix: stack.prefix });
   try {
     const mlPort = await freePort();
     stack.running.push(
@@ -164,7 +163,7 @@ export async function runGatewayScenario({ seconds }: { seconds: number }): Prom
         { p: ids[0], i: { symptoms: ['fever'] } },
       )
     ).requestDiagnosis?.id as string;
-    const publish = await claimForPublishing(new RedisLiveState(redis, subscriber, stack.prefix), diagnosisId, () =>
+    const publish = await claimForPublishing(new RedisLiveStateWriter(redis, stack.prefix), diagnosisId, () =>
       performance.now(),
     );
 
@@ -265,7 +264,6 @@ export async function runGatewayScenario({ seconds }: { seconds: number }): Prom
   } finally {
     for (const c of clients.splice(0)) await c.dispose();
     for (const stop of stops) await stop();
-    subscriber.disconnect();
     redis.disconnect();
     await stack.close();
     await appointmentsDb.drop();

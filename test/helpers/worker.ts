@@ -7,7 +7,7 @@ import { JetStreamQueue } from '../../src/jobs/queue.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { connectRedis } from '../../src/lib/redis.js';
 import { initTracing } from '../../src/lib/tracing.js';
-import { RedisLiveState } from '../../src/modules/diagnosis/diagnosis.live.js';
+import { RedisLiveStateWriter } from '../../src/modules/diagnosis/diagnosis.live.js';
 import { startConsumer } from '../../worker/consumer.js';
 import type { DiagnosisProvider } from '../../worker/llm/provider.js';
 import { testEnv } from './env.js';
@@ -65,7 +65,6 @@ export async function startTestWorker(
   const orm = await initOrm({ databaseUrl: target.databaseUrl, poolSize: 4 });
   const options = { url: testEnv.redisUrl, keyPrefix: target.redisKeyPrefix };
   const redis = await connectRedis(options);
-  const subscriber = await connectRedis(options);
   const queue = await JetStreamQueue.connect({
     url: config.natsUrl as string,
     names: jobNames(config.jobs.namespace),
@@ -74,14 +73,13 @@ export async function startTestWorker(
     connectionName: 'test-worker',
     tracing,
   });
-  const live = new RedisLiveState(redis, subscriber, target.redisKeyPrefix);
+  const live = new RedisLiveStateWriter(redis, target.redisKeyPrefix);
   const running = startConsumer({ config, orm, live, queue, logger, tracing, ...(provider ? { provider } : {}) });
   return {
     queue,
     stop: async () => {
       await running.stop();
       await queue.close();
-      subscriber.disconnect();
       redis.disconnect();
       await orm.close(true);
       await tracing.shutdown();

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis, type Redis } from '../../src/lib/redis.js';
-import { RedisLiveState } from '../../src/modules/diagnosis/diagnosis.live.js';
+import { RedisLiveFeed } from '../../src/modules/diagnosis/diagnosis.live.js';
 import { RedisCareTeamEvents } from '../../src/modules/patient/care-team.events.js';
 import { uniqueRedisPrefix } from '../helpers/redis.js';
 import { eventually, type OwnServer, startOwnRedis } from '../helpers/services.js';
@@ -16,7 +16,7 @@ describe('care-team removal events', () => {
   let redis: Redis;
   let subscriber: Redis;
   let events: RedisCareTeamEvents;
-  let live: RedisLiveState;
+  let live: RedisLiveFeed;
   const prefix = uniqueRedisPrefix();
 
   beforeAll(async () => {
@@ -24,7 +24,7 @@ describe('care-team removal events', () => {
     redis = await connectRedis({ url: server.url, keyPrefix: prefix });
     subscriber = await connectRedis({ url: server.url, keyPrefix: prefix });
     events = new RedisCareTeamEvents(redis, subscriber, prefix);
-    live = new RedisLiveState(redis, subscriber, prefix);
+    live = new RedisLiveFeed(subscriber, prefix);
   });
   afterAll(async () => {
     subscriber?.disconnect();

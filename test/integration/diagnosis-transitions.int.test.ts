@@ -1,5 +1,5 @@
 import { connectRedis } from '../../src/lib/redis.js';
-import { RedisLiveState } from '../../src/modules/diagnosis/diagnosis.live.js';
+import { RedisLiveFeed, RedisLiveStateWriter } from '../../src/modules/diagnosis/diagnosis.live.js';
 import { lifecycleCases } from '../../src/modules/diagnosis/diagnosis.transitions.cases.js';
 import { testEnv } from '../helpers/env.js';
 import { deleteRedisKeys, uniqueRedisPrefix } from '../helpers/redis.js';
@@ -10,11 +10,18 @@ lifecycleCases('Redis', async () => {
   const prefix = uniqueRedisPrefix();
   const redis = await connectRedis({ url: testEnv.redisUrl, keyPrefix: prefix });
   const subscriber = await connectRedis({ url: testEnv.redisUrl, keyPrefix: prefix });
-  const store = new RedisLiveState(redis, subscriber, prefix);
+  const writer = new RedisLiveStateWriter(redis, prefix);
+  const feed = new RedisLiveFeed(subscriber, prefix);
   return {
-    store,
+    store: {
+      get: (ids) => writer.get(ids),
+      change: (id, precondition, patch, seed) => writer.change(id, precondition, patch, seed),
+      announce: (view) => writer.announce(view),
+      listen: (channel, onView, onResync) => feed.listen(channel, onView, onResync),
+      channelOfDiagnosis: (id) => feed.channelOfDiagnosis(id),
+      channelOfPatient: (patientId) => feed.channelOfPatient(patientId),
+    },
     close: async () => {
-      await store.close();
       // The UNSUBSCRIBEs wait in ioredis' auto-pipeline until the next turn: let them go first.
       await new Promise((resolve) => setImmediate(resolve));
       subscriber.disconnect();

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis, type Redis as RedisClient } from '../../src/lib/redis.js';
-import { RedisLiveState } from '../../src/modules/diagnosis/diagnosis.live.js';
+import { RedisLiveFeed } from '../../src/modules/diagnosis/diagnosis.live.js';
 import type { DiagnosisView } from '../../src/modules/diagnosis/diagnosis.view.js';
 import { uniqueRedisPrefix } from '../helpers/redis.js';
 import { eventually, type OwnServer, startOwnRedis } from '../helpers/services.js';
@@ -15,14 +15,14 @@ describe('live-state subscriptions across a Redis outage', () => {
   let server: OwnServer;
   let redis: RedisClient;
   let subscriber: RedisClient;
-  let live: RedisLiveState;
+  let live: RedisLiveFeed;
   const prefix = uniqueRedisPrefix();
 
   beforeAll(async () => {
     server = await startOwnRedis();
     redis = await connectRedis({ url: server.url, keyPrefix: prefix });
     subscriber = await connectRedis({ url: server.url, keyPrefix: prefix });
-    live = new RedisLiveState(redis, subscriber, prefix);
+    live = new RedisLiveFeed(subscriber, prefix);
   });
   afterAll(async () => {
     subscriber?.disconnect();

@@ -3,7 +3,7 @@ import type { JobMessage, JobQueue } from '../../src/jobs/queue.js';
 import { ageInYears } from '../../src/lib/dates.js';
 import type { Logger } from '../../src/lib/logger.js';
 import { Diagnosis } from '../../src/modules/diagnosis/diagnosis.entity.js';
-import type { LiveStateStore } from '../../src/modules/diagnosis/diagnosis.live.js';
+import type { LiveStateWriter } from '../../src/modules/diagnosis/diagnosis.live.js';
 import { InvalidResultError, partialTextTooLong } from '../../src/modules/diagnosis/diagnosis.result.js';
 import { DiagnosisLifecycle, postgresRecord } from '../../src/modules/diagnosis/diagnosis.transitions.js';
 import { type DiagnosisView, isTerminal, viewOf } from '../../src/modules/diagnosis/diagnosis.view.js';
@@ -14,7 +14,7 @@ import type { JobOutcome } from '../metrics.js';
 
 export interface DiagnoseDeps {
   orm: MikroORM;
-  live: LiveStateStore;
+  live: LiveStateWriter;
   queue: JobQueue;
   provider: DiagnosisProvider;
   logger: Logger;

@@ -1,7 +1,7 @@
 import { SpanKind } from '@opentelemetry/api';
 import type { JobMessage } from '../../src/jobs/queue.js';
 import type { Tracing } from '../../src/lib/tracing.js';
-import type { LiveStateStore } from '../../src/modules/diagnosis/diagnosis.live.js';
+import type { LiveStateWriter } from '../../src/modules/diagnosis/diagnosis.live.js';
 import type { DiagnosisProvider } from '../llm/provider.js';
 import type { JobOutcome } from '../metrics.js';
 import type { DiagnoseDeps } from './diagnose.handler.js';
@@ -59,15 +59,11 @@ export function traceProvider(provider: DiagnosisProvider, tracing: Tracing): Di
  * whether it applied; the version it made), and the span's `traceparent` stored in the published
  * state, so that each delivery to a subscriber, on any API pod, joins the job's trace.
  */
-export function traceLiveState(live: LiveStateStore, tracing: Tracing): LiveStateStore {
+export function traceLiveState(live: LiveStateWriter, tracing: Tracing): LiveStateWriter {
   if (!tracing.enabled) return live;
   return {
     get: (ids) => live.get(ids),
     announce: (view) => live.announce(view),
-    listen: (channel, onView) => live.listen(channel, onView),
-    channelOfDiagnosis: (id) => live.channelOfDiagnosis(id),
-    channelOfPatient: (patientId) => live.channelOfPatient(patientId),
-    close: () => live.close(),
     change: (id, precondition, patch, seed) =>
       tracing.run(
         'diagnosis.state',

@@ -21,12 +21,13 @@ export type Patch = Partial<
 export type ChangeResult = { applied: true; view: DiagnosisView } | { applied: false; current: DiagnosisView | null };
 
 /**
- * Where live diagnosis state is kept and from where every change is published. Each change is a
- * compare-and-set that bumps `version` by one and publishes the new state on the diagnosis channel
- * and the patient channel in the same atomic step, so publication order is version order and two
- * writers (a worker's progress, a clinician's cancel) cannot both win.
+ * Where live diagnosis state is kept and from where every change is published — what the worker
+ * and the API's write paths need. Each change is a compare-and-set that bumps `version` by one
+ * and publishes the new state on the diagnosis channel and the patient channel in the same atomic
+ * step, so publication order is version order and two writers (a worker's progress, a clinician's
+ * cancel) cannot both win.
  */
-export interface LiveStateStore {
+export interface LiveStateWriter {
   get(ids: readonly string[]): Promise<(DiagnosisView | null)[]>;
   /**
    * Applies `patch` if `precondition` holds. `seed` is the durable state to start from when the
@@ -35,6 +36,10 @@ export interface LiveStateStore {
   change(id: string, precondition: Precondition, patch: Patch, seed: DiagnosisView | null): Promise<ChangeResult>;
   /** Publishes a state as it is (e.g. a new QUEUED diagnosis) and stores it if newer. */
   announce(view: DiagnosisView): Promise<void>;
+}
+
+/** The published states, as subscriptions follow them — what only the API's pods need. */
+export interface LiveStateFeed {
   /**
    * Calls `onView` with every state published on `channel` (one diagnosis, or every diagnosis of
    * one patient). Resolves once the subscription is in place — or, while the store is down, once
@@ -47,7 +52,14 @@ export interface LiveStateStore {
   listen(channel: string, onView: (view: DiagnosisView) => void, onResync?: () => void): Promise<() => Promise<void>>;
   channelOfDiagnosis(id: string): string;
   channelOfPatient(patientId: string): string;
-  close(): Promise<void>;
+}
+
+/** Channel names: the deployment's key prefix, since Redis' key prefix does not apply to channels. */
+function channels(prefix: string) {
+  return {
+    ofDiagnosis: (id: string) => `${prefix}diagnosis:${id}`,
+    ofPatient: (patientId: string) => `${prefix}patient-diagnoses:${patientId}`,
+  };
 }
 
 /** Live state is kept a day after the last change; Postgres keeps it for ever. */
@@ -93,33 +105,23 @@ function parseView(raw: string): DiagnosisView {
   return JSON.parse(raw) as DiagnosisView;
 }
 
-/** Live state in Redis, published with Redis pub/sub. */
-export class RedisLiveState implements LiveStateStore {
-  private readonly pubsub: ChannelSubscriber;
+/** Live state in Redis, each change published with Redis pub/sub in the same script. */
+export class RedisLiveStateWriter implements LiveStateWriter {
+  private readonly channels: ReturnType<typeof channels>;
 
   /**
    * @param redis the shared command connection (its key prefix applies to the state keys)
-   * @param subscriber a dedicated connection for SUBSCRIBE (a subscribed connection can do nothing else)
-   * @param prefix the deployment's key prefix, also used for channel names (prefixes do not apply to channels)
+   * @param prefix the deployment's key prefix, also used for channel names
    */
   constructor(
     private readonly redis: Redis,
-    subscriber: Redis,
-    private readonly prefix: string,
+    prefix: string,
   ) {
-    this.pubsub = new ChannelSubscriber(subscriber);
+    this.channels = channels(prefix);
   }
 
   private key(id: string): string {
     return `diagnosis:${id}`;
-  }
-
-  channelOfDiagnosis(id: string): string {
-    return `${this.prefix}diagnosis:${id}`;
-  }
-
-  channelOfPatient(patientId: string): string {
-    return `${this.prefix}patient-diagnoses:${patientId}`;
   }
 
   async get(ids: readonly string[]): Promise<(DiagnosisView | null)[]> {
@@ -143,8 +145,8 @@ export class RedisLiveState implements LiveStateStore {
       JSON.stringify(patch),
       JSON.stringify(precondition),
       STATE_TTL_MS,
-      this.channelOfDiagnosis(id),
-      this.channelOfPatient(patientId),
+      this.channels.ofDiagnosis(id),
+      this.channels.ofPatient(patientId),
       Date.now(),
       seed ? JSON.stringify(seed) : '',
     )) as [number, string];
@@ -160,9 +162,33 @@ export class RedisLiveState implements LiveStateStore {
       JSON.stringify(view),
       view.version,
       STATE_TTL_MS,
-      this.channelOfDiagnosis(view.id),
-      this.channelOfPatient(view.patientId),
+      this.channels.ofDiagnosis(view.id),
+      this.channels.ofPatient(view.patientId),
     );
+  }
+}
+
+/** The states {@link RedisLiveStateWriter} publishes, heard on a connection of its own. */
+export class RedisLiveFeed implements LiveStateFeed {
+  private readonly pubsub: ChannelSubscriber;
+  private readonly channels: ReturnType<typeof channels>;
+
+  /**
+   * @param subscriber a dedicated connection for SUBSCRIBE (a subscribed connection can do nothing
+   * else); the caller owns and closes it
+   * @param prefix the deployment's key prefix, as given to the writer
+   */
+  constructor(subscriber: Redis, prefix: string) {
+    this.pubsub = new ChannelSubscriber(subscriber);
+    this.channels = channels(prefix);
+  }
+
+  channelOfDiagnosis(id: string): string {
+    return this.channels.ofDiagnosis(id);
+  }
+
+  channelOfPatient(patientId: string): string {
+    return this.channels.ofPatient(patientId);
   }
 
   listen(channel: string, onView: (view: DiagnosisView) => void, onResync?: () => void): Promise<() => Promise<void>> {
@@ -179,22 +205,21 @@ export class RedisLiveState implements LiveStateStore {
       onResync,
     });
   }
-
-  /** The connections belong to the caller, who closes them; nothing of ours to release. */
-  async close(): Promise<void> {}
 }
 
 /** The embedded mode's live state: the same semantics in one process. */
-export class MemoryLiveState implements LiveStateStore {
+export class MemoryLiveState implements LiveStateWriter, LiveStateFeed {
   private readonly states = new Map<string, DiagnosisView>();
   private readonly pubsub = new PubSub<Record<string, DiagnosisView>>();
 
+  private readonly channels = channels('');
+
   channelOfDiagnosis(id: string): string {
-    return `diagnosis:${id}`;
+    return this.channels.ofDiagnosis(id);
   }
 
   channelOfPatient(patientId: string): string {
-    return `patient-diagnoses:${patientId}`;
+    return this.channels.ofPatient(patientId);
   }
 
   async get(ids: readonly string[]): Promise<(DiagnosisView | null)[]> {
@@ -237,6 +262,4 @@ export class MemoryLiveState implements LiveStateStore {
     const id = await this.pubsub.subscribe(channel, onView);
     return async () => this.pubsub.unsubscribe(id);
   }
-
-  async close(): Promise<void> {}
 }

@@ -14,7 +14,7 @@ import { Patient } from '../patient/patient.entity.js';
 import type { PatientService } from '../patient/patient.service.js';
 import { isUuid } from '../patient/patient.validation.js';
 import { Diagnosis } from './diagnosis.entity.js';
-import type { LiveStateStore } from './diagnosis.live.js';
+import type { LiveStateFeed, LiveStateWriter } from './diagnosis.live.js';
 import { DiagnosisLifecycle, postgresRecord } from './diagnosis.transitions.js';
 import {
   type DiagnosisRequestInput,
@@ -36,7 +36,9 @@ export const DiagnosisAudit = {
 
 /** What the diagnosis service needs beyond one operation's context. */
 export interface DiagnosisDeps {
-  live: LiveStateStore;
+  live: LiveStateWriter;
+  /** The published states subscriptions follow. */
+  feed: LiveStateFeed;
   relay: OutboxRelay;
   logger: Logger;
   /** The job, the announced state and a cancel carry the operation's trace context. */
@@ -79,9 +81,9 @@ export class DiagnosisService {
     return this.tracing.enabled ? { traceparent: this.tracing.carrier().traceparent ?? null } : {};
   }
 
-  /** Where live states are read and subscribed to. */
-  get liveStore(): LiveStateStore {
-    return this.deps.live;
+  /** Where live states are subscribed to. */
+  get feed(): LiveStateFeed {
+    return this.deps.feed;
   }
 
   /** The clinician who requested a diagnosis (rows exist: created on first sight). */

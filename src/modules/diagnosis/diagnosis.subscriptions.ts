@@ -61,7 +61,7 @@ function accessFeed(
   guard: { revoked(): void },
   { onResync }: { onResync: (push: (view: DiagnosisView) => void) => void },
 ) {
-  const live = ctx.diagnoses.liveStore;
+  const live = ctx.diagnoses.feed;
   return openFeed<DiagnosisView | typeof ACCESS_REVOKED>(async (push) => {
     const revoked = () => {
       guard.revoked();
@@ -162,7 +162,7 @@ export async function* diagnosisUpdates(
   const guard = deliveryGuard(ctx, first.patientId);
   // After a Redis outage, the current state is read again and goes through the same feed: the
   // loop below delivers it only if it is newer than what the client has.
-  const feed = await accessFeed(ctx, ctx.diagnoses.liveStore.channelOfDiagnosis(first.id), first.patientId, guard, {
+  const feed = await accessFeed(ctx, ctx.diagnoses.feed.channelOfDiagnosis(first.id), first.patientId, guard, {
     onResync: (push) => {
       void ctx.diagnoses.reread(first.id).then(
         (view) => view && push(view),
@@ -230,7 +230,7 @@ export async function* patientDiagnosisUpdates(
   // After a Redis outage: every diagnosis of the patient that changed since the subscription began
   // (a margin for clock skew between pods), through the same feed and its version filter.
   const since = Date.now() - RESYNC_SKEW_MS;
-  const feed = await accessFeed(ctx, ctx.diagnoses.liveStore.channelOfPatient(patient.id), patient.id, guard, {
+  const feed = await accessFeed(ctx, ctx.diagnoses.feed.channelOfPatient(patient.id), patient.id, guard, {
     onResync: (push) => {
       void ctx.diagnoses.changedSince(patient.id, since).then(
         (views) => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DIAGNOSIS_STATUSES, type DiagnosisStatus } from './diagnosis.entity.js';
-import type { ChangeResult, LiveStateStore } from './diagnosis.live.js';
+import type { ChangeResult, LiveStateFeed, LiveStateWriter } from './diagnosis.live.js';
 import { DiagnosisLifecycle, type DurableRecord, TRANSITIONS, type TransitionName } from './diagnosis.transitions.js';
 import type { DiagnosisView } from './diagnosis.view.js';
 
@@ -83,7 +83,7 @@ function run(lifecycle: DiagnosisLifecycle, name: TransitionName, base: Diagnosi
 }
 
 export interface LiveStoreUnderTest {
-  store: LiveStateStore;
+  store: LiveStateWriter & LiveStateFeed;
   close(): Promise<void>;
 }
 

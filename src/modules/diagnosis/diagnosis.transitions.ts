@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { DiagnosisStatus } from './diagnosis.entity.js';
-import type { ChangeResult, LiveStateStore, Patch, Precondition } from './diagnosis.live.js';
+import type { ChangeResult, LiveStateWriter, Patch, Precondition } from './diagnosis.live.js';
 import { type InvalidResultError, partialTextTooLong, validResult } from './diagnosis.result.js';
 import { persistProgress, persistView } from './diagnosis.store.js';
 import { type DiagnosisView, isTerminal, newest, type ReviewView } from './diagnosis.view.js';
@@ -98,7 +98,7 @@ export type Traced = Pick<DiagnosisView, 'traceparent'>;
  */
 export class DiagnosisLifecycle {
   constructor(
-    private readonly live: LiveStateStore,
+    private readonly live: LiveStateWriter,
     private readonly record: DurableRecord,
   ) {}
 
