@@ -29,7 +29,7 @@ interface Removal {
 
 /**
  * Removals over Redis pub/sub. Give it the SAME subscriber connection as the diagnosis live state
- * (`RedisLiveState`): Redis delivers one connection's messages in the order it executed the
+ * (`RedisLiveStateWriter`): Redis delivers one connection's messages in the order it executed the
  * PUBLISHes, so a removal announced before a later diagnosis change reaches every pod before that
  * change does — the removed clinician's subscription ends before it could deliver the change.
  */
