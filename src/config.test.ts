@@ -60,6 +60,13 @@ describe('loadConfig', () => {
     expect(config.auth).toBeUndefined();
   });
 
+  it('lets a one-shot tool (migrate, token) start with nothing set, and still refuses bad values', () => {
+    const config = loadConfig({}, 'tool');
+    expect(config.mode).toBe('tool');
+    expect(config.databaseUrl).toBeUndefined();
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://x' }, 'tool')).toThrow(/DATABASE_URL/);
+  });
+
   it('reports every bad variable at once, each by name', () => {
     const message = problems({
       ...base,

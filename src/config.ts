@@ -4,9 +4,11 @@ import { z } from 'zod';
  * How the process runs. `embedded` is `npm start`: every outside service may be replaced by an
  * in-process one. `api` is one stateless pod (`npm run start:api`): outside services are required.
  * `worker` is a diagnosis worker (`npm run start:worker`): database, Redis and NATS required.
- * `ml` is the reference model server (`npm run start:ml`), which needs none of them.
+ * `ml` is the reference model server (`npm run start:ml`), which needs none of them. `tool` is a
+ * one-shot command (`npm run migrate`, `npm run token`): it requires nothing itself and checks
+ * what it uses (the database, the signing secret) where it uses it.
  */
-export type RunMode = 'embedded' | 'api' | 'worker' | 'ml';
+export type RunMode = 'embedded' | 'api' | 'worker' | 'ml' | 'tool';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const optionalUrl = (protocols: readonly string[]) =>
@@ -281,6 +283,16 @@ export interface GraphqlLimitsConfig {
   readonly persistedOperationsOnly: boolean;
 }
 
+/** The diagnosis model: the `rules` baseline, or an OpenAI-compatible server (both settings required then). */
+export type LlmConfig =
+  | { readonly provider: 'rules' }
+  | {
+      readonly provider: 'openai';
+      readonly baseUrl: string;
+      readonly model: string;
+      readonly apiKey: string | undefined;
+    };
+
 /** The validated, frozen configuration of one process. Nothing else reads `process.env`. */
 export interface Config {
   readonly mode: RunMode;
@@ -309,12 +321,7 @@ export interface Config {
     readonly breakerResetMs: number;
   };
   readonly assessment: { readonly freshMs: number; readonly retainMs: number };
-  readonly llm: {
-    readonly provider: Env['LLM_PROVIDER'];
-    readonly baseUrl: string | undefined;
-    readonly apiKey: string | undefined;
-    readonly model: string | undefined;
-  };
+  readonly llm: LlmConfig;
   /** `undefined` only in embedded mode, which generates and keeps a secret under `dataDir`. */
   readonly auth: AuthConfig | undefined;
   /** Longest token lifetime accepted, in seconds (`JWT_MAX_TTL`). */
@@ -341,10 +348,24 @@ export interface Config {
   readonly tracing: { readonly otlpEndpoint: string | undefined; readonly serviceName: string };
 }
 
-/** Thrown by {@link loadConfig}; its message is one line naming every bad variable. */
+/** The API's and the worker's shared stores: required in those modes, so always present in their configs. */
+interface RequiredStores {
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  readonly natsUrl: string;
+}
+
+/** An API pod's configuration (`loadConfig(env, 'api')`): its stores, model server and token check are set. */
+export type ApiConfig = Config &
+  RequiredStores & { readonly mode: 'api'; readonly mlUrl: string; readonly auth: AuthConfig };
+
+/** A worker's configuration (`loadConfig(env, 'worker')`). */
+export type WorkerConfig = Config & RequiredStores & { readonly mode: 'worker' };
+
 /** Every environment variable {@link loadConfig} reads: what deployment files may set (checked by test/unit). */
 export const CONFIG_ENV_KEYS: readonly string[] = Object.freeze(Object.keys(envSchema.shape));
 
+/** Thrown by {@link loadConfig}; its message is one line naming every bad variable. */
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
     super(`Invalid configuration: ${problems.join('; ')}`);
@@ -356,6 +377,9 @@ export class ConfigError extends Error {
  * Parses and validates the environment once, reporting every problem together.
  * Empty strings count as unset, so `FOO=` in a compose file behaves like leaving it out.
  */
+export function loadConfig(env: NodeJS.ProcessEnv, mode?: 'api'): ApiConfig;
+export function loadConfig(env: NodeJS.ProcessEnv, mode: 'worker'): WorkerConfig;
+export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode): Config;
 export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Config {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
   const parsed = envSchema.safeParse(cleaned);
@@ -408,12 +432,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
     mlPort: e.ML_PORT,
     ml: Object.freeze({ timeoutMs: e.ML_TIMEOUT_MS, breakerResetMs: e.ML_BREAKER_RESET_MS }),
     assessment: Object.freeze({ freshMs: e.ASSESSMENT_FRESH_MS, retainMs: e.ASSESSMENT_RETAIN_MS }),
-    llm: Object.freeze({
-      provider: e.LLM_PROVIDER,
-      baseUrl: e.LLM_BASE_URL,
-      apiKey: e.LLM_API_KEY,
-      model: e.LLM_MODEL,
-    }),
+    llm: Object.freeze(llmConfig(e)),
     auth: authConfig(e),
     jwtMaxTtlSeconds: e.JWT_MAX_TTL,
     corsOrigins: Object.freeze(e.CORS_ORIGINS ?? (e.NODE_ENV === 'production' ? [] : ['*'])),
@@ -456,6 +475,14 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
       serviceName: e.OTEL_SERVICE_NAME ?? `clinical-copilot-${mode}`,
     }),
   });
+}
+
+function llmConfig(e: Env): LlmConfig {
+  if (e.LLM_PROVIDER === 'rules') return { provider: 'rules' };
+  // The schema's refinement refuses `openai` without both; this only tells the compiler.
+  if (!e.LLM_BASE_URL || !e.LLM_MODEL)
+    throw new ConfigError(['LLM_BASE_URL and LLM_MODEL are required when LLM_PROVIDER=openai']);
+  return { provider: 'openai', baseUrl: e.LLM_BASE_URL, model: e.LLM_MODEL, apiKey: e.LLM_API_KEY };
 }
 
 function authConfig(e: Env): AuthConfig | undefined {

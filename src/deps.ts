@@ -122,9 +122,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   });
 
   // A subscribed connection can do nothing else: pub/sub gets a connection of its own.
-  const subscriber = redis
-    ? await connectRedis({ url: config.redisUrl as string, keyPrefix: config.redisKeyPrefix })
-    : undefined;
+  const subscriber =
+    redis && config.redisUrl
+      ? await connectRedis({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix })
+      : undefined;
   const memory = redis && subscriber ? undefined : new MemoryLiveState();
   const live: LiveStateWriter = memory ?? new RedisLiveStateWriter(redis as Redis, config.redisKeyPrefix);
   const feed: LiveStateFeed = memory ?? new RedisLiveFeed(subscriber as Redis, config.redisKeyPrefix);

@@ -7,8 +7,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { initOrm, migrateUp } from './db/orm.js';
 
 async function main(): Promise<void> {
-  // Only the database matters here; the embedded mode's rules require nothing else.
-  const config = loadConfig(process.env, 'embedded');
+  const config = loadConfig(process.env, 'tool');
   if (!config.databaseUrl) throw new ConfigError(['DATABASE_URL is required']);
   const orm = await initOrm({ databaseUrl: config.databaseUrl, poolSize: 2 });
   try {

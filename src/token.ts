@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   if (unknown.length > 0 || roles.length === 0)
     throw new Error(`--roles must be a comma-separated subset of ${ROLES.join(',')}`);
   // Only the token settings matter here; the database is not touched.
-  const config = loadConfig(process.env, 'embedded');
+  const config = loadConfig(process.env, 'tool');
   const auth = config.auth ?? embeddedAuth(config.dataDir);
   if (auth.kind !== 'secret') throw new Error('JWT_SECRET is required to sign tokens (JWT_JWKS_URL is set)');
   const token = await signToken(auth.secret, {

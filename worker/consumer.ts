@@ -16,8 +16,8 @@ import type { JobOutcome, WorkerMetrics } from './metrics.js';
 export function createProvider(config: Config): DiagnosisProvider {
   if (config.llm.provider === 'openai') {
     return new OpenAiProvider({
-      baseUrl: config.llm.baseUrl as string,
-      model: config.llm.model as string,
+      baseUrl: config.llm.baseUrl,
+      model: config.llm.model,
       apiKey: config.llm.apiKey,
     });
   }

@@ -24,14 +24,14 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env, 'worker');
   const logger = createLogger({ level: config.logLevel, name: 'clinical-copilot-worker' });
   const tracing = await initTracing(config);
-  const orm = await initOrm({ databaseUrl: config.databaseUrl as string, poolSize: config.databasePoolSize });
+  const orm = await initOrm({ databaseUrl: config.databaseUrl, poolSize: config.databasePoolSize });
   await orm.em.getConnection().execute('select 1');
-  const redisOptions = { url: config.redisUrl as string, keyPrefix: config.redisKeyPrefix };
+  const redisOptions = { url: config.redisUrl, keyPrefix: config.redisKeyPrefix };
   const redis = await connectRedis(redisOptions);
   // Only writes: a worker publishes states and never subscribes, so it holds no subscriber connection.
   const live = new RedisLiveStateWriter(redis, config.redisKeyPrefix);
   const queue = await JetStreamQueue.connect({
-    url: config.natsUrl as string,
+    url: config.natsUrl,
     names: jobNames(config.jobs.namespace),
     maxDeliver: config.jobs.maxDeliver,
     ackWaitMs: config.jobs.ackWaitMs,

@@ -66,7 +66,7 @@ export async function startTestWorker(
   const options = { url: testEnv.redisUrl, keyPrefix: target.redisKeyPrefix };
   const redis = await connectRedis(options);
   const queue = await JetStreamQueue.connect({
-    url: config.natsUrl as string,
+    url: config.natsUrl,
     names: jobNames(config.jobs.namespace),
     maxDeliver: config.jobs.maxDeliver,
     ackWaitMs: config.jobs.ackWaitMs,

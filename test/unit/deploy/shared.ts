@@ -31,8 +31,8 @@ export const ENTRY_POINTS: Record<string, RunMode> = {
   'dist/src/main.js': 'api',
   'dist/worker/main.js': 'worker',
   'dist/ml-server/main.js': 'ml',
-  // migrate.ts loads the embedded rules and then insists on DATABASE_URL itself.
-  'dist/src/migrate.js': 'embedded',
+  // migrate.ts loads the one-shot tool's rules and then insists on DATABASE_URL itself.
+  'dist/src/migrate.js': 'tool',
 };
 export const API_ENTRY = 'dist/src/main.js';
 export const WORKER_ENTRY = 'dist/worker/main.js';
@@ -63,7 +63,7 @@ export function checkNodeCommand(command: readonly string[] | undefined, where: 
 export function configProblems(env: Record<string, string>, mode: RunMode): string {
   try {
     const config = loadConfig(env, mode);
-    if (mode === 'embedded' && !config.databaseUrl) return 'DATABASE_URL is required by migrate';
+    if (mode === 'tool' && !config.databaseUrl) return 'DATABASE_URL is required by migrate';
     return '';
   } catch (error) {
     return (error as Error).message;
