@@ -30,6 +30,12 @@ export const builder = new SchemaBuilder<{
     nodesQueryOptions: false,
     edgesFieldOptions: { nullable: false },
     nodeFieldOptions: { nullable: false },
+    // Relay's page info, connections and edges are value types every Relay subgraph defines:
+    // `@shareable` (subgraph SDL only) lets them merge with another subgraph's copies, where
+    // composition otherwise fails with INVALID_FIELD_SHARING (test/unit/federation-composition).
+    pageInfoTypeOptions: { shareable: true },
+    defaultConnectionTypeOptions: { shareable: true },
+    defaultEdgeTypeOptions: { shareable: true },
   },
 });
 

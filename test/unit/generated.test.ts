@@ -14,7 +14,9 @@ describe('generated files are up to date (run `npm run generate`)', () => {
   it('schema/subgraph.graphql is the printed federation subgraph, with its entity keys', () => {
     const sdl = read('schema/subgraph.graphql');
     expect(sdl).toBe(printedSubgraphSchema());
-    expect(sdl).toMatch(/@link\(url: "https:\/\/specs\.apollo\.dev\/federation\/v2\.\d+", import: \["@key"\]\)/);
+    expect(sdl).toMatch(
+      /@link\(url: "https:\/\/specs\.apollo\.dev\/federation\/v2\.\d+", import: \["@key", "@shareable"\]\)/,
+    );
     for (const entity of ['Clinician', 'Diagnosis', 'Patient']) {
       expect(sdl).toMatch(new RegExp(`type ${entity}\\s+@key\\(fields: "id"\\)`));
     }
