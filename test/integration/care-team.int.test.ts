@@ -3,7 +3,6 @@ import type { DiagnosisProvider } from '../../worker/llm/provider.js';
 import {
   AddCareTeamMemberDocument,
   CancelDiagnosisDocument,
-  CreatePatientDocument,
   DiagnosisDocument,
   DiagnosisUpdatedDocument,
   PatientDiagnosesDocument,
@@ -13,6 +12,7 @@ import {
 } from '../gql/graphql.js';
 import { queryDatabase } from '../helpers/database.js';
 import { execute } from '../helpers/graphql.js';
+import { createPatient } from '../helpers/patients.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 import { startTestWorker, type TestWorker, targetOf } from '../helpers/worker.js';
 import { connectWs, type WsConnection, type WsStream } from '../helpers/ws.js';
@@ -51,7 +51,6 @@ let two: TestApi;
 let worker: TestWorker;
 let lead: string;
 let colleague: string;
-let seq = 0;
 const open: WsConnection[] = [];
 
 beforeAll(async () => {
@@ -73,15 +72,7 @@ afterAll(async () => {
 
 /** A patient of dr-lead's with `members` added to its care team. */
 async function patientWith(...members: string[]): Promise<string> {
-  seq += 1;
-  const input = {
-    mrn: `CT-${Date.now().toString(36)}-${seq}`,
-    givenName: 'Care',
-    familyName: 'Team',
-    birthDate: '1960-05-06',
-    sex: 'FEMALE' as const,
-  };
-  const id = (await execute(one.url, CreatePatientDocument, { input }, { token: lead })).expectData().createPatient.id;
+  const id = await createPatient(one.url, lead);
   for (const clinicianId of members) {
     (await execute(one.url, AddCareTeamMemberDocument, { patientId: id, clinicianId }, { token: lead })).expectData();
   }

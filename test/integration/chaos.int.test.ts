@@ -5,11 +5,12 @@ import { nginxBinary, type RunningNginx, startNginx } from '../../bench/lib/ngin
 import { freePort, httpOk, type Running, startNode } from '../../bench/lib/processes.js';
 import { createModelServer, type ModelServer } from '../../ml-server/server.js';
 import { signToken } from '../../src/auth/jwt.js';
-import { CreatePatientDocument, DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
+import { DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
 import { queryDatabase, type TestDatabase } from '../helpers/database.js';
 import { TEST_JWT_SECRET } from '../helpers/env.js';
 import { execute } from '../helpers/graphql.js';
 import { deleteJobStreams, uniqueNatsNamespace } from '../helpers/nats.js';
+import { createPatient } from '../helpers/patients.js';
 import { apiPodEnv } from '../helpers/processes.js';
 import { uniqueRedisPrefix } from '../helpers/redis.js';
 import { migratedDatabase } from '../helpers/server.js';
@@ -111,22 +112,7 @@ describe.skipIf(!nginxBinary())('chaos: pod, worker and Redis faults under load,
     startWorker();
     startWorker();
     token = await signToken(TEST_JWT_SECRET, { sub: 'chaos-clinician', roles: ['clinician'], ttl: '1h' });
-    patientId = (
-      await execute(
-        nginx.url,
-        CreatePatientDocument,
-        {
-          input: {
-            mrn: `CH-${Date.now()}`,
-            givenName: 'Kay',
-            familyName: 'Oss',
-            birthDate: '1966-06-06',
-            sex: 'OTHER',
-          },
-        },
-        { token },
-      )
-    ).expectData().createPatient.id;
+    patientId = await createPatient(nginx.url, token, { birthDate: '1966-06-06', sex: 'OTHER' });
     for (let i = 0; i < CLIENTS; i++) clients.push(connectReconnectingWs(nginx.wsUrl, `Bearer ${token}`));
   }, 240_000);
 

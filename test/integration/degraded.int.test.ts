@@ -4,7 +4,6 @@ import { freePort } from '../../bench/lib/processes.js';
 import type { JetStreamQueue } from '../../src/jobs/queue.js';
 import {
   AssessmentDocument,
-  CreatePatientDocument,
   DiagnosisDocument,
   DiagnosisUpdatedDocument,
   MeDocument,
@@ -14,6 +13,7 @@ import {
   RequestDiagnosisDocument,
 } from '../gql/graphql.js';
 import { execute } from '../helpers/graphql.js';
+import { createPatient } from '../helpers/patients.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 import { eventually, type OwnServer, startOwnNats, startOwnRedis } from '../helpers/services.js';
 import { spawnWorker, targetOf } from '../helpers/worker.js';
@@ -131,22 +131,7 @@ describe('degraded operation while Redis or NATS is down', () => {
       { timeoutMs: 60_000, what: 'the worker to be ready' },
     );
     token = await api.token('dr-degraded');
-    patientId = (
-      await execute(
-        api.url,
-        CreatePatientDocument,
-        {
-          input: {
-            mrn: `DG-${Date.now()}`,
-            givenName: 'Dee',
-            familyName: 'Graded',
-            birthDate: '1958-03-04',
-            sex: 'FEMALE',
-          },
-        },
-        { token },
-      )
-    ).expectData().createPatient.id;
+    patientId = await createPatient(api.url, token, { birthDate: '1958-03-04' });
     ws = connectWs(api.wsUrl, `Bearer ${token}`);
     await ws.connected;
   }, 120_000);

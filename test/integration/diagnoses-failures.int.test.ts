@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../bench/lib/processes.js';
-import { CreatePatientDocument, DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
+import { DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
 import { queryDatabase } from '../helpers/database.js';
 import { execute } from '../helpers/graphql.js';
+import { createPatient } from '../helpers/patients.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 import { spawnWorker, startTestWorker, targetOf } from '../helpers/worker.js';
 import { connectWs } from '../helpers/ws.js';
@@ -15,21 +16,7 @@ const INPUT = { symptoms: ['chest pain', 'sweating', 'shortness of breath'], not
 
 async function patientAndToken(api: TestApi) {
   const token = await api.token('dr-chaos');
-  const res = await execute(
-    api.url,
-    CreatePatientDocument,
-    {
-      input: {
-        mrn: `CH-${Date.now().toString(36)}-${Math.random()}`.slice(0, 30),
-        givenName: 'Cha',
-        familyName: 'Os',
-        birthDate: '1970-01-01',
-        sex: 'MALE',
-      },
-    },
-    { token },
-  );
-  return { token, patientId: res.expectData().createPatient.id };
+  return { token, patientId: await createPatient(api.url, token, { birthDate: '1970-01-01', sex: 'MALE' }) };
 }
 
 const exited = (child: ChildProcess) =>

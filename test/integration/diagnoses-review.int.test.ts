@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CancelDiagnosisDocument,
-  CreatePatientDocument,
   DiagnosisDocument,
   DiagnosisFhirDocument,
   DiagnosisUpdatedDocument,
@@ -12,6 +11,7 @@ import {
 import { queryDatabase } from '../helpers/database.js';
 import { fhirIssues } from '../helpers/fhir.js';
 import { execute } from '../helpers/graphql.js';
+import { createPatient } from '../helpers/patients.js';
 import { waitForSubscriber } from '../helpers/redis.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 import { startTestWorker, type TestWorker, targetOf } from '../helpers/worker.js';
@@ -22,7 +22,6 @@ let a: TestApi;
 let b: TestApi;
 let worker: TestWorker;
 let token: string;
-let seq = 0;
 const INPUT = { symptoms: ['fever', 'cough', 'shortness of breath'], notes: 'three days' };
 
 beforeAll(async () => {
@@ -37,17 +36,7 @@ afterAll(async () => {
   await a?.close();
 });
 
-async function newPatient(): Promise<string> {
-  seq += 1;
-  const input = {
-    mrn: `RV-${Date.now().toString(36)}-${seq}`,
-    givenName: 'Rev',
-    familyName: 'Iew',
-    birthDate: '1960-05-06',
-    sex: 'MALE' as const,
-  };
-  return (await execute(a.url, CreatePatientDocument, { input }, { token })).expectData().createPatient.id;
-}
+const newPatient = () => createPatient(a.url, token, { sex: 'MALE' });
 
 /** A diagnosis of a new patient, followed to COMPLETED. */
 async function completed() {

@@ -3,7 +3,6 @@ import type { DiagnosisProvider } from '../../worker/llm/provider.js';
 import { ProviderOutputError } from '../../worker/llm/provider.js';
 import {
   CancelDiagnosisDocument,
-  CreatePatientDocument,
   DiagnosisDocument,
   DiagnosisUpdatedDocument,
   PatientDiagnosesDocument,
@@ -12,6 +11,7 @@ import {
 } from '../gql/graphql.js';
 import { queryDatabase } from '../helpers/database.js';
 import { execute } from '../helpers/graphql.js';
+import { createPatient } from '../helpers/patients.js';
 import { waitForSubscriber } from '../helpers/redis.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 import { startTestWorker, type TestWorker, targetOf } from '../helpers/worker.js';
@@ -21,26 +21,8 @@ let a: TestApi;
 let b: TestApi;
 let worker: TestWorker;
 let token: string;
-let seq = 0;
 
-async function newPatient(api: TestApi, as: string): Promise<string> {
-  seq += 1;
-  const res = await execute(
-    api.url,
-    CreatePatientDocument,
-    {
-      input: {
-        mrn: `DX-${Date.now().toString(36)}-${seq}`,
-        givenName: 'Dia',
-        familyName: 'Gnosis',
-        birthDate: '1950-03-04',
-        sex: 'FEMALE',
-      },
-    },
-    { token: as },
-  );
-  return res.expectData().createPatient.id;
-}
+const newPatient = (api: TestApi, as: string) => createPatient(api.url, as, { birthDate: '1950-03-04' });
 
 const INPUT = { symptoms: ['fever', 'cough', 'shortness of breath'], notes: 'three days, worsening' };
 

@@ -4,11 +4,12 @@ import { nginxBinary, type RunningNginx, startNginx } from '../../bench/lib/ngin
 import { freePort, httpOk, type Running, startNode } from '../../bench/lib/processes.js';
 import { createModelServer, type ModelServer } from '../../ml-server/server.js';
 import { signToken } from '../../src/auth/jwt.js';
-import { CreatePatientDocument, DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
+import { DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
 import type { TestDatabase } from '../helpers/database.js';
 import { TEST_JWT_SECRET } from '../helpers/env.js';
 import { execute } from '../helpers/graphql.js';
 import { deleteJobStreams, uniqueNatsNamespace } from '../helpers/nats.js';
+import { createPatient } from '../helpers/patients.js';
 import { apiPodEnv } from '../helpers/processes.js';
 import { deleteRedisKeys, uniqueRedisPrefix } from '../helpers/redis.js';
 import { migratedDatabase } from '../helpers/server.js';
@@ -83,22 +84,7 @@ describe.skipIf(!nginxBinary())('nginx in front of two API pods', () => {
       { RULES_CHUNK_DELAY_MS: '200' },
     );
     token = await signToken(TEST_JWT_SECRET, { sub: 'lb-clinician', roles: ['clinician'] });
-    patientId = (
-      await execute(
-        nginx.url,
-        CreatePatientDocument,
-        {
-          input: {
-            mrn: `LB-${Date.now()}`,
-            givenName: 'Len',
-            familyName: 'Balance',
-            birthDate: '1970-07-07',
-            sex: 'MALE',
-          },
-        },
-        { token },
-      )
-    ).expectData().createPatient.id;
+    patientId = await createPatient(nginx.url, token, { birthDate: '1970-07-07', sex: 'MALE' });
   }, 240_000);
 
   afterAll(async () => {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../bench/lib/processes.js';
 import { CreatePatientDocument, PatientDiagnosesDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
 import { execute } from '../helpers/graphql.js';
+import { createPatient } from '../helpers/patients.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 import { eventually, type OwnServer, startOwnNats } from '../helpers/services.js';
 import { spawnWorker, targetOf } from '../helpers/worker.js';
@@ -22,21 +23,7 @@ async function scrape(base: string): Promise<(series: string) => number | undefi
 }
 
 async function newPatient(api: TestApi, token: string): Promise<string> {
-  const res = await execute(
-    api.url,
-    CreatePatientDocument,
-    {
-      input: {
-        mrn: `MX-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
-        givenName: 'Met',
-        familyName: 'Rics',
-        birthDate: '1960-06-06',
-        sex: 'MALE',
-      },
-    },
-    { token },
-  );
-  return res.expectData().createPatient.id;
+  return await createPatient(api.url, token, { birthDate: '1960-06-06', sex: 'MALE' });
 }
 
 describe('WebSocket gauges', () => {

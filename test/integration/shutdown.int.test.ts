@@ -3,17 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../bench/lib/processes.js';
 import { createModelServer, type ModelServer } from '../../ml-server/server.js';
 import { signToken } from '../../src/auth/jwt.js';
-import {
-  AssessmentDocument,
-  CreatePatientDocument,
-  PatientDiagnosesDocument,
-  RecordObservationsDocument,
-} from '../gql/graphql.js';
+import { AssessmentDocument, PatientDiagnosesDocument, RecordObservationsDocument } from '../gql/graphql.js';
 import type { TestDatabase } from '../helpers/database.js';
 import { TEST_JWT_SECRET, testEnv } from '../helpers/env.js';
 import { FaultyModelServer } from '../helpers/faulty-model-server.js';
 import { execute } from '../helpers/graphql.js';
 import { deleteJobStreams, uniqueNatsNamespace } from '../helpers/nats.js';
+import { createPatient } from '../helpers/patients.js';
 import { deleteRedisKeys, uniqueRedisPrefix } from '../helpers/redis.js';
 import { migratedDatabase } from '../helpers/server.js';
 import { eventually } from '../helpers/services.js';
@@ -74,14 +70,7 @@ describe('graceful shutdown of an API pod', () => {
     );
     const url = `${base}/graphql`;
     const token = await signToken(TEST_JWT_SECRET, { sub: 'dr-drain', roles: ['clinician'] });
-    const patientId = (
-      await execute(
-        url,
-        CreatePatientDocument,
-        { input: { mrn: 'DRAIN-1', givenName: 'Dr', familyName: 'Ain', birthDate: '1960-01-01', sex: 'MALE' } },
-        { token },
-      )
-    ).expectData().createPatient.id;
+    const patientId = await createPatient(url, token, { birthDate: '1960-01-01', sex: 'MALE' });
     await execute(
       url,
       RecordObservationsDocument,

@@ -2,9 +2,10 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreatePatientDocument, PatientDiagnosesDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
+import { PatientDiagnosesDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
 import { testEnv } from '../helpers/env.js';
 import { execute } from '../helpers/graphql.js';
+import { createPatient } from '../helpers/patients.js';
 import { waitForSubscriber } from '../helpers/redis.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 import { connectWs } from '../helpers/ws.js';
@@ -22,22 +23,7 @@ beforeAll(async () => {
   // limit; the limits have tests of their own (rate-limit.int.test.ts).
   api = await startTestApi({ env: { RATE_LIMIT_POINTS: '1000000' } });
   token = await api.token('dr-subs');
-  patientId = (
-    await execute(
-      api.url,
-      CreatePatientDocument,
-      {
-        input: {
-          mrn: `SUB-${Date.now()}`,
-          givenName: 'Sub',
-          familyName: 'Scriber',
-          birthDate: '1990-01-01',
-          sex: 'OTHER',
-        },
-      },
-      { token },
-    )
-  ).expectData().createPatient.id;
+  patientId = await createPatient(api.url, token, { birthDate: '1990-01-01', sex: 'OTHER' });
   redis = new Redis(testEnv.redisUrl);
 });
 afterAll(async () => {

@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreatePatientDocument, PatientDiagnosesDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
+import { PatientDiagnosesDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
 import { TEST_JWT_SECRET } from '../helpers/env.js';
 import { execute } from '../helpers/graphql.js';
+import { createPatient } from '../helpers/patients.js';
 import { waitForSubscriber } from '../helpers/redis.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 import { connectWs } from '../helpers/ws.js';
@@ -30,21 +30,7 @@ describe('shared subscription groups: a member is authorized as itself', () => {
   beforeAll(async () => {
     api = await startTestApi();
     ownerToken = await api.token('dr-owner');
-    const created = await execute(
-      api.url,
-      CreatePatientDocument,
-      {
-        input: {
-          mrn: `SHARE-${randomUUID().slice(0, 8)}`,
-          givenName: 'Shared',
-          familyName: 'Group',
-          birthDate: '1960-06-06',
-          sex: 'FEMALE',
-        },
-      },
-      { token: ownerToken },
-    );
-    patientId = created.expectData().createPatient.id;
+    patientId = await createPatient(api.url, ownerToken, { birthDate: '1960-06-06' });
   });
   afterAll(() => api?.close());
 

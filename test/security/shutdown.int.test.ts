@@ -6,11 +6,11 @@ import WebSocket from 'ws';
 import { freePort } from '../../bench/lib/processes.js';
 import { createModelServer, type ModelServer } from '../../ml-server/server.js';
 import { signToken } from '../../src/auth/jwt.js';
-import { CreatePatientDocument, PatientDiagnosesDocument } from '../gql/graphql.js';
+import { PatientDiagnosesDocument } from '../gql/graphql.js';
 import type { TestDatabase } from '../helpers/database.js';
 import { TEST_JWT_SECRET, testEnv } from '../helpers/env.js';
-import { execute } from '../helpers/graphql.js';
 import { deleteJobStreams, uniqueNatsNamespace } from '../helpers/nats.js';
+import { createPatient } from '../helpers/patients.js';
 import { deleteRedisKeys, uniqueRedisPrefix, waitForSubscriber } from '../helpers/redis.js';
 import { migratedDatabase } from '../helpers/server.js';
 import { eventually } from '../helpers/services.js';
@@ -87,14 +87,7 @@ describe('shutdown is not held open by any client', () => {
     );
     const url = `${base}/graphql`;
     const token = await signToken(TEST_JWT_SECRET, { sub: 'dr-held', roles: ['clinician'] });
-    const patientId = (
-      await execute(
-        url,
-        CreatePatientDocument,
-        { input: { mrn: 'HELD-1', givenName: 'Held', familyName: 'Open', birthDate: '1960-01-01', sex: 'MALE' } },
-        { token },
-      )
-    ).expectData().createPatient.id;
+    const patientId = await createPatient(url, token, { birthDate: '1960-01-01', sex: 'MALE' });
     const channel = `${prefix}patient-diagnoses:${patientId}`;
 
     // 1. A probe polling readiness every 100 ms over one keep-alive connection, throughout.
