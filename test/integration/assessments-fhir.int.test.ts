@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AssessmentFhirDocument,
-  CreatePatientDocument,
   type CreatePatientInput,
   type ObservationsInput,
   PatientObservationsDocument,
@@ -9,21 +8,13 @@ import {
 } from '../gql/graphql.js';
 import { fhirIssues, loadFhirValidator, r4Profile } from '../helpers/fhir.js';
 import { execute } from '../helpers/graphql.js';
+import { createPatientWith, VITALS_NEWS2_7, yearsAgo } from '../helpers/patients.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 
 // A file of its own: the validator's R4 definitions make a large heap, which would slow the
 // timing-sensitive breaker tests of assessments.int.test.ts if they shared a process.
 
 /** RCP NEWS2 chart: RR 24 → 2, SpO2 95 → 1, air → 0, SBP 105 → 1, HR 115 → 2, alert → 0, 38.5 °C → 1. */
-const VITALS_SCORE_7: ObservationsInput = {
-  respiratoryRate: 24,
-  spo2: 95,
-  onSupplementalOxygen: false,
-  systolicBp: 105,
-  heartRate: 115,
-  consciousness: 'ALERT',
-  temperatureC: 38.5,
-};
 
 interface FhirObservation {
   meta?: { profile?: string[] };
@@ -51,16 +42,8 @@ function expectValidFhir(resource: FhirRiskAssessment): void {
   }
 }
 
-function yearsAgo(years: number): string {
-  const d = new Date();
-  d.setUTCFullYear(d.getUTCFullYear() - years);
-  d.setUTCDate(d.getUTCDate() - 30);
-  return d.toISOString().slice(0, 10);
-}
-
 let a: TestApi;
 let token: string;
-let mrnSeq = 0;
 
 beforeAll(async () => {
   loadFhirValidator(); // first: it blocks the event loop (see its doc)
@@ -69,25 +52,13 @@ beforeAll(async () => {
 });
 afterAll(() => a?.close());
 
-async function patientWith(obs: ObservationsInput, over: Partial<CreatePatientInput> = {}): Promise<string> {
-  mrnSeq += 1;
-  const input: CreatePatientInput = {
-    mrn: `FH-${Date.now().toString(36)}-${mrnSeq}`,
-    givenName: 'Test',
-    familyName: 'Patient',
-    birthDate: '1960-05-05',
-    sex: 'MALE',
-    ...over,
-  };
-  const id = (await execute(a.url, CreatePatientDocument, { input }, { token })).expectData().createPatient.id;
-  (await execute(a.url, RecordObservationsDocument, { patientId: id, input: obs }, { token })).expectData();
-  return id;
-}
+const patientWith = (obs: ObservationsInput, over: Partial<CreatePatientInput> = {}) =>
+  createPatientWith(a.url, token, obs, { birthDate: '1960-05-05', sex: 'MALE', ...over });
 
 describe('assessments as FHIR R4 RiskAssessments', () => {
   it('offers the assessment as a FHIR R4 RiskAssessment that a FHIR validator accepts', async () => {
     // Two recordings: each contained Observation must carry the time of the one its value came from.
-    const { heartRate, systolicBp, ...rest } = VITALS_SCORE_7;
+    const { heartRate, systolicBp, ...rest } = VITALS_NEWS2_7;
     const id = await patientWith(rest);
     await new Promise((r) => setTimeout(r, 20));
     (

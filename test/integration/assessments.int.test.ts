@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createModelServer, type InferEvent, type ModelServer } from '../../ml-server/server.js';
 import {
   AssessmentDocument,
-  CreatePatientDocument,
   type CreatePatientInput,
   type ObservationsInput,
   PatientAssessmentsDocument,
@@ -11,47 +10,13 @@ import {
 } from '../gql/graphql.js';
 import { FaultyModelServer } from '../helpers/faulty-model-server.js';
 import { execute } from '../helpers/graphql.js';
+import { createPatientWith, VITALS_NEWS2_7, yearsAgo } from '../helpers/patients.js';
 import { listRedisKeys } from '../helpers/redis.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 
-/** RCP NEWS2 chart: RR 24 → 2, SpO2 95 → 1, air → 0, SBP 105 → 1, HR 115 → 2, alert → 0, 38.5 °C → 1. */
-const VITALS_SCORE_7: ObservationsInput = {
-  respiratoryRate: 24,
-  spo2: 95,
-  onSupplementalOxygen: false,
-  systolicBp: 105,
-  heartRate: 115,
-  consciousness: 'ALERT',
-  temperatureC: 38.5,
-};
-
-function yearsAgo(years: number, extraDays = 30): string {
-  const d = new Date();
-  d.setUTCFullYear(d.getUTCFullYear() - years);
-  d.setUTCDate(d.getUTCDate() - extraDays);
-  return d.toISOString().slice(0, 10);
-}
-
-let mrnSeq = 0;
-async function patientWith(
-  api: TestApi,
-  token: string,
-  obs?: ObservationsInput,
-  over: Partial<CreatePatientInput> = {},
-) {
-  mrnSeq += 1;
-  const input: CreatePatientInput = {
-    mrn: `AS-${Date.now().toString(36)}-${mrnSeq}`,
-    givenName: 'Test',
-    familyName: 'Patient',
-    birthDate: '1960-05-05',
-    sex: 'MALE',
-    ...over,
-  };
-  const id = (await execute(api.url, CreatePatientDocument, { input }, { token })).expectData().createPatient.id;
-  if (obs) (await execute(api.url, RecordObservationsDocument, { patientId: id, input: obs }, { token })).expectData();
-  return id;
-}
+/** Patients of these tests are men born 1960 unless a test says otherwise. */
+const patientWith = (api: TestApi, token: string, obs?: ObservationsInput, over: Partial<CreatePatientInput> = {}) =>
+  createPatientWith(api.url, token, obs, { birthDate: '1960-05-05', sex: 'MALE', ...over });
 
 describe('assessments with a healthy model server', () => {
   let model: ModelServer;
@@ -76,7 +41,7 @@ describe('assessments with a healthy model server', () => {
   });
 
   it('computes NEWS2 live, then answers from the cache without calling the model', async () => {
-    const id = await patientWith(a, token, VITALS_SCORE_7);
+    const id = await patientWith(a, token, VITALS_NEWS2_7);
     const before = calls.length;
     const live = (await execute(a.url, AssessmentDocument, { patientId: id }, { token })).expectData().assessment;
     expect(live).toMatchObject({
@@ -110,7 +75,7 @@ describe('assessments with a healthy model server', () => {
   });
 
   it('shares the cache between pods', async () => {
-    const id = await patientWith(a, token, VITALS_SCORE_7);
+    const id = await patientWith(a, token, VITALS_NEWS2_7);
     const onA = (await execute(a.url, AssessmentDocument, { patientId: id }, { token })).expectData().assessment;
     const before = calls.length;
     const onB = (await execute(b.url, AssessmentDocument, { patientId: id }, { token })).expectData().assessment;
@@ -119,7 +84,7 @@ describe('assessments with a healthy model server', () => {
   });
 
   it('misses after new observations and scores the new snapshot', async () => {
-    const id = await patientWith(a, token, VITALS_SCORE_7);
+    const id = await patientWith(a, token, VITALS_NEWS2_7);
     await execute(a.url, AssessmentDocument, { patientId: id }, { token });
     await execute(
       a.url,
@@ -137,7 +102,7 @@ describe('assessments with a healthy model server', () => {
     const ids: string[] = [];
     for (let i = 0; i < 12; i++) {
       // Inputs no other test uses: the cache is keyed by inputs, so a twin would be a (correct) hit.
-      ids.push(await patientWith(a, clinician, { ...VITALS_SCORE_7, heartRate: 61 + i * 3, temperatureC: 37.3 }));
+      ids.push(await patientWith(a, clinician, { ...VITALS_NEWS2_7, heartRate: 61 + i * 3, temperatureC: 37.3 }));
     }
     await patientWith(a, clinician); // no observations: assessment null, no call
     const before = calls.length;
@@ -155,7 +120,7 @@ describe('assessments with a healthy model server', () => {
   });
 
   it('collapses concurrent misses for the same inputs into one model call', async () => {
-    const id = await patientWith(a, token, { ...VITALS_SCORE_7, temperatureC: 36.6 });
+    const id = await patientWith(a, token, { ...VITALS_NEWS2_7, temperatureC: 36.6 });
     const before = calls.length;
     const answers = await Promise.all(
       Array.from({ length: 8 }, () => execute(a.url, AssessmentDocument, { patientId: id }, { token })),
@@ -221,7 +186,7 @@ describe('assessments with a healthy model server', () => {
   });
 
   it("answers another clinician's patient with NOT_FOUND and computes nothing", async () => {
-    const id = await patientWith(a, token, VITALS_SCORE_7);
+    const id = await patientWith(a, token, VITALS_NEWS2_7);
     const before = calls.length;
     const res = await execute(a.url, AssessmentDocument, { patientId: id }, { token: await a.token('dr-other') });
     expect(res.codes).toEqual(['NOT_FOUND']);
@@ -274,8 +239,8 @@ describe('assessments when the model server fails', () => {
     async (mode) => {
       // Inputs of this case alone (the cache is keyed by inputs): SBP 101–110 and HR 51–90 score 1 and 0.
       const variant = { down: 0, error500: 1, hang: 2 }[mode];
-      const cachedId = await patientWith(api, token, { ...VITALS_SCORE_7, systolicBp: 102 + variant });
-      const uncachedId = await patientWith(api, token, { ...VITALS_SCORE_7, systolicBp: 102 + variant, heartRate: 85 });
+      const cachedId = await patientWith(api, token, { ...VITALS_NEWS2_7, systolicBp: 102 + variant });
+      const uncachedId = await patientWith(api, token, { ...VITALS_NEWS2_7, systolicBp: 102 + variant, heartRate: 85 });
       expect((await timed(cachedId)).res.expectData().assessment.source).toBe('LIVE');
 
       await faulty.setMode(mode);
@@ -308,7 +273,7 @@ describe('assessments when the model server fails', () => {
 
   it('does not let bad-input answers (4xx) trip the breaker', async () => {
     const ids = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => patientWith(api, token, { ...VITALS_SCORE_7, heartRate: 140 + i })),
+      Array.from({ length: 8 }, (_, i) => patientWith(api, token, { ...VITALS_NEWS2_7, heartRate: 140 + i })),
     );
     await faulty.setMode('error400');
     try {

@@ -13,7 +13,7 @@ import {
   RequestDiagnosisDocument,
 } from '../gql/graphql.js';
 import { execute } from '../helpers/graphql.js';
-import { createPatient } from '../helpers/patients.js';
+import { createPatient, VITALS_NEWS2_7 } from '../helpers/patients.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 import { eventually, type OwnServer, startOwnNats, startOwnRedis } from '../helpers/services.js';
 import { spawnWorker, targetOf } from '../helpers/worker.js';
@@ -199,15 +199,7 @@ describe('degraded operation while Redis or NATS is down', () => {
         RecordObservationsDocument,
         {
           patientId,
-          input: {
-            respiratoryRate: 24,
-            spo2: 95,
-            onSupplementalOxygen: false,
-            systolicBp: 105,
-            heartRate: 115,
-            consciousness: 'ALERT',
-            temperatureC: 38.5,
-          },
+          input: VITALS_NEWS2_7,
         },
         { token },
       )

@@ -12,6 +12,7 @@ import {
 } from '../gql/graphql.js';
 import { embeddedEnv, runTokenScript, spawnEmbedded, startEmbedded } from '../helpers/embedded.js';
 import { execute } from '../helpers/graphql.js';
+import { VITALS_NEWS2_7 } from '../helpers/patients.js';
 
 const dirs: string[] = [];
 function dataDir(): string {
@@ -47,15 +48,7 @@ describe('npm start (embedded mode)', () => {
       RecordObservationsDocument,
       {
         patientId: id,
-        input: {
-          respiratoryRate: 24,
-          spo2: 95,
-          onSupplementalOxygen: false,
-          systolicBp: 105,
-          heartRate: 115,
-          consciousness: 'ALERT',
-          temperatureC: 38.5,
-        },
+        input: VITALS_NEWS2_7,
       },
       { token: first.token },
     );

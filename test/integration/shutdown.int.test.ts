@@ -5,11 +5,12 @@ import { createModelServer, type ModelServer } from '../../ml-server/server.js';
 import { signToken } from '../../src/auth/jwt.js';
 import { AssessmentDocument, PatientDiagnosesDocument, RecordObservationsDocument } from '../gql/graphql.js';
 import type { TestDatabase } from '../helpers/database.js';
-import { TEST_JWT_SECRET, testEnv } from '../helpers/env.js';
+import { TEST_JWT_SECRET } from '../helpers/env.js';
 import { FaultyModelServer } from '../helpers/faulty-model-server.js';
 import { execute } from '../helpers/graphql.js';
 import { deleteJobStreams, uniqueNatsNamespace } from '../helpers/nats.js';
 import { createPatient } from '../helpers/patients.js';
+import { apiPodEnv } from '../helpers/processes.js';
 import { deleteRedisKeys, uniqueRedisPrefix } from '../helpers/redis.js';
 import { migratedDatabase } from '../helpers/server.js';
 import { eventually } from '../helpers/services.js';
@@ -44,18 +45,10 @@ describe('graceful shutdown of an API pod', () => {
       env: {
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '',
-        PORT: String(port),
-        HOST: '127.0.0.1',
+        ...apiPodEnv({ db, redisKeyPrefix: prefix, natsNamespace: namespace, mlUrl: hanging.url }, port),
         LOG_LEVEL: 'warn',
-        DATABASE_URL: db.url,
-        REDIS_URL: testEnv.redisUrl,
-        REDIS_KEY_PREFIX: prefix,
-        NATS_URL: testEnv.natsUrl,
-        NATS_NAMESPACE: namespace,
-        ML_URL: hanging.url,
         // Requests to the hanging model take this long: they are in flight when SIGTERM comes.
         ML_TIMEOUT_MS: '2500',
-        JWT_SECRET: TEST_JWT_SECRET,
         DRAIN_DELAY_MS: '500',
       },
       stdio: ['ignore', 'ignore', 'pipe'],

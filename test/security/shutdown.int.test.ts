@@ -8,9 +8,10 @@ import { createModelServer, type ModelServer } from '../../ml-server/server.js';
 import { signToken } from '../../src/auth/jwt.js';
 import { PatientDiagnosesDocument } from '../gql/graphql.js';
 import type { TestDatabase } from '../helpers/database.js';
-import { TEST_JWT_SECRET, testEnv } from '../helpers/env.js';
+import { TEST_JWT_SECRET } from '../helpers/env.js';
 import { deleteJobStreams, uniqueNatsNamespace } from '../helpers/nats.js';
 import { createPatient } from '../helpers/patients.js';
+import { apiPodEnv } from '../helpers/processes.js';
 import { deleteRedisKeys, uniqueRedisPrefix, waitForSubscriber } from '../helpers/redis.js';
 import { migratedDatabase } from '../helpers/server.js';
 import { eventually } from '../helpers/services.js';
@@ -54,16 +55,8 @@ describe('shutdown is not held open by any client', () => {
       env: {
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '',
-        PORT: String(port),
-        HOST: '127.0.0.1',
+        ...apiPodEnv({ db, redisKeyPrefix: prefix, natsNamespace: namespace, mlUrl: mlUrl.href }, port),
         LOG_LEVEL: 'warn',
-        DATABASE_URL: db.url,
-        REDIS_URL: testEnv.redisUrl,
-        REDIS_KEY_PREFIX: prefix,
-        NATS_URL: testEnv.natsUrl,
-        NATS_NAMESPACE: namespace,
-        ML_URL: mlUrl.href,
-        JWT_SECRET: TEST_JWT_SECRET,
         SHUTDOWN_GRACE_MS: String(GRACE_MS),
         // Readiness is 503 for this long before the pod stops accepting: the probe sees the drain.
         DRAIN_DELAY_MS: '500',
