@@ -23,7 +23,7 @@ import {
   type TensorData,
   type TensorElement,
 } from '../src/ml/oip.protocol.js';
-import { FACTOR_PARAMETERS, RISK_OUTPUTS } from '../src/ml/risk-model.contract.js';
+import { FACTOR_PARAMETERS, RISK_NUMBER_DATATYPE, RISK_OUTPUTS } from '../src/ml/risk-model.contract.js';
 import {
   type InputColumn,
   type InputSpec,
@@ -237,11 +237,11 @@ export function createModelServer(options: ModelServerOptions = {}): ModelServer
       throw new Error(`model ${model.name} returned columns of the wrong length`);
     }
     const outputs: ResponseOutput[] = [
-      { name: RISK_OUTPUTS.score, datatype: 'FP32', shape: [batchSize], data: columnsOut.score },
+      { name: RISK_OUTPUTS.score, datatype: RISK_NUMBER_DATATYPE, shape: [batchSize], data: columnsOut.score },
       { name: RISK_OUTPUTS.riskLevel, datatype: 'BYTES', shape: [batchSize], data: columnsOut.riskLevel },
       {
         name: RISK_OUTPUTS.factors,
-        datatype: 'FP32',
+        datatype: RISK_NUMBER_DATATYPE,
         shape: [batchSize, k],
         data: columnsOut.factors,
         parameters: { [FACTOR_PARAMETERS.kind]: model.factorKind },

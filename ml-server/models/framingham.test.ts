@@ -2,12 +2,14 @@
  * Framingham general CVD 10-year risk (D'Agostino et al., Circulation 2008;117:743–753).
  *
  * The paper prints its coefficients and a points-based score sheet, but no full-precision worked
- * example of the continuous equation. The expected risks below are therefore the published outputs
- * of independent implementations of the same equation, each cited where it is used; matching all
- * of them to their printed precision checks our coefficients, the treated/untreated SBP choice,
- * the sex-specific means and baseline survival together.
+ * example of the continuous equation. The expected risks are therefore the published outputs of
+ * independent implementations of the same equation; they, the coefficients and their sources are
+ * in ml-server/models/vectors/framingham.vectors.json, which the OIP conformance test runs through
+ * the model server too. Matching all of them to their printed precision checks our coefficients,
+ * the treated/untreated SBP choice, the sex-specific means and baseline survival together.
  */
 import { describe, expect, it } from 'vitest';
+import { framinghamVectors } from '../../test/helpers/vectors.js';
 import {
   FRAMINGHAM_COEFFICIENTS,
   FRAMINGHAM_FACTORS,
@@ -15,6 +17,8 @@ import {
   framinghamRisk,
   framinghamRiskLevel,
 } from './framingham.js';
+
+const vectors = framinghamVectors();
 
 const man: FraminghamInputs = {
   age: 55,
@@ -30,78 +34,24 @@ const woman: FraminghamInputs = { ...man, sex: 'FEMALE' };
 
 describe('published coefficients', () => {
   it('are those of the Framingham Heart Study primary model table', () => {
-    // framinghamheartstudy.org, "Cardiovascular Disease (10-year risk)", Regression Coefficients
-    // and Hazard Ratios – Primary Model; the same values as CRAN CVrisk's frs_coef.
-    expect(FRAMINGHAM_COEFFICIENTS.MALE).toEqual({
-      lnAge: 3.06117,
-      lnTotalCholesterol: 1.1237,
-      lnHdlCholesterol: -0.93263,
-      lnSystolicBpUntreated: 1.93303,
-      lnSystolicBpTreated: 1.99881,
-      smoker: 0.65451,
-      diabetic: 0.57367,
-      meanLinearPredictor: 23.9802,
-      baselineSurvival: 0.88936,
-    });
-    expect(FRAMINGHAM_COEFFICIENTS.FEMALE).toEqual({
-      lnAge: 2.32888,
-      lnTotalCholesterol: 1.20904,
-      lnHdlCholesterol: -0.70833,
-      lnSystolicBpUntreated: 2.76157,
-      lnSystolicBpTreated: 2.82263,
-      smoker: 0.52873,
-      diabetic: 0.69154,
-      meanLinearPredictor: 26.1931,
-      baselineSurvival: 0.95012,
-    });
+    expect(FRAMINGHAM_COEFFICIENTS.MALE).toEqual(vectors.coefficients.MALE);
+    expect(FRAMINGHAM_COEFFICIENTS.FEMALE).toEqual(vectors.coefficients.FEMALE);
   });
 });
 
-describe('framinghamRisk reproduces published results', () => {
-  it('man, 53, TC 216.16, HDL 54.91, SBP 133 untreated, non-smoker, no diabetes: 10.37514 %', () => {
-    // pharmaverse/admiral (CRAN), compute_framingham() reference page, first example output.
-    const result = framinghamRisk({
-      age: 53,
-      sex: 'MALE',
-      totalCholesterol: 216.16,
-      hdlCholesterol: 54.91,
-      systolicBp: 133,
-      onBpTreatment: false,
-      smoker: false,
-      diabetic: false,
-    });
-    expect(result.risk * 100).toBeCloseTo(10.37514, 5);
-    expect(result.riskLevel).toBe('MEDIUM');
+describe('framinghamRisk reproduces published results (framingham.vectors.json)', () => {
+  it('has sourced vectors', () => {
+    const ids = new Set(vectors.sources.map((s) => s.id));
+    for (const vector of vectors.cases) expect(ids).toContain(vector.source);
+    expect(vectors.cases.length).toBeGreaterThanOrEqual(4);
   });
 
-  it('woman, 52, TC 186.39, HDL 64.19, SBP 161 treated, smoker, no diabetes: 16.40353 %', () => {
-    // pharmaverse/admiral (CRAN), compute_framingham() reference page, second example output.
-    const result = framinghamRisk({
-      age: 52,
-      sex: 'FEMALE',
-      totalCholesterol: 186.39,
-      hdlCholesterol: 64.19,
-      systolicBp: 161,
-      onBpTreatment: true,
-      smoker: true,
-      diabetic: false,
-    });
-    expect(result.risk * 100).toBeCloseTo(16.40353, 5);
-    expect(result.riskLevel).toBe('MEDIUM');
-  });
-
-  it('man, 55, TC 213, HDL 50, SBP 140 untreated, non-smoker, no diabetes: 13.53 %', () => {
-    // vcastro/CVrisk (CRAN), ascvd_10y_frs() reference example output.
-    expect(framinghamRisk(man).risk * 100).toBeCloseTo(13.53, 2);
-  });
-
-  it('man, 50, TC 200, HDL 50, SBP 130 untreated: linear predictor 23.6897, risk 8.40 %', () => {
-    // scoutmytool.com Framingham 10-year CVD calculator, step-by-step worked example:
-    // L = 23.6897, mean L = 23.9802, risk = 1 − 0.88936^exp(−0.2905) = 8.40 %.
-    const result = framinghamRisk({ ...man, age: 50, totalCholesterol: 200, systolicBp: 130 });
-    expect(result.relativeLogHazard).toBeCloseTo(23.6897 - 23.9802, 4);
-    expect(result.risk * 100).toBeCloseTo(8.4, 2);
-    expect(result.riskLevel).toBe('LOW');
+  it.each(vectors.cases)('$inputs.sex, $inputs.age: $riskPercent % ($source)', (vector) => {
+    const result = framinghamRisk(vector.inputs);
+    expect(result.risk * 100).toBeCloseTo(vector.riskPercent, vector.digits);
+    expect(result.riskLevel).toBe(vector.riskLevel);
+    if (vector.relativeLogHazard !== undefined)
+      expect(result.relativeLogHazard).toBeCloseTo(vector.relativeLogHazard, 4);
   });
 });
 
@@ -123,10 +73,8 @@ describe('contributions', () => {
   it('give an average member of the cohort the baseline risk 1 − S₀(10)', () => {
     // At Σβx = Σβx̄ the hazard ratio is 1: risk is 1 − 0.88936 for men (11.064 %) and
     // 1 − 0.95012 for women (4.988 %). Solve for the age that puts each there.
-    for (const [sex, expected] of [
-      ['MALE', 0.11064],
-      ['FEMALE', 0.04988],
-    ] as const) {
+    for (const sex of ['MALE', 'FEMALE'] as const) {
+      const expected = vectors.baseline[sex];
       const b = FRAMINGHAM_COEFFICIENTS[sex];
       const rest = framinghamRisk({ ...man, sex });
       const others = rest.relativeLogHazard + b.meanLinearPredictor - rest.contributions.age;

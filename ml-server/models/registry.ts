@@ -16,6 +16,7 @@ import {
   type InputContract,
   NEWS2_INPUTS,
   NEWS2_MODEL,
+  RISK_NUMBER_DATATYPE,
   RISK_OUTPUTS,
   type RiskLevel,
 } from '../../src/ml/risk-model.contract.js';
@@ -274,11 +275,11 @@ export function inputMetadata(model: RegisteredModel): TensorMetadata[] {
 export function outputMetadata(model: RegisteredModel): TensorMetadata[] {
   const k = model.factorNames.length;
   return [
-    { name: RISK_OUTPUTS.score, datatype: 'FP32', shape: [-1] },
+    { name: RISK_OUTPUTS.score, datatype: RISK_NUMBER_DATATYPE, shape: [-1] },
     { name: RISK_OUTPUTS.riskLevel, datatype: 'BYTES', shape: [-1] },
     {
       name: RISK_OUTPUTS.factors,
-      datatype: 'FP32',
+      datatype: RISK_NUMBER_DATATYPE,
       shape: [-1, k],
       parameters: {
         [FACTOR_PARAMETERS.names]: model.factorNames.join(','),

@@ -11,10 +11,14 @@
  *
  * | output         | datatype | shape    | meaning                                                    |
  * | -------------- | -------- | -------- | ---------------------------------------------------------- |
- * | `score`        | `FP32`   | `[N]`    | NEWS2: the aggregate score; Framingham: 10-year risk 0–1    |
+ * | `score`        | `FP64`   | `[N]`    | NEWS2: the aggregate score; Framingham: 10-year risk 0–1    |
  * | `risk_level`   | `BYTES`  | `[N]`    | `LOW`, `LOW_MEDIUM`, `MEDIUM` or `HIGH`                      |
- * | `factors`      | `FP32`   | `[N, K]` | per-factor points or contributions, row-major               |
+ * | `factors`      | `FP64`   | `[N, K]` | per-factor points or contributions, row-major               |
  * | `factor_names` | `BYTES`  | `[K]`    | the name of each of the `K` columns of `factors`            |
+ *
+ * The numeric outputs are `FP64`: they are JavaScript doubles, and declaring `FP32` would tell a
+ * client to expect a precision the values do not have. A client reads any numeric datatype alike,
+ * so a server that answers `FP32` (Triton, MLServer exporting a float32 model) still works.
  *
  * A factor's name is the name of the input it comes from (`respiratory_rate`, `age`, …). The
  * `factors` output carries `parameters.factor_kind`: `points` (NEWS2: integer points 0–3) or
@@ -101,6 +105,9 @@ export const RISK_OUTPUTS = {
   factors: 'factors',
   factorNames: 'factor_names',
 } as const;
+
+/** The datatype of the numeric outputs (`score`, `factors`). */
+export const RISK_NUMBER_DATATYPE = 'FP64' satisfies Datatype;
 
 /** Parameter keys on the `factors` output (metadata and response). */
 export const FACTOR_PARAMETERS = {

@@ -210,11 +210,11 @@ describe('reference model server (Open Inference Protocol v2)', () => {
       expect(metadata.inputs[0]?.parameters).toEqual({ unit: 'breaths/min', min: 0, max: 80 });
       expect(metadata.inputs[5]?.parameters).toEqual({ allowed: 'ALERT,CONFUSION,VOICE,PAIN,UNRESPONSIVE' });
       expect(metadata.outputs).toEqual([
-        { name: 'score', datatype: 'FP32', shape: [-1] },
+        { name: 'score', datatype: 'FP64', shape: [-1] },
         { name: 'risk_level', datatype: 'BYTES', shape: [-1] },
         {
           name: 'factors',
-          datatype: 'FP32',
+          datatype: 'FP64',
           shape: [-1, 7],
           parameters: {
             factor_names:
@@ -266,9 +266,9 @@ describe('reference model server (Open Inference Protocol v2)', () => {
       expect(response.model_version).toBe('1.0.0');
       expect(response.id).toBe('ward-7');
       expect(response.outputs.map((o) => [o.name, o.datatype, o.shape])).toEqual([
-        ['score', 'FP32', [4]],
+        ['score', 'FP64', [4]],
         ['risk_level', 'BYTES', [4]],
-        ['factors', 'FP32', [4, 7]],
+        ['factors', 'FP64', [4, 7]],
         ['factor_names', 'BYTES', [7]],
       ]);
       const batch = readRiskBatch(response);
