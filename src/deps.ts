@@ -31,6 +31,11 @@ import type { DiagnosisDeps } from './modules/diagnosis/diagnosis.service.js';
 import { watchOutbox } from './modules/outbox/outbox.metrics.js';
 import { OutboxRelay } from './modules/outbox/outbox.relay.js';
 import { type CareTeamEvents, MemoryCareTeamEvents, RedisCareTeamEvents } from './modules/patient/care-team.events.js';
+import {
+  MemorySnapshotVersions,
+  PatientSnapshots,
+  RedisSnapshotVersions,
+} from './modules/patient/patient.snapshots.js';
 
 /** Everything long-lived a pod talks to. Created once; closed in the reverse order. */
 export interface Deps {
@@ -53,6 +58,8 @@ export interface Deps {
   readonly feed: LiveStateFeed;
   /** Care-team removals told to every pod (on the live state's pub/sub connection). */
   readonly careTeamEvents: CareTeamEvents;
+  /** Patients' snapshots and care teams for the read path, per pod, versioned in Redis. */
+  readonly patientSnapshots: PatientSnapshots;
   readonly diagnosis: DiagnosisDeps;
   readonly healthChecks: readonly HealthCheck[];
   /** The same stores probed in the background: `store_up`, and a log line when one goes or returns. */
@@ -134,6 +141,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     redis && subscriber
       ? new RedisCareTeamEvents(redis, subscriber, config.redisKeyPrefix)
       : new MemoryCareTeamEvents();
+  const patientSnapshots = new PatientSnapshots({
+    versions: redis ? new RedisSnapshotVersions(redis) : new MemorySnapshotVersions(),
+    logger,
+  });
   const queue: JobQueue = config.natsUrl
     ? await JetStreamQueue.connect({
         url: config.natsUrl,
@@ -184,6 +195,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     live,
     feed,
     careTeamEvents,
+    patientSnapshots,
     diagnosis: { live, feed, relay, logger, tracing },
     healthChecks,
     stores,
@@ -191,6 +203,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     tracing,
     close: async () => {
       stores.stop();
+      patientSnapshots.close();
       await relay.stop();
       await queue.close();
       subscriber?.disconnect();

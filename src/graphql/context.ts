@@ -9,6 +9,7 @@ import type { ClinicianRegistry } from '../modules/clinician/clinician.service.j
 import { type DiagnosisDeps, DiagnosisService } from '../modules/diagnosis/diagnosis.service.js';
 import type { CareTeamEvents } from '../modules/patient/care-team.events.js';
 import { PatientService } from '../modules/patient/patient.service.js';
+import type { PatientSnapshots } from '../modules/patient/patient.snapshots.js';
 
 /** What every resolver gets: who is asking, and that operation's services. */
 export interface Context {
@@ -26,6 +27,7 @@ export interface ContextDeps {
   auditLog: AuditLog;
   clinicians: ClinicianRegistry;
   careTeamEvents: CareTeamEvents;
+  patientSnapshots: PatientSnapshots;
   verifier: TokenVerifier;
   assessmentEngine: AssessmentEngine;
   diagnosis: DiagnosisDeps;
@@ -66,7 +68,7 @@ export async function createContext(deps: ContextDeps, initial: InitialContext):
   const requestId = initial.requestId ?? requestIdOf(initial.request);
   const em = deps.orm.em.fork();
   const audit = new AuditTrail(deps.auditLog, viewer.id, requestId, initial.params?.operationName ?? null);
-  const patients = new PatientService(em, viewer, audit, deps.clinicians, deps.careTeamEvents);
+  const patients = new PatientService(em, viewer, audit, deps.clinicians, deps.careTeamEvents, deps.patientSnapshots);
   return {
     viewer,
     requestId,

@@ -18,6 +18,7 @@ import type { CareTeamEvents } from './care-team.events.js';
 import { CareTeamMember } from './care-team-member.entity.js';
 import { OBSERVATION_FIELDS, Observation, type ObservationField, pickObservationValues } from './observation.entity.js';
 import { Patient } from './patient.entity.js';
+import type { PatientSnapshot, PatientSnapshots } from './patient.snapshots.js';
 import {
   type CreatePatientInput,
   clinicianIdSchema,
@@ -55,6 +56,7 @@ export class PatientService {
     private readonly audit: AuditTrail,
     private readonly clinicians: ClinicianRegistry,
     private readonly careTeamEvents: CareTeamEvents,
+    private readonly snapshots: PatientSnapshots,
   ) {}
 
   /**
@@ -151,7 +153,7 @@ export class PatientService {
     return this.audited(note, async () => {
       await this.requireVisible(patientId);
       const values = pickObservationValues(parseInput(observationsSchema, input));
-      return this.em.transactional(async (em) => {
+      const patient = await this.em.transactional(async (em) => {
         const patient = await em.findOneOrFail(Patient, patientId, { lockMode: LockMode.PESSIMISTIC_WRITE });
         const observation = new Observation(patient, this.viewer.id, values);
         em.persist(observation);
@@ -160,6 +162,9 @@ export class PatientService {
         this.audit.inTransaction(em, note);
         return patient;
       });
+      // Before answering: from now on no pod assesses the patient on the snapshot before this one.
+      await this.snapshots.changed(patientId);
+      return patient;
     });
   }
 
@@ -177,6 +182,7 @@ export class PatientService {
         em.persist(new CareTeamMember(patient, clinician, this.viewer.id));
         this.audit.inTransaction(em, note);
       });
+      await this.snapshots.changed(patientId);
       this.careTeams.clear(patientId);
       return this.em.findOneOrFail(Patient, patientId, { refresh: true });
     });
@@ -217,17 +223,18 @@ export class PatientService {
 
   /**
    * THE place where a clinician's access to a patient is withdrawn, called after the change has
-   * committed and before the mutation answers. Any cache of access decisions belongs here: today
-   * only this operation's loaders hold one; a shared cache (per pod, or in Redis) must be
-   * invalidated here too, and a per-pod one on the other pods through {@link CareTeamEvents},
-   * whose message every pod already receives. Then every pod is told, and ends the clinician's
-   * open subscriptions on the patient. If that cannot be told (Redis down) the mutation answers
-   * an error although the removal stands — reads are refused already; the subscriptions end at
-   * their next periodic re-check, or when the client's retry announces it.
+   * committed and before the mutation answers. Every cache of access decisions is invalidated
+   * here: this operation's loaders, and every pod's snapshot cache through the patient's shared
+   * version ({@link PatientSnapshots.changed}), so the removed clinician's very next read, on any
+   * pod, is refused. Then every pod is told, and ends the clinician's open subscriptions on the
+   * patient. If that cannot be told (Redis down) the mutation answers an error although the
+   * removal stands — reads are refused already (pods that cannot reach Redis read PostgreSQL);
+   * the subscriptions end at their next periodic re-check, or when the client's retry announces it.
    */
   private async accessRevoked(patientId: string, clinicianId: string): Promise<void> {
     this.visible.clear(patientId);
     this.colleagues.clearAll();
+    await this.snapshots.changed(patientId);
     await this.careTeamEvents.removed(patientId, clinicianId);
   }
 
@@ -341,19 +348,33 @@ export class PatientService {
   }
 
   /**
-   * The same rule as {@link accessFilter}, as one hand-written statement: this lookup runs on
-   * every patient read (assessments included), and the ORM's query builder cost more than the
-   * query. Rows are mapped into this operation's identity map like any other load.
+   * The same rule as {@link accessFilter}, decided on the patient's snapshot and care team from
+   * {@link PatientSnapshots} (per pod, checked against the shared version on every read; see
+   * there why it is never stale), so a read touches no PostgreSQL row when nothing changed.
+   * Rows are mapped into this operation's identity map like any other load.
    */
   private async loadVisible(ids: readonly string[]): Promise<(Patient | null)[]> {
+    const snapshots = await this.snapshots.load(ids, (missing) => this.loadSnapshots(missing));
+    return ids.map((id) => {
+      const snapshot = snapshots.get(id);
+      if (!snapshot || !(this.viewer.isAdmin || snapshot.members.includes(this.viewer.id))) return null;
+      // A copy: the cached row is shared by every operation, and mapping may convert in place.
+      return this.em.map(Patient, { ...snapshot.row });
+    });
+  }
+
+  /** Patients and their care teams' ids from PostgreSQL, in one hand-written statement. */
+  private async loadSnapshots(ids: readonly string[]): Promise<Map<string, PatientSnapshot>> {
     const rows = await this.em.getConnection().execute<Record<string, unknown>[]>(
-      `select p.* from patient p
-        where p.id in (?)
-          and (? or exists (select 1 from care_team_member m where m.patient_id = p.id and m.clinician_id = ?))`,
-      [[...ids], this.viewer.isAdmin, this.viewer.id],
+      `select p.*, array(select m.clinician_id from care_team_member m where m.patient_id = p.id) as care_team_ids
+         from patient p where p.id in (?)`,
+      [[...ids]],
     );
-    const byId = new Map(rows.map((row) => [row.id as string, this.em.map(Patient, row)]));
-    return ids.map((id) => byId.get(id) ?? null);
+    const found = new Map<string, PatientSnapshot>();
+    for (const { care_team_ids: members, ...row } of rows) {
+      found.set(row.id as string, { row, members: members as string[] });
+    }
+    return found;
   }
 
   private async loadColleagues(ids: readonly string[]): Promise<(Clinician | null)[]> {

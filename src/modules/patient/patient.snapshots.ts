@@ -1,0 +1,233 @@
+import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { errorFields, type Logger } from '../../lib/logger.js';
+import type { Redis } from '../../lib/redis.js';
+
+/**
+ * What the read path needs of a patient: its row (as PostgreSQL returns it) and the ids of its
+ * care team, from which any viewer's access decision follows.
+ */
+export interface PatientSnapshot {
+  readonly row: Record<string, unknown>;
+  readonly members: readonly string[];
+}
+
+/** Loads snapshots from the source of truth; ids that do not exist are absent from the map. */
+export type SnapshotLoader = (ids: readonly string[]) => Promise<Map<string, PatientSnapshot>>;
+
+/**
+ * The version of each patient's snapshot, shared by every pod. A version is an opaque token,
+ * never reused (pod id + counter), so a version store that lost its keys (Redis restarted,
+ * a key expired) cannot make an old token current again.
+ */
+export interface SnapshotVersions {
+  /** The current token of each id, creating one where there is none. Rejects when unreachable. */
+  current(ids: readonly string[]): Promise<string[]>;
+  /** Gives the patient a new token: every cached snapshot of it is stale from now on, on every pod. */
+  bump(id: string): Promise<void>;
+  /** Calls `listener` when the store may have lost or missed changes (a reconnection). */
+  onReset(listener: () => void): void;
+}
+
+/** How long a version key lives after it was last set: an idle patient costs Redis nothing for long. */
+const VERSION_TTL_S = 24 * 3600;
+
+/**
+ * GET each key; where there is none, SET it to the caller's fresh token (with the TTL) and
+ * answer that. ARGV: TTL in seconds, then one fresh token per key.
+ */
+const CURRENT_OR_CREATE_LUA = `local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('get', key)
+  if not v then
+    v = ARGV[i + 1]
+    redis.call('set', key, v, 'EX', ARGV[1])
+  end
+  out[i] = v
+end
+return out`;
+
+/** Fresh tokens: this process's random id and a counter, unique across pods and restarts. */
+class Tokens {
+  private readonly pod = randomBytes(6).toString('base64url');
+  private n = 0;
+  next(): string {
+    this.n += 1;
+    return `${this.pod}.${this.n.toString(36)}`;
+  }
+}
+
+type RedisWithVersions = Redis & {
+  snapshotVersions(numKeys: number, ...args: (string | number)[]): Promise<string[]>;
+};
+
+/** Versions in Redis under `pv:<patientId>` (the connection's key prefix applies). */
+export class RedisSnapshotVersions implements SnapshotVersions {
+  private readonly tokens = new Tokens();
+  private readonly redis: RedisWithVersions;
+
+  constructor(redis: Redis) {
+    if (!('snapshotVersions' in redis)) redis.defineCommand('snapshotVersions', { lua: CURRENT_OR_CREATE_LUA });
+    this.redis = redis as RedisWithVersions;
+  }
+
+  current(ids: readonly string[]): Promise<string[]> {
+    const keys = ids.map((id) => `pv:${id}`);
+    return this.redis.snapshotVersions(keys.length, ...keys, VERSION_TTL_S, ...ids.map(() => this.tokens.next()));
+  }
+
+  async bump(id: string): Promise<void> {
+    await this.redis.set(`pv:${id}`, this.tokens.next(), 'EX', VERSION_TTL_S);
+  }
+
+  onReset(listener: () => void): void {
+    // A pod that was cut off may have missed bumps it did not make: while disconnected it reads
+    // through to PostgreSQL (every `current` fails), and once back it starts from an empty cache.
+    this.redis.on('close', listener);
+    this.redis.on('ready', listener);
+  }
+}
+
+/** The embedded mode's versions (one process): the same rule, in memory. */
+export class MemorySnapshotVersions implements SnapshotVersions {
+  private readonly tokens = new Tokens();
+  private readonly versions = new Map<string, string>();
+
+  async current(ids: readonly string[]): Promise<string[]> {
+    return ids.map((id) => {
+      let v = this.versions.get(id);
+      if (!v) {
+        v = this.tokens.next();
+        this.versions.set(id, v);
+      }
+      return v;
+    });
+  }
+
+  async bump(id: string): Promise<void> {
+    this.versions.set(id, this.tokens.next());
+  }
+
+  onReset(): void {}
+}
+
+interface Cached {
+  version: string;
+  snapshot: PatientSnapshot;
+}
+
+export interface PatientSnapshotsOptions {
+  versions: SnapshotVersions;
+  logger: Logger;
+  /** Snapshots kept per pod (least recently used go first). */
+  maxEntries?: number;
+  /**
+   * The longest a pod serves one cached snapshot, however current its version looks: the bound on
+   * staleness in the one case versions cannot cover — a write whose bump failed while other pods
+   * could still read the store (see {@link PatientSnapshots.changed}).
+   */
+  maxAgeMs?: number;
+}
+
+/**
+ * The patient snapshots and care teams of the read path, per pod, checked against a version
+ * shared by every pod on each read: one Redis round trip (auto-pipelined with the other requests
+ * of the same tick) instead of a PostgreSQL query.
+ *
+ * Why it is never stale: a reader reads the version BEFORE it reads PostgreSQL, and tags what it
+ * read with that version; every write that changes a snapshot or a care team gives the patient a
+ * new version AFTER its commit and BEFORE it answers ({@link changed}). So a snapshot read before
+ * a commit carries a version the write has replaced, and the first read after the write's answer,
+ * on any pod, sees the new version and goes to PostgreSQL. While the version store is unreachable
+ * every read goes to PostgreSQL; after a reconnection the pod starts from an empty cache.
+ */
+export class PatientSnapshots {
+  private readonly cache: LRUCache<string, Cached>;
+  private readonly versions: SnapshotVersions;
+  private readonly logger: Logger;
+  /** Bumps that failed, retried until they land (see {@link changed}). */
+  private readonly unbumped = new Set<string>();
+  private retrying: NodeJS.Timeout | undefined;
+  /** Reads served from this pod's memory, and reads that went to PostgreSQL. */
+  readonly stats = { hits: 0, misses: 0, bypassed: 0 };
+
+  constructor(options: PatientSnapshotsOptions) {
+    this.versions = options.versions;
+    this.logger = options.logger;
+    this.cache = new LRUCache<string, Cached>({ max: options.maxEntries ?? 20_000, ttl: options.maxAgeMs ?? 10_000 });
+    this.versions.onReset(() => this.cache.clear());
+  }
+
+  /** The snapshots of `ids` that exist (absent: no such patient), current as of this call. */
+  async load(ids: readonly string[], loader: SnapshotLoader): Promise<Map<string, PatientSnapshot>> {
+    let versions: string[];
+    try {
+      versions = await this.versions.current(ids);
+    } catch {
+      // The store is down: PostgreSQL answers, and nothing is cached without a version.
+      this.stats.bypassed += ids.length;
+      return loader(ids);
+    }
+    const found = new Map<string, PatientSnapshot>();
+    const missing: string[] = [];
+    const missingVersions: string[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i] as string;
+      const cached = this.cache.get(id);
+      if (cached && cached.version === versions[i]) found.set(id, cached.snapshot);
+      else {
+        missing.push(id);
+        missingVersions.push(versions[i] as string);
+      }
+    }
+    this.stats.hits += found.size;
+    if (missing.length === 0) return found;
+    this.stats.misses += missing.length;
+    const loaded = await loader(missing);
+    for (let i = 0; i < missing.length; i++) {
+      const id = missing[i] as string;
+      const snapshot = loaded.get(id);
+      if (!snapshot) continue; // No such patient: absence is not cached (ids are never reused).
+      this.cache.set(id, { version: missingVersions[i] as string, snapshot });
+      found.set(id, snapshot);
+    }
+    return found;
+  }
+
+  /**
+   * Called by every write that changes a patient's snapshot or care team, after its commit and
+   * before it answers: no pod serves what it had cached of the patient from then on. If the store
+   * is unreachable the write still answers (an outage degrades, it does not fail writes): pods that
+   * cannot reach it read PostgreSQL anyway and start from an empty cache once back; the bump is
+   * retried every second until it lands, and a pod that could still reach the store serves its
+   * older copy for at most `maxAgeMs`.
+   */
+  async changed(patientId: string): Promise<void> {
+    this.cache.delete(patientId);
+    try {
+      await this.versions.bump(patientId);
+    } catch (error) {
+      this.logger.warn({ ...errorFields(error) }, 'patient version bump failed; retrying');
+      this.unbumped.add(patientId);
+      this.retrying ??= setInterval(() => void this.retry(), 1_000).unref();
+    }
+  }
+
+  private async retry(): Promise<void> {
+    for (const id of [...this.unbumped]) {
+      try {
+        await this.versions.bump(id);
+        this.unbumped.delete(id);
+      } catch {
+        return; // Still down: the next tick tries again.
+      }
+    }
+    clearInterval(this.retrying);
+    this.retrying = undefined;
+  }
+
+  /** Stops retrying (shutdown). */
+  close(): void {
+    if (this.retrying) clearInterval(this.retrying);
+  }
+}

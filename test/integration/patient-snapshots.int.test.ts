@@ -1,0 +1,165 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AddCareTeamMemberDocument,
+  AssessmentDocument,
+  CreatePatientDocument,
+  PatientDocument,
+  RecordObservationsDocument,
+  RemoveCareTeamMemberDocument,
+} from '../gql/graphql.js';
+import { execute } from '../helpers/graphql.js';
+import { startTestApi, type TestApi } from '../helpers/server.js';
+import { type OwnServer, startOwnRedis } from '../helpers/services.js';
+
+/**
+ * Two pods serve patient reads from their own snapshot caches (checked against a version in
+ * Redis on every read). Writes on one pod must be seen by the very next read on the other:
+ * a removed clinician is refused, a new observation is assessed. Redis has its own server here,
+ * so the test can stop it.
+ */
+let redis: OwnServer;
+let one: TestApi;
+let two: TestApi;
+let lead: string;
+let colleague: string;
+let seq = 0;
+
+const VITALS = {
+  respiratoryRate: 18,
+  spo2: 97,
+  onSupplementalOxygen: false,
+  systolicBp: 125,
+  heartRate: 70,
+  consciousness: 'ALERT' as const,
+  temperatureC: 37,
+};
+
+beforeAll(async () => {
+  redis = await startOwnRedis();
+  const env = { REDIS_URL: redis.url, RATE_LIMIT_POINTS: '100000' };
+  one = await startTestApi({ env });
+  two = await startTestApi({ env, db: one.db, redisKeyPrefix: one.redisKeyPrefix, natsNamespace: one.natsNamespace });
+  lead = await one.token('dr-snap-lead');
+  colleague = await one.token('dr-snap-colleague');
+}, 60_000);
+afterAll(async () => {
+  await two?.close();
+  await one?.close();
+  await redis?.dispose();
+});
+
+async function patientWithColleague(): Promise<string> {
+  seq += 1;
+  const input = {
+    mrn: `SNAP-${Date.now().toString(36)}-${seq}`,
+    givenName: 'Snap',
+    familyName: 'Shot',
+    birthDate: '1950-02-03',
+    sex: 'MALE' as const,
+  };
+  const id = (await execute(one.url, CreatePatientDocument, { input }, { token: lead })).expectData().createPatient.id;
+  (
+    await execute(
+      one.url,
+      AddCareTeamMemberDocument,
+      { patientId: id, clinicianId: 'dr-snap-colleague' },
+      { token: lead },
+    )
+  ).expectData();
+  (await execute(one.url, RecordObservationsDocument, { patientId: id, input: VITALS }, { token: lead })).expectData();
+  return id;
+}
+
+const readOn = (api: TestApi, token: string, id: string) => execute(api.url, PatientDocument, { id }, { token });
+const assessOn = (api: TestApi, token: string, patientId: string) =>
+  execute(api.url, AssessmentDocument, { patientId }, { token });
+
+describe('patient snapshots cached per pod', () => {
+  it('serve repeated reads from memory, without a PostgreSQL read', async () => {
+    const id = await patientWithColleague();
+    expect((await readOn(two, colleague, id)).expectData().patient?.id).toBe(id);
+    const { hits, misses } = two.deps.patientSnapshots.stats;
+    for (let i = 0; i < 5; i++) expect((await readOn(two, colleague, id)).expectData().patient?.id).toBe(id);
+    expect(two.deps.patientSnapshots.stats.hits - hits).toBe(5);
+    expect(two.deps.patientSnapshots.stats.misses - misses).toBe(0);
+  });
+
+  it('refuse a clinician removed on another pod at once: the very next read on the pod that cached the patient', async () => {
+    const id = await patientWithColleague();
+    // Both pods have the patient cached, with the colleague on its care team.
+    for (const api of [one, two]) {
+      expect((await readOn(api, colleague, id)).expectData().patient?.id).toBe(id);
+      expect((await assessOn(api, colleague, id)).expectData().assessment.patientId).toBe(id);
+    }
+    const removed = await execute(
+      one.url,
+      RemoveCareTeamMemberDocument,
+      { patientId: id, clinicianId: 'dr-snap-colleague' },
+      { token: lead },
+    );
+    expect(removed.expectData().removeCareTeamMember.careTeam.map((c) => c.id)).toEqual(['dr-snap-lead']);
+    for (const api of [two, one]) {
+      const read = await readOn(api, colleague, id);
+      expect(read.data?.patient).toBeNull();
+      expect(read.codes).toEqual(['NOT_FOUND']);
+      expect((await assessOn(api, colleague, id)).codes).toEqual(['NOT_FOUND']);
+    }
+    // And one added on another pod is let in at once.
+    (
+      await execute(
+        one.url,
+        AddCareTeamMemberDocument,
+        { patientId: id, clinicianId: 'dr-snap-colleague' },
+        { token: lead },
+      )
+    ).expectData();
+    expect((await readOn(two, colleague, id)).expectData().patient?.id).toBe(id);
+  });
+
+  it('never assess an old snapshot after a new observation recorded on another pod', async () => {
+    const id = await patientWithColleague();
+    const before = (await assessOn(two, lead, id)).expectData().assessment;
+    expect((await readOn(two, lead, id)).expectData().patient?.latestObservations?.heartRate).toBe(70);
+    // A heart rate of 131 adds 3 points to NEWS2.
+    (
+      await execute(one.url, RecordObservationsDocument, { patientId: id, input: { heartRate: 131 } }, { token: lead })
+    ).expectData();
+    expect((await readOn(two, lead, id)).expectData().patient?.latestObservations?.heartRate).toBe(131);
+    const after = (await assessOn(two, lead, id)).expectData().assessment;
+    expect(after.score).toBe(before.score + 3);
+  });
+
+  it('read through to PostgreSQL while Redis is down, writes still answer, and nothing older is served after', async () => {
+    const id = await patientWithColleague();
+    expect((await readOn(two, colleague, id)).expectData().patient?.latestObservations?.heartRate).toBe(70);
+    await redis.stop();
+    try {
+      const bypassed = two.deps.patientSnapshots.stats.bypassed;
+      expect((await readOn(two, colleague, id)).expectData().patient?.id).toBe(id);
+      expect(two.deps.patientSnapshots.stats.bypassed).toBeGreaterThan(bypassed);
+      // The write commits and answers; its version bump waits for Redis.
+      (
+        await execute(
+          one.url,
+          RecordObservationsDocument,
+          { patientId: id, input: { heartRate: 101 } },
+          { token: lead },
+        )
+      ).expectData();
+      expect((await readOn(two, colleague, id)).expectData().patient?.latestObservations?.heartRate).toBe(101);
+    } finally {
+      await redis.start();
+    }
+    // Back: the pod that cached heart rate 70 before the outage never answers it again, and
+    // caches again once it reaches Redis.
+    const deadline = Date.now() + 20_000;
+    while ((await two.deps.redis?.ping().catch(() => null)) !== 'PONG') {
+      if (Date.now() > deadline) throw new Error('Redis did not come back');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await readOn(two, colleague, id)).expectData().patient?.latestObservations?.heartRate).toBe(101);
+    const { hits } = two.deps.patientSnapshots.stats;
+    expect((await readOn(two, colleague, id)).expectData().patient?.latestObservations?.heartRate).toBe(101);
+    expect(two.deps.patientSnapshots.stats.hits).toBe(hits + 1);
+  });
+});
