@@ -9,7 +9,13 @@ export default defineConfig({
     alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
   },
   test: {
-    include: ['src/**/*.test.ts', 'worker/**/*.test.ts', 'ml-server/**/*.test.ts', 'test/**/*.test.ts'],
+    include: [
+      'src/**/*.test.ts',
+      'worker/**/*.test.ts',
+      'ml-server/**/*.test.ts',
+      'test/**/*.test.ts',
+      'client/**/*.test.ts',
+    ],
     pool: 'forks',
     // Two cores: more workers only contend for them and for the shared Postgres.
     maxWorkers: 2,

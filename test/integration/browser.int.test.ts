@@ -7,8 +7,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CreatePatientDocument, RequestDiagnosisDocument } from '../../client/index.js';
 import { type App, buildApp } from '../../src/app.js';
-import { CreatePatientDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
 import { execute } from '../helpers/graphql.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 import { startTestWorker, type TestWorker, targetOf } from '../helpers/worker.js';

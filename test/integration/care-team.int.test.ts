@@ -3,13 +3,13 @@ import type { DiagnosisProvider } from '../../worker/llm/provider.js';
 import {
   AddCareTeamMemberDocument,
   CancelDiagnosisDocument,
-  DiagnosisDocument,
+  DiagnosisViewDocument,
   DiagnosisUpdatedDocument,
   PatientDiagnosesDocument,
-  PatientDocument,
+  PatientViewDocument,
   RemoveCareTeamMemberDocument,
   RequestDiagnosisDocument,
-} from '../gql/graphql.js';
+} from '../../client/index.js';
 import { queryDatabase } from '../helpers/database.js';
 import { execute } from '../helpers/graphql.js';
 import { createPatient } from '../helpers/patients.js';
@@ -86,7 +86,7 @@ async function runningDiagnosis(patientId: string): Promise<string> {
     .requestDiagnosis;
   const deadline = Date.now() + 20_000;
   for (;;) {
-    const res = await execute(one.url, DiagnosisDocument, { id }, { token: lead });
+    const res = await execute(one.url, DiagnosisViewDocument, { id }, { token: lead });
     if (res.expectData().diagnosis?.status === 'RUNNING') return id;
     if (Date.now() > deadline) throw new Error('the worker did not claim the diagnosis');
     await new Promise((r) => setTimeout(r, 50));
@@ -195,10 +195,10 @@ describe('removeCareTeamMember', () => {
 
     // And every read and new subscription of dr-b's is NOT_FOUND, on either pod.
     for (const api of [one, two]) {
-      const patient = await execute(api.url, PatientDocument, { id: patientId }, { token: colleague });
+      const patient = await execute(api.url, PatientViewDocument, { id: patientId }, { token: colleague });
       expect(patient.codes).toEqual(['NOT_FOUND']);
       expect(patient.data?.patient ?? null).toBeNull();
-      const diagnosis = await execute(api.url, DiagnosisDocument, { id: diagnosisId }, { token: colleague });
+      const diagnosis = await execute(api.url, DiagnosisViewDocument, { id: diagnosisId }, { token: colleague });
       expect(diagnosis.codes).toEqual(['NOT_FOUND']);
     }
     const again = await b1.run(PatientDiagnosesDocument, { patientId });
@@ -277,7 +277,7 @@ describe('removeCareTeamMember', () => {
       { token: lead },
     );
     expect(malformed.codes).toEqual(['NOT_FOUND']);
-    const read = await execute(one.url, PatientDocument, { id: patientId }, { token: lead });
+    const read = await execute(one.url, PatientViewDocument, { id: patientId }, { token: lead });
     expect(read.expectData().patient?.careTeam.map((c) => c.id)).toEqual(['dr-lead']);
 
     // A member may leave by themself; the team then goes on without them.
@@ -291,7 +291,7 @@ describe('removeCareTeamMember', () => {
       { token: colleague },
     );
     expect(left.expectData().removeCareTeamMember.careTeam.map((c) => c.id)).toEqual(['dr-lead']);
-    expect((await execute(one.url, PatientDocument, { id: patientId }, { token: colleague })).codes).toEqual([
+    expect((await execute(one.url, PatientViewDocument, { id: patientId }, { token: colleague })).codes).toEqual([
       'NOT_FOUND',
     ]);
   });

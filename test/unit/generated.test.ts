@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
 import { generate } from '@graphql-codegen/cli';
 import { describe, expect, it } from 'vitest';
 import config from '../../codegen.js';
@@ -22,11 +23,18 @@ describe('generated files are up to date (run `npm run generate`)', () => {
     }
   });
 
-  it('test/gql/ is what graphql-codegen generates from it', async () => {
-    const outputs = await generate({ ...config, cwd: new URL('../..', import.meta.url).pathname, silent: true }, false);
-    expect(outputs.length).toBeGreaterThan(0);
-    for (const { filename, content } of outputs) {
-      expect(read(filename.replace(/^.*?test\/gql\//, 'test/gql/')), filename).toBe(content);
+  it('client/generated/ and test/gql/ are what graphql-codegen generates from it', async () => {
+    const root = new URL('../..', import.meta.url).pathname;
+    const outputs: { filename: string; content: string }[] = await generate(
+      { ...config, cwd: root, silent: true },
+      false,
+    );
+    const files = outputs.map(({ filename }) => relative(root, resolve(root, filename)));
+    for (const folder of ['client/generated/', 'test/gql/']) {
+      expect(files.filter((f) => f.startsWith(folder)).length, folder).toBeGreaterThan(0);
+    }
+    for (const [i, { content }] of outputs.entries()) {
+      expect(read(files[i] as string), files[i]).toBe(content);
     }
   }, 60_000);
 });
