@@ -11,7 +11,7 @@
 
 ARG NODE_VERSION=24
 
-# --- build: every dependency, compile TypeScript to dist/ ------------------------------------------
+# --- build: every dependency, compile TypeScript and the console to dist/ ------------------------------------------
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -22,6 +22,9 @@ COPY src ./src
 COPY worker ./worker
 COPY ml-server ./ml-server
 COPY migrations ./migrations
+# The clinician console (Vite) and the typed client it imports: built into dist/console/.
+COPY client ./client
+COPY console ./console
 RUN npm run build
 
 # --- prod-deps: runtime dependencies only -----------------------------------------------------------

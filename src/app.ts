@@ -9,6 +9,7 @@ import { buildSubgraphSchema } from './graphql/schema.js';
 import { AppCloseCode, createGraphqlWsServer, type GraphqlWsServer } from './graphql/ws.js';
 import { createGraphqlServer, type Yoga } from './graphql/yoga.js';
 import { Connections } from './http/connections.js';
+import { ConsoleSite } from './http/console.js';
 import { liveness, readiness, readinessHttpStatus } from './http/health.js';
 import { sendJson } from './http/json.js';
 import { EventLoopMonitor } from './lib/event-loop.js';
@@ -28,8 +29,10 @@ export interface App {
 }
 
 export interface AppOptions {
-  /** Pre-filled into GraphiQL's headers (embedded mode). */
+  /** Pre-filled into GraphiQL's headers and the console's sign-in (embedded mode). */
   graphiqlToken?: string;
+  /** Where the built console is (default `dist/console/`). */
+  consoleDir?: string;
 }
 
 /** Wires HTTP, GraphQL over HTTP/SSE, graphql-ws, health and metrics. Does not listen by itself. */
@@ -89,6 +92,7 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
       ws: createGraphqlWsServer({ yoga: subgraph, ...wsOptions, gatewaySecret: config.gatewayHmacSecret }),
     });
   }
+  const site = new ConsoleSite(options.consoleDir, options.graphiqlToken);
   const eventLoop = new EventLoopMonitor().start();
   metrics.watchEventLoop(eventLoop);
   let draining = false;
@@ -113,6 +117,7 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
   const server = createServer((req, res) => {
     connections.track(req, res);
     const path = (req.url ?? '/').split('?', 1)[0] as string;
+    if (site.handles(path)) return site.serve(req, res, path);
     const route = req.method === 'GET' ? routes[path] : undefined;
     if (route) {
       Promise.resolve(route(req, res)).catch((error: unknown) => {

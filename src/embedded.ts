@@ -4,7 +4,7 @@
  * PostgreSQL (files under `.data/`), an in-process LRU for the Redis cache, and the reference model
  * server on a loopback port (so assessments use the same Open Inference Protocol client as in
  * production), an in-process queue, live state and pub/sub for diagnoses, and a diagnosis worker.
- * Prints the GraphiQL URL and a demo admin token.
+ * Prints the console's and GraphiQL's URLs and a demo admin token.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -55,6 +55,7 @@ async function main(): Promise<void> {
       : undefined;
   const app = buildApp(effective, deps, token ? { graphiqlToken: token } : {});
   const url = await app.listen();
+  console.log(`Console: ${new URL('/console/', url).href}`);
   console.log(`GraphiQL: ${url.href}`);
   if (token) console.log(`Token: ${token}`);
 

@@ -1,0 +1,80 @@
+import { Provider, useQuery } from '@urql/preact';
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { MeDocument } from '../../client/index.js';
+import { type Api, createApi } from './api.js';
+import { ConnectionIndicator } from './components/ConnectionIndicator.js';
+import { PatientList } from './components/PatientList.js';
+import { PatientView } from './components/PatientView.js';
+import { SignIn } from './components/SignIn.js';
+import { ApiContext } from './context.js';
+import { describeError, hasCode } from './errors.js';
+import { useRoute } from './route.js';
+import { savedToken, saveToken } from './session.js';
+
+export function App() {
+  const [token, setToken] = useState(savedToken);
+  const signIn = (next: string | undefined) => {
+    saveToken(next);
+    setToken(next);
+  };
+  if (!token) return <SignIn onSignIn={signIn} />;
+  return <SignedIn key={token} token={token} onToken={signIn} />;
+}
+
+/** Sets the token (a new sign-in), or clears it (sign out). */
+type OnToken = (token: string | undefined) => void;
+
+function SignedIn({ token, onToken }: { token: string; onToken: OnToken }) {
+  const api = useMemo<Api>(() => createApi(token), [token]);
+  useEffect(() => () => api.dispose(), [api]);
+  return (
+    <ApiContext.Provider value={api}>
+      <Provider value={api.client}>
+        <Shell onToken={onToken} />
+      </Provider>
+    </ApiContext.Provider>
+  );
+}
+
+function Shell({ onToken }: { onToken: OnToken }) {
+  const [me] = useQuery({ query: MeDocument });
+  const route = useRoute();
+  useEffect(() => {
+    document.title =
+      route.name === 'patient' ? 'Patient · Clinical Copilot console' : 'Patients · Clinical Copilot console';
+  }, [route]);
+
+  if (hasCode(me.error, 'UNAUTHENTICATED') || hasCode(me.error, 'FORBIDDEN')) {
+    return <SignIn onSignIn={onToken} problem={describeError(me.error)} />;
+  }
+  return (
+    <>
+      <a class="skip-link" href="#main">
+        Skip to content
+      </a>
+      <header class="topbar">
+        <a class="brand" href="#/patients">
+          Clinical Copilot <span class="brand-sub">console</span>
+        </a>
+        <ConnectionIndicator />
+        <div class="whoami">
+          {me.data ? (
+            <span>
+              Signed in as <strong>{me.data.me.name}</strong> <span class="muted">({me.data.me.id})</span>
+            </span>
+          ) : me.error ? (
+            <span role="alert">{describeError(me.error)}</span>
+          ) : (
+            <span class="muted">Signing in…</span>
+          )}
+          <button type="button" class="secondary" onClick={() => onToken(undefined)}>
+            Sign out
+          </button>
+        </div>
+      </header>
+      <main id="main" tabIndex={-1}>
+        {route.name === 'patient' ? <PatientView key={route.id} id={route.id} me={me.data?.me} /> : <PatientList />}
+      </main>
+    </>
+  );
+}
