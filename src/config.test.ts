@@ -85,7 +85,21 @@ describe('loadConfig', () => {
     expect(message).toContain('LLM_BASE_URL is required when LLM_PROVIDER=openai');
     expect(message).toContain('LLM_MODEL is required when LLM_PROVIDER=openai');
     const ok = loadConfig({ ...base, LLM_PROVIDER: 'openai', LLM_BASE_URL: 'http://llm:8000/v1', LLM_MODEL: 'm' });
-    expect(ok.llm).toEqual({ provider: 'openai', baseUrl: 'http://llm:8000/v1', model: 'm', apiKey: undefined });
+    expect(ok.llm).toEqual({
+      provider: 'openai',
+      baseUrl: 'http://llm:8000/v1',
+      model: 'm',
+      apiKey: undefined,
+      structuredOutput: ['json_schema', 'tool_call', 'json_object'],
+    });
+  });
+
+  it('reads LLM_STRUCTURED_OUTPUT as an ordered list of known modes', () => {
+    const openai = { ...base, LLM_PROVIDER: 'openai', LLM_BASE_URL: 'http://llm:8000/v1', LLM_MODEL: 'm' };
+    const pinned = loadConfig({ ...openai, LLM_STRUCTURED_OUTPUT: 'tool_call, json_object' }).llm;
+    expect(pinned.provider === 'openai' && pinned.structuredOutput).toEqual(['tool_call', 'json_object']);
+    expect(problems({ ...openai, LLM_STRUCTURED_OUTPUT: 'json_schema,grammar' })).toContain('LLM_STRUCTURED_OUTPUT');
+    expect(problems({ ...openai, LLM_STRUCTURED_OUTPUT: 'tool_call,tool_call' })).toContain('lists a mode twice');
   });
 
   it('configures OIDC verification with issuer and audience, and requires both', () => {

@@ -10,6 +10,16 @@ import { z } from 'zod';
  */
 export type RunMode = 'embedded' | 'api' | 'worker' | 'ml' | 'tool';
 
+/**
+ * Ways to ask an OpenAI-compatible server for an answer in the result's shape:
+ * `json_schema` (`response_format: { type: "json_schema" }`, structured outputs), `tool_call` (a
+ * forced call of one function whose parameters are that schema), `json_object` (JSON mode: any JSON
+ * object, the shape told in the prompt).
+ */
+export const LLM_STRUCTURED_OUTPUT_MODES = ['json_schema', 'tool_call', 'json_object'] as const;
+/** One of {@link LLM_STRUCTURED_OUTPUT_MODES}. */
+export type LlmStructuredOutputMode = (typeof LLM_STRUCTURED_OUTPUT_MODES)[number];
+
 const port = z.coerce.number().int().min(0).max(65_535);
 const optionalUrl = (protocols: readonly string[]) =>
   z
@@ -83,6 +93,20 @@ const envSchema = z
     LLM_BASE_URL: optionalUrl(['http', 'https']),
     LLM_API_KEY: nonEmpty,
     LLM_MODEL: nonEmpty,
+    /**
+     * How the `openai` provider asks for structured output, in the order to try: a server that
+     * refuses a way (400/422 before any answer) is asked the next way. See docs/configuration.md.
+     */
+    LLM_STRUCTURED_OUTPUT: z
+      .string()
+      .default(LLM_STRUCTURED_OUTPUT_MODES.join(','))
+      .transform((value) => value.split(',').map((mode) => mode.trim()))
+      .pipe(
+        z
+          .array(z.enum(LLM_STRUCTURED_OUTPUT_MODES, { error: `must list ${LLM_STRUCTURED_OUTPUT_MODES.join(', ')}` }))
+          .min(1)
+          .refine((modes) => new Set(modes).size === modes.length, { error: 'lists a mode twice' }),
+      ),
 
     JWT_SECRET: z
       .string()
@@ -291,6 +315,8 @@ export type LlmConfig =
       readonly baseUrl: string;
       readonly model: string;
       readonly apiKey: string | undefined;
+      /** The ways to ask for structured output, in order (`LLM_STRUCTURED_OUTPUT`). */
+      readonly structuredOutput: readonly LlmStructuredOutputMode[];
     };
 
 /** The validated, frozen configuration of one process. Nothing else reads `process.env`. */
@@ -482,7 +508,13 @@ function llmConfig(e: Env): LlmConfig {
   // The schema's refinement refuses `openai` without both; this only tells the compiler.
   if (!e.LLM_BASE_URL || !e.LLM_MODEL)
     throw new ConfigError(['LLM_BASE_URL and LLM_MODEL are required when LLM_PROVIDER=openai']);
-  return { provider: 'openai', baseUrl: e.LLM_BASE_URL, model: e.LLM_MODEL, apiKey: e.LLM_API_KEY };
+  return {
+    provider: 'openai',
+    baseUrl: e.LLM_BASE_URL,
+    model: e.LLM_MODEL,
+    apiKey: e.LLM_API_KEY,
+    structuredOutput: Object.freeze([...e.LLM_STRUCTURED_OUTPUT]),
+  };
 }
 
 function authConfig(e: Env): AuthConfig | undefined {

@@ -19,6 +19,7 @@ export function createProvider(config: Config): DiagnosisProvider {
       baseUrl: config.llm.baseUrl,
       model: config.llm.model,
       apiKey: config.llm.apiKey,
+      structuredOutput: config.llm.structuredOutput,
     });
   }
   return new RulesProvider({ chunkDelayMs: config.worker.rulesChunkDelayMs });
