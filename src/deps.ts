@@ -18,7 +18,8 @@ import { StoreMonitor } from './lib/store-health.js';
 import { initTracing, type Tracing } from './lib/tracing.js';
 import { ModelClient, ModelServerError } from './ml/client.js';
 import { AssessmentEngine } from './modules/assessment/assessment.engine.js';
-import { AuditLog } from './modules/audit/audit.service.js';
+import { AuditLog, insertAuditRows } from './modules/audit/audit.service.js';
+import { AuditStream, auditNames } from './modules/audit/audit.stream.js';
 import { ClinicianRegistry } from './modules/clinician/clinician.service.js';
 import {
   type LiveStateFeed,
@@ -102,7 +103,6 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       })
     : undefined;
   const cache: KeyValueCache = redis ? new RedisCache(redis) : new MemoryCache();
-  const auditLog = new AuditLog(orm, hostname(), logger);
   const mlClient = new ModelClient({ baseUrl: mlUrl, timeoutMs: config.ml.timeoutMs });
   const mlBreaker = new Breaker(
     'ml',
@@ -160,6 +160,24 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
         throw new Error(`cannot reach NATS: ${error.message}`);
       })
     : new MemoryQueue();
+  // Reads' audit events are appended to a JetStream stream and written to audit_event in batches
+  // by a drainer in every pod (see AuditStream); without NATS they are committed directly.
+  const auditStream = config.natsUrl
+    ? await AuditStream.connect({
+        url: config.natsUrl,
+        names: auditNames(config.jobs.namespace),
+        connectionName: `api-audit-${hostname()}`,
+        logger,
+      }).catch(async (error: Error) => {
+        await queue.close();
+        subscriber?.disconnect();
+        redis?.disconnect();
+        await orm.close(true);
+        throw new Error(`cannot reach NATS: ${error.message}`);
+      })
+    : undefined;
+  auditStream?.startDrainer((rows) => insertAuditRows(orm, rows));
+  const auditLog = new AuditLog(orm, hostname(), logger, auditStream);
   const relay = new OutboxRelay(orm, queue, logger, config.jobs.outboxPollMs);
   relay.start();
   watchOutbox(metrics.registry, relay);
@@ -210,6 +228,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       mlBreaker.shutdown();
       await mlClient.close();
       await auditLog.drain();
+      await auditStream?.close();
       redis?.disconnect();
       await orm.close(true);
       await tracing.shutdown();

@@ -37,6 +37,11 @@ export interface TestApi {
   readonly natsNamespace: string;
   /** The model server this instance started for itself, if it did. */
   readonly modelServer: ModelServer | undefined;
+  /**
+   * Resolves once every audit event written so far is in `audit_event` (reads' events reach it
+   * through the JetStream audit stream's drainers): call it before counting audit rows.
+   */
+  auditSettled(timeoutMs?: number): Promise<void>;
   /** A valid token for `sub` (roles default to clinician). */
   token(sub: string, claims?: Partial<Omit<TokenClaims, 'sub'>>): Promise<string>;
   close(): Promise<void>;
@@ -117,6 +122,7 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     redisKeyPrefix,
     natsNamespace,
     modelServer,
+    auditSettled: (timeoutMs) => deps.auditLog.settled(timeoutMs),
     token: (sub, claims = {}) => signToken(TEST_JWT_SECRET, { sub, roles: ['clinician'], ...claims }),
     close: async () => {
       await app.close();

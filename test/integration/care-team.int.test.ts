@@ -300,6 +300,7 @@ describe('removeCareTeamMember', () => {
     const patientId = await patientWith('dr-b');
     await execute(one.url, RemoveCareTeamMemberDocument, { patientId, clinicianId: 'dr-b' }, { token: lead });
     await execute(one.url, RemoveCareTeamMemberDocument, { patientId, clinicianId: 'dr-lead' }, { token: lead });
+    await one.auditSettled();
     const rows = await queryDatabase<{ action: string; outcome: number; agent_id: string; operation_name: string }>(
       one.db.url,
       `select action, outcome, agent_id, operation_name from audit_event

@@ -169,6 +169,7 @@ describe('reviewDiagnosis', () => {
     expect(after).toMatchObject({ reportStatus: 'AMENDED', version: diagnosis.version + 1 });
 
     // Audited, as a success and as refusals.
+    await a.auditSettled();
     const audits = await queryDatabase<{ outcome: number; agent_id: string }>(
       a.db.url,
       `select outcome, agent_id from audit_event where patient_id = $1 and subtype = 'diagnosis.review' order by recorded_at`,

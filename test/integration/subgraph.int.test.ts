@@ -125,6 +125,7 @@ describe('the federation subgraph', () => {
 
   it('audits entity reads of patients like patient(id)', async () => {
     await entities(alice, [{ __typename: 'Patient', id: patientId }]);
+    await api.auditSettled();
     const rows = await queryDatabase<{ n: string }>(
       api.db.url,
       `select count(*) as n from audit_event where patient_id = $1 and subtype = 'patient.read' and agent_id = 'fed-alice'`,

@@ -28,13 +28,16 @@ let diagnosisId: string;
 const gql = (token: string, query: string, variables: Record<string, unknown> = {}, path = '/graphql') =>
   executeRaw<Record<string, unknown>>(`${api.base}${path}`, { query, variables }, { token });
 
-const rows = (agent: string, subtype?: string) =>
-  queryDatabase<AuditRow>(
+// Reads' events reach audit_event through the audit stream's drainer: wait for it, never sleep.
+const rows = async (agent: string, subtype?: string) => {
+  await api.auditSettled();
+  return queryDatabase<AuditRow>(
     api.db.url,
     `select agent_id, patient_id, subtype, outcome, operation_name from audit_event
-      where agent_id = $1 and ($2::text is null or subtype = $2) order by recorded_at`,
+        where agent_id = $1 and ($2::text is null or subtype = $2) order by recorded_at`,
     [agent, subtype ?? null],
   );
+};
 
 const doc = (query: string) => parse(query) as never;
 

@@ -41,6 +41,7 @@ describe('createPatient with an MRN already in use', () => {
   it('audits the refused attempt of a clinician without access against the existing patient', async () => {
     const res = await create(bob, 'ORACLE-7');
     expect(res.codes).toEqual(['BAD_USER_INPUT']);
+    await api.auditSettled();
     const rows = await queryDatabase<{ patient_id: string | null; subtype: string; outcome: number; action: string }>(
       api.db.url,
       `select patient_id, subtype, outcome, action from audit_event where agent_id = 'mrn-bob'`,
@@ -55,6 +56,7 @@ describe('createPatient with an MRN already in use', () => {
     }
     const holders = await queryDatabase(api.db.url, `select id from patient where lower(mrn) = 'oracle-7'`);
     expect(holders).toHaveLength(1);
+    await api.auditSettled();
     const audited = await queryDatabase<{ patient_id: string }>(
       api.db.url,
       `select patient_id from audit_event where agent_id = 'mrn-bob' and outcome = 4`,

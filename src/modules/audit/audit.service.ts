@@ -1,5 +1,6 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { errorFields, type Logger } from '../../lib/logger.js';
+import type { AuditRow, AuditStream } from './audit.stream.js';
 import { type AuditAction, AuditEvent, AuditOutcome, type AuditRecord } from './audit-event.entity.js';
 
 /** Rows per INSERT: 10 columns each keeps a batch far below Postgres' 65,535 parameters. */
@@ -34,6 +35,38 @@ function auditValues(e: AuditEvent): unknown[] {
   ];
 }
 
+/** An event as the stream carries it (see {@link AuditRow}). */
+function auditRow(e: AuditEvent): AuditRow {
+  return [
+    e.id,
+    e.recordedAt.toISOString(),
+    e.action,
+    e.outcome,
+    e.agentId,
+    e.patientId,
+    e.subtype,
+    e.operationName,
+    e.requestId,
+    e.source,
+  ];
+}
+
+/**
+ * Writes rows to `audit_event` in multi-row INSERTs of at most {@link MAX_BATCH} rows, skipping any
+ * whose id is already there: the drainer's writer, for which a redelivered batch must add nothing.
+ */
+export async function insertAuditRows(orm: MikroORM, rows: readonly (readonly unknown[])[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += MAX_BATCH) {
+    const chunk = rows.slice(i, i + MAX_BATCH);
+    await orm.em
+      .getConnection()
+      .execute(
+        `insert into audit_event (${AUDIT_COLUMNS.join(', ')}) values ${chunk.map(() => ROW_PLACEHOLDERS).join(', ')} on conflict (id) do nothing`,
+        chunk.flat(),
+      );
+  }
+}
+
 /**
  * SQL that inserts one audit event, as a statement or a CTE part, with its bindings: for writes
  * done in one hand-written statement, whose audit row must commit with them.
@@ -53,23 +86,29 @@ interface Pending {
 
 /**
  * Writes audit events durably with group commit. Every caller awaits its own events, and the
- * answer is not sent until they are in Postgres; but callers that arrive while an INSERT is under
- * way share the next one. Under load that is one multi-row INSERT for many requests, never one
- * round trip per field or per patient, and with no timer there is no added latency when idle.
+ * answer is not sent until they are durable; but callers that arrive while a write is under way
+ * share the next one. Under load that is one write for many requests, never one round trip per
+ * field or per patient, and with no timer there is no added latency when idle.
+ *
+ * Durable means: appended to the JetStream audit stream and acknowledged (see {@link AuditStream},
+ * whose drainers write the rows to `audit_event` in batches), or — without NATS, or when the
+ * append fails — committed to `audit_event` directly. Only if both fail is the write refused, and
+ * the caller withholds its answer: no unaudited read, and a NATS outage degrades to the direct path.
  */
 export class AuditLog {
   private queue: Pending[] = [];
   private inFlight: Promise<void> | null = null;
-  /** INSERT statements and rows written so far (for metrics and to show the batching). */
-  readonly stats = { inserts: 0, events: 0 };
+  /** Group-commit writes and events so far, and how many went to the stream (to show the batching). */
+  readonly stats = { writes: 0, events: 0, streamed: 0 };
 
   constructor(
     private readonly orm: MikroORM,
     private readonly source: string,
     private readonly logger: Logger,
+    private readonly stream?: AuditStream,
   ) {}
 
-  /** Resolves once every record is committed; rejects if the INSERT failed. */
+  /** Resolves once every record is durable; rejects if it could not be made so. */
   write(records: readonly AuditRecord[]): Promise<void> {
     if (records.length === 0) return Promise.resolve();
     const now = new Date();
@@ -83,6 +122,15 @@ export class AuditLog {
   /** Waits for everything queued so far (shutdown). */
   async drain(): Promise<void> {
     while (this.inFlight) await this.inFlight;
+  }
+
+  /**
+   * Resolves once everything written so far is in `audit_event`, drained from the stream by any
+   * pod: what a test waits for before it counts rows (instead of sleeping).
+   */
+  async settled(timeoutMs?: number): Promise<void> {
+    await this.drain();
+    await this.stream?.settled(timeoutMs);
   }
 
   /** Builds events for a caller that inserts them in its own transaction. */
@@ -100,29 +148,43 @@ export class AuditLog {
       batch.push(next);
       rows += next.events.length;
     }
-    this.inFlight = this.insert(batch).finally(() => {
+    this.inFlight = this.persist(batch).finally(() => {
       this.inFlight = null;
       this.pump();
     });
   }
 
-  private async insert(batch: Pending[]): Promise<void> {
+  private async persist(batch: Pending[]): Promise<void> {
+    const events = batch.flatMap((p) => p.events);
     try {
-      const events = batch.flatMap((p) => p.events);
-      // One multi-row INSERT, written by hand: this runs for nearly every request, and the ORM's
-      // unit of work is pure overhead for rows that are only ever appended.
-      await this.orm.em
-        .getConnection()
-        .execute(
-          `insert into audit_event (${AUDIT_COLUMNS.join(', ')}) values ${events.map(() => ROW_PLACEHOLDERS).join(', ')}`,
-          events.flatMap(auditValues),
+      if (!(await this.append(events))) {
+        // One multi-row INSERT, written by hand: the ORM's unit of work is pure overhead for rows
+        // that are only ever appended. Idempotent, like the drainer's: an append whose
+        // acknowledgement was lost may still be drained.
+        await insertAuditRows(
+          this.orm,
+          events.map((e) => auditValues(e)),
         );
-      this.stats.inserts += 1;
+      }
+      this.stats.writes += 1;
       this.stats.events += events.length;
       for (const p of batch) p.resolve();
     } catch (error) {
       this.logger.error({ ...errorFields(error), rows: batch.length }, 'audit write failed');
       for (const p of batch) p.reject(error);
+    }
+  }
+
+  /** Appends to the stream: true once stored, false without a stream or when the append failed. */
+  private async append(events: readonly AuditEvent[]): Promise<boolean> {
+    if (!this.stream) return false;
+    try {
+      await this.stream.append((events[0] as AuditEvent).id, events.map(auditRow));
+      this.stats.streamed += events.length;
+      return true;
+    } catch (error) {
+      this.logger.warn({ ...errorFields(error), rows: events.length }, 'audit stream append failed; writing directly');
+      return false;
     }
   }
 }

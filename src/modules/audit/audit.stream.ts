@@ -1,0 +1,270 @@
+import {
+  AckPolicy,
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from '@nats-io/jetstream';
+import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
+import { errorFields, type Logger } from '../../lib/logger.js';
+
+/** JetStream names of one deployment's audit log, derived from its namespace (`NATS_NAMESPACE`). */
+export interface AuditNames {
+  stream: string;
+  subject: string;
+  /** Durable pull consumer shared by every pod's drainer. */
+  consumer: string;
+}
+
+export function auditNames(namespace: string): AuditNames {
+  const upper = namespace.toUpperCase().replace(/-/g, '_');
+  return { stream: `${upper}_AUDIT`, subject: `${namespace}.audit`, consumer: `${namespace}-audit-drainer` };
+}
+
+/**
+ * One audit event on the wire and in the drainer: its column values in `audit_event`'s order
+ * (id, recorded_at as ISO text, action, outcome, agent_id, patient_id, subtype, operation_name,
+ * request_id, source). Ids and codes only, like the row: never patient data.
+ */
+export type AuditRow = readonly [
+  string,
+  string,
+  string,
+  number,
+  string,
+  string | null,
+  string,
+  string | null,
+  string | null,
+  string,
+];
+
+/** Writes a batch of rows to `audit_event`, ignoring rows whose id is already there. */
+export type AuditRowWriter = (rows: readonly AuditRow[]) => Promise<void>;
+
+export interface AuditStreamOptions {
+  url: string;
+  names: AuditNames;
+  connectionName: string;
+  logger: Logger;
+  /** How long a drainer may hold a batch before JetStream gives it to another (default 10 s). */
+  ackWaitMs?: number;
+}
+
+/** Messages a drainer holds at most, and writes at most at once (acknowledged only after). */
+const PULL_MESSAGES = 64;
+
+/**
+ * The audit log's durable buffer: a file-backed JetStream work-queue stream. The API appends each
+ * group of audit events as one message and answers only once JetStream acknowledged it (stored);
+ * drainers — one in every pod, sharing one durable pull consumer — write the messages' rows into
+ * `audit_event` in batches and acknowledge them only after. A drainer that dies mid-batch leaves
+ * its messages unacknowledged: JetStream redelivers them after the ack wait, and since every row
+ * keeps its event id (`insert … on conflict (id) do nothing`) a batch written twice adds nothing.
+ * So an event acknowledged to the API is written exactly once, however drainers fail.
+ */
+export class AuditStream {
+  private draining: Promise<void> | null = null;
+  private stopping = false;
+  /** The drainer's subscription, messages received and not yet written, and the write under way. */
+  private messages: ConsumerMessages | undefined;
+  private readonly received: JsMsg[] = [];
+  private writing: Promise<void> | null = null;
+  /** False while the connection is down: appends then fail at once instead of after a timeout. */
+  private connected = true;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly options: AuditStreamOptions,
+  ) {}
+
+  static async connect(options: AuditStreamOptions): Promise<AuditStream> {
+    const nc = await connect({
+      servers: options.url,
+      name: options.connectionName,
+      timeout: 2_000,
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+    });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const stream = new AuditStream(nc, jetstream(nc), jsm, options);
+      await stream.ensureTopology();
+      void stream.watchConnection();
+      return stream;
+    } catch (error) {
+      await nc.close();
+      throw error;
+    }
+  }
+
+  private async watchConnection(): Promise<void> {
+    for await (const status of this.nc.status()) {
+      if (status.type === 'disconnect' || status.type === 'close') this.connected = false;
+      else if (status.type === 'reconnect') this.connected = true;
+    }
+  }
+
+  /** Creates the stream and the consumer if missing (idempotent: every pod calls it). */
+  private async ensureTopology(): Promise<void> {
+    const { names, ackWaitMs = 10_000 } = this.options;
+    const stream = {
+      name: names.stream,
+      subjects: [names.subject],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      // The API's own retry of an append whose acknowledgement was lost is stored once.
+      duplicate_window: nanos(2 * 60_000),
+    };
+    try {
+      await this.jsm.streams.add(stream);
+    } catch (error) {
+      if (!/already in use|exists/i.test((error as Error).message)) throw error;
+      await this.jsm.streams.update(stream.name, stream);
+    }
+    const consumer = {
+      durable_name: names.consumer,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(ackWaitMs),
+      // Never given up: an audit event is only ever removed by being written.
+      max_deliver: -1,
+      filter_subject: names.subject,
+    };
+    try {
+      await this.jsm.consumers.add(names.stream, consumer);
+    } catch (error) {
+      if (!/already (exists|in use)/i.test((error as Error).message)) throw error;
+      await this.jsm.consumers.update(names.stream, names.consumer, consumer);
+    }
+  }
+
+  /**
+   * Appends rows as one message; resolves once JetStream has stored it, rejects otherwise (the
+   * caller then writes them to PostgreSQL itself, or withholds its answer). `id` (the first
+   * event's) is the message id, so a retried append is stored once.
+   */
+  async append(id: string, rows: readonly AuditRow[]): Promise<void> {
+    if (!this.connected) throw new Error('NATS disconnected');
+    await this.js.publish(this.options.names.subject, JSON.stringify(rows), { msgID: id, timeout: 1_000 });
+  }
+
+  /**
+   * Resolves once every message appended before the call has been written and acknowledged by a
+   * drainer (any pod's). For tests and shutdown checks; rejects after `timeoutMs`.
+   */
+  async settled(timeoutMs = 20_000): Promise<void> {
+    const { stream, consumer } = this.options.names;
+    const last = (await this.jsm.streams.info(stream)).state.last_seq;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const info = await this.jsm.consumers.info(stream, consumer);
+      if (info.ack_floor.stream_seq >= last) return;
+      if (Date.now() > deadline) throw new Error(`audit stream not drained in ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** Events appended and not yet written (for `/metrics` and readiness detail). */
+  async backlog(): Promise<number> {
+    return (await this.jsm.streams.info(this.options.names.stream)).state.messages;
+  }
+
+  /**
+   * Starts this pod's drainer: a consumer that keeps pulls outstanding, hands the rows of every
+   * message received while no write is under way to `write` at once, and of those that arrive
+   * during a write to the next one (group commit again: no timer, batches grow with the load).
+   */
+  startDrainer(write: AuditRowWriter): void {
+    if (this.draining) return;
+    this.draining = this.consumeLoop(write);
+  }
+
+  private async consumeLoop(write: AuditRowWriter): Promise<void> {
+    const { names } = this.options;
+    while (!this.stopping) {
+      try {
+        // Looked up inside the loop: NATS may be down when the pod starts.
+        const consumer = await this.js.consumers.get(names.stream, names.consumer);
+        this.messages = await consumer.consume({
+          max_messages: PULL_MESSAGES,
+          callback: (m) => {
+            this.received.push(m);
+            this.writing ??= this.writeReceived(write);
+          },
+        });
+        await this.messages.closed();
+      } catch {
+        // Retried below.
+      }
+      if (!this.stopping) await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  private async writeReceived(write: AuditRowWriter): Promise<void> {
+    const { logger } = this.options;
+    while (this.received.length > 0 && !this.stopping) {
+      const messages = this.received.splice(0, PULL_MESSAGES);
+      const rows: AuditRow[] = [];
+      const valid: JsMsg[] = [];
+      for (const m of messages) {
+        const parsed = parseRows(m);
+        if (parsed) {
+          rows.push(...parsed);
+          valid.push(m);
+        } else {
+          // Not something our pods append: it can never be written, and must not block the queue.
+          logger.error({ seq: m.seq }, 'audit message unreadable; dropped');
+          m.term();
+        }
+      }
+      try {
+        await write(rows);
+      } catch (error) {
+        // Written partly or not at all: give the batch back (a retry skips rows already written).
+        logger.error({ ...errorFields(error), rows: rows.length }, 'audit drain write failed; retrying');
+        for (const m of valid) m.nak(1_000);
+        await new Promise((r) => setTimeout(r, 1_000));
+        continue;
+      }
+      // A lost acknowledgement only means a redelivery, whose rows are skipped: no need to wait.
+      for (const m of valid) m.ack();
+    }
+    this.writing = null;
+  }
+
+  /** Stops the drainer after its current write (what it holds unwritten goes back), then closes. */
+  async close(): Promise<void> {
+    this.stopping = true;
+    this.messages?.stop();
+    await this.writing;
+    for (const m of this.received.splice(0)) m.nak();
+    await this.draining;
+    await this.nc.drain().catch(() => this.nc.close());
+  }
+
+  async ping(): Promise<void> {
+    await this.nc.flush();
+  }
+}
+
+function parseRows(m: JsMsg): AuditRow[] | null {
+  try {
+    const value = m.json<unknown>();
+    if (!Array.isArray(value)) return null;
+    for (const row of value) {
+      if (!Array.isArray(row) || row.length !== 10 || typeof row[0] !== 'string') return null;
+    }
+    return value as AuditRow[];
+  } catch {
+    return null;
+  }
+}
