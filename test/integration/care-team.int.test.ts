@@ -1,15 +1,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { DiagnosisProvider } from '../../worker/llm/provider.js';
 import {
   AddCareTeamMemberDocument,
   CancelDiagnosisDocument,
-  DiagnosisViewDocument,
   DiagnosisUpdatedDocument,
+  DiagnosisViewDocument,
   PatientDiagnosesDocument,
   PatientViewDocument,
   RemoveCareTeamMemberDocument,
   RequestDiagnosisDocument,
 } from '../../client/index.js';
+import type { DiagnosisProvider } from '../../worker/llm/provider.js';
 import { queryDatabase } from '../helpers/database.js';
 import { execute } from '../helpers/graphql.js';
 import { createPatient } from '../helpers/patients.js';
