@@ -14,21 +14,22 @@ import { createPatient } from '../helpers/patients.js';
 import { apiPodEnv } from '../helpers/processes.js';
 import { uniqueRedisPrefix } from '../helpers/redis.js';
 import { migratedDatabase } from '../helpers/server.js';
-import { eventually, type OwnServer, startOwnRedis } from '../helpers/services.js';
+import { eventually, type OwnServer, startOwnNats, startOwnRedis } from '../helpers/services.js';
 import { spawnWorker } from '../helpers/worker.js';
 import { connectReconnectingWs, type ReconnectingWs } from '../helpers/ws.js';
 
 /**
  * A short chaos run (the long one is the bench's): steady diagnosis traffic through nginx into two
  * API pods, two workers, a few hundred subscriptions over reconnecting WebSocket clients — and
- * meanwhile an API pod SIGKILLed (and replaced), a worker SIGKILLed (and replaced), and this
- * file's own Redis restarted empty. Then the invariants (bench/lib/invariants.ts): every accepted
+ * meanwhile an API pod SIGKILLed (and replaced), a worker SIGKILLed (and replaced), this file's own
+ * Redis restarted empty, its own NATS restarted (JetStream keeps its store), and the other pod
+ * drained by SIGTERM (and replaced). Then the invariants (bench/lib/invariants.ts): every accepted
  * diagnosis ended exactly once, none COMPLETED twice, every subscriber saw its outcome, no client
  * saw a version go back. Faults come at fixed points of the traffic, not at fixed times of the
  * clock: the checks are about outcomes, never about how fast.
  */
 
-const REQUESTS = 90;
+const REQUESTS = 110;
 const SUBSCRIBERS_PER_DIAGNOSIS = 3;
 const CLIENTS = 20;
 const SYMPTOMS = [
@@ -42,6 +43,7 @@ describe.skipIf(!nginxBinary())('chaos: pod, worker and Redis faults under load,
   const prefix = uniqueRedisPrefix();
   const namespace = uniqueNatsNamespace();
   let redis: OwnServer;
+  let nats: OwnServer;
   let db: TestDatabase;
   let model: ModelServer;
   let mlUrl: string;
@@ -59,8 +61,10 @@ describe.skipIf(!nginxBinary())('chaos: pod, worker and Redis faults under load,
       ['--import', 'tsx', 'src/main.ts'],
       {
         ...apiPodEnv({ db, redisUrl: redis.url, redisKeyPrefix: prefix, natsNamespace: namespace, mlUrl }, port),
+        NATS_URL: nats.url,
         LOG_LEVEL: 'warn',
         DATABASE_POOL_SIZE: '4',
+        DRAIN_DELAY_MS: '300',
         TRUST_PROXY: 'true',
         RATE_LIMIT_POINTS: '1000000000',
         RATE_LIMIT_IP_POINTS: '1000000000',
@@ -87,6 +91,7 @@ describe.skipIf(!nginxBinary())('chaos: pod, worker and Redis faults under load,
       { databaseUrl: db.url, redisKeyPrefix: prefix, natsNamespace: namespace },
       {
         REDIS_URL: redis.url,
+        NATS_URL: nats.url,
         RULES_CHUNK_DELAY_MS: '60',
         // A killed worker's jobs come back soon.
         JOB_ACK_WAIT_MS: '3000',
@@ -103,7 +108,7 @@ describe.skipIf(!nginxBinary())('chaos: pod, worker and Redis faults under load,
   };
 
   beforeAll(async () => {
-    [redis, db] = await Promise.all([startOwnRedis(), migratedDatabase()]);
+    [redis, nats, db] = await Promise.all([startOwnRedis(), startOwnNats(), migratedDatabase()]);
     model = createModelServer();
     mlUrl = (await model.listen(0, '127.0.0.1')).href;
     ports.push(await freePort(), await freePort());
@@ -131,6 +136,7 @@ describe.skipIf(!nginxBinary())('chaos: pod, worker and Redis faults under load,
     await nginx?.stop();
     await model?.close();
     await redis?.dispose();
+    await nats?.dispose();
     await db?.drop();
     await deleteJobStreams(namespace);
   });
@@ -168,6 +174,17 @@ describe.skipIf(!nginxBinary())('chaos: pod, worker and Redis faults under load,
         await redis.stop();
         await new Promise((resolve) => setTimeout(resolve, 1_500));
         await redis.start();
+      });
+      await fault(n - 75, async () => {
+        // NATS restarts: accepted jobs wait in the outbox, workers stop pulling and resume.
+        await nats.stop();
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        await nats.start();
+      });
+      await fault(n - 90, async () => {
+        // A rollout drains the other pod: readiness 503, sockets closed 1001, clients reconnect.
+        await pods[1]?.stop('SIGTERM');
+        pods[1] = await restartPod(ports[1] as number);
       });
 
       const symptoms = SYMPTOMS[n % SYMPTOMS.length] as string[];
@@ -253,6 +270,7 @@ describe.skipIf(!nginxBinary())('chaos: pod, worker and Redis faults under load,
     expect(refused).toBeLessThan(REQUESTS / 2);
     expect(report.subscribers).toBeGreaterThanOrEqual(200);
     expect(workers.length).toBe(3);
+    expect(faults.length).toBe(5);
     expect(clients.some((c) => c.connects() >= 2)).toBe(true);
     // FAILED is allowed by the invariants but would mean the faults cost jobs their attempts.
     expect(report.byTerminalStatus).toEqual({ COMPLETED: report.accepted });
