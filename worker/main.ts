@@ -4,17 +4,10 @@
  * WORKER_HEALTH_PORT; on SIGTERM stops pulling, releases its current jobs and exits 0.
  */
 import { createServer } from 'node:http';
-import { hostname } from 'node:os';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { initOrm } from '../src/db/orm.js';
-import { type HealthCheck, liveness, readiness, readinessHttpStatus } from '../src/http/health.js';
-import { jobNames } from '../src/jobs/diagnosis.job.js';
-import { JetStreamQueue } from '../src/jobs/queue.js';
+import { openCore } from '../src/core.js';
+import { liveness, readiness, readinessHttpStatus } from '../src/http/health.js';
 import { EventLoopMonitor } from '../src/lib/event-loop.js';
-import { createLogger } from '../src/lib/logger.js';
-import { connectRedis } from '../src/lib/redis.js';
-import { StoreMonitor } from '../src/lib/store-health.js';
-import { initTracing } from '../src/lib/tracing.js';
 import { runUntilSignal } from '../src/lifecycle.js';
 import { RedisLiveStateWriter } from '../src/modules/diagnosis/diagnosis.live.js';
 import { startConsumer } from './consumer.js';
@@ -22,41 +15,18 @@ import { WorkerMetrics } from './metrics.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env, 'worker');
-  const logger = createLogger({ level: config.logLevel, name: 'clinical-copilot-worker' });
-  const tracing = await initTracing(config);
-  const orm = await initOrm({ databaseUrl: config.databaseUrl, poolSize: config.databasePoolSize });
-  await orm.em.getConnection().execute('select 1');
-  const redisOptions = { url: config.redisUrl, keyPrefix: config.redisKeyPrefix };
-  const redis = await connectRedis(redisOptions);
+  const metrics = new WorkerMetrics();
+  const core = await openCore(config, { role: 'worker', storeGauge: metrics.storeUp });
+  const { logger, tracing, orm, redis, queue, stores, closers } = core;
   // Only writes: a worker publishes states and never subscribes, so it holds no subscriber connection.
   const live = new RedisLiveStateWriter(redis, config.redisKeyPrefix);
-  const queue = await JetStreamQueue.connect({
-    url: config.natsUrl,
-    names: jobNames(config.jobs.namespace),
-    maxDeliver: config.jobs.maxDeliver,
-    ackWaitMs: config.jobs.ackWaitMs,
-    connectionName: `worker-${hostname()}`,
-    tracing,
-  });
-
-  const metrics = new WorkerMetrics();
   const eventLoop = new EventLoopMonitor().start();
+  closers.defer(() => eventLoop.stop());
   metrics.watchEventLoop(eventLoop);
   let draining = false;
-  // Readiness as for an API pod (the contract's rule): only the database makes it 503. A shared
-  // store's outage makes every worker `degraded` at once — pulling nothing meanwhile (see
-  // startConsumer) — and unreadying them all would only block rollouts and node drains (PDB).
-  const checks: HealthCheck[] = [
-    { name: 'database', critical: true, check: () => orm.em.getConnection().execute('select 1') },
-    { name: 'redis', check: () => redis.ping() },
-    { name: 'nats', check: () => queue.ping() },
-  ];
-  const stores = new StoreMonitor(checks, {
-    intervalMs: config.storeCheckIntervalMs,
-    timeoutMs: config.healthTimeoutMs,
-    logger,
-    gauge: metrics.storeUp,
-  }).start();
+  // Readiness as for an API pod (the contract's rule, see Core.healthChecks): only the database
+  // makes it 503; without Redis or NATS the worker is `degraded` and pulls nothing (startConsumer).
+  const checks = core.healthChecks;
   const health = createServer((req, res) => {
     const send = (status: number, body: unknown) =>
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -83,13 +53,8 @@ async function main(): Promise<void> {
   await runUntilSignal(logger, config.shutdownGraceMs, async () => {
     draining = true;
     await worker.stop();
-    stores.stop();
-    await queue.close();
     await new Promise<void>((resolve) => health.close(() => resolve()));
-    eventLoop.stop();
-    redis.disconnect();
-    await orm.close(true);
-    await tracing.shutdown();
+    await closers.close();
   });
 }
 

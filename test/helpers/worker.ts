@@ -1,15 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { loadConfig } from '../../src/config.js';
-import { initOrm } from '../../src/db/orm.js';
-import { jobNames } from '../../src/jobs/diagnosis.job.js';
-import { JetStreamQueue } from '../../src/jobs/queue.js';
+import { openCore } from '../../src/core.js';
+import type { JetStreamQueue } from '../../src/jobs/queue.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { connectRedis } from '../../src/lib/redis.js';
-import { initTracing } from '../../src/lib/tracing.js';
 import { RedisLiveStateWriter } from '../../src/modules/diagnosis/diagnosis.live.js';
 import { startConsumer } from '../../worker/consumer.js';
 import type { DiagnosisProvider } from '../../worker/llm/provider.js';
+import { WorkerMetrics } from '../../worker/metrics.js';
 import { testEnv } from './env.js';
 import type { TestApi } from './server.js';
 
@@ -60,29 +58,32 @@ export async function startTestWorker(
   spanExporter?: SpanExporter,
 ): Promise<TestWorker> {
   const config = loadConfig(workerEnv(target, env), 'worker');
-  const tracing = await initTracing(config, spanExporter ? { exporter: spanExporter } : {});
-  const logger = createLogger({ level: 'silent' });
-  const orm = await initOrm({ databaseUrl: target.databaseUrl, poolSize: 4 });
-  const options = { url: testEnv.redisUrl, keyPrefix: target.redisKeyPrefix };
-  const redis = await connectRedis(options);
-  const queue = await JetStreamQueue.connect({
-    url: config.natsUrl,
-    names: jobNames(config.jobs.namespace),
-    maxDeliver: config.jobs.maxDeliver,
-    ackWaitMs: config.jobs.ackWaitMs,
+  const metrics = new WorkerMetrics();
+  // The worker's own wiring, with a silent logger and, for tracing tests, an in-memory exporter.
+  const { orm, redis, queue, tracing, logger, stores, closers } = await openCore(config, {
+    role: 'worker',
+    storeGauge: metrics.storeUp,
+    logger: createLogger({ level: 'silent' }),
     connectionName: 'test-worker',
-    tracing,
+    ...(spanExporter ? { spanExporter } : {}),
   });
   const live = new RedisLiveStateWriter(redis, target.redisKeyPrefix);
-  const running = startConsumer({ config, orm, live, queue, logger, tracing, ...(provider ? { provider } : {}) });
+  const running = startConsumer({
+    config,
+    orm,
+    live,
+    queue,
+    logger,
+    tracing,
+    metrics,
+    stores,
+    ...(provider ? { provider } : {}),
+  });
   return {
     queue,
     stop: async () => {
       await running.stop();
-      await queue.close();
-      redis.disconnect();
-      await orm.close(true);
-      await tracing.shutdown();
+      await closers.close();
     },
   };
 }
