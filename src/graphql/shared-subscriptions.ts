@@ -18,11 +18,6 @@ export function isReplayable(schema: GraphQLSchema, operation: OperationDefiniti
 }
 type Source = AsyncIterable<Result> | Result;
 
-interface Member {
-  push(result: Result): void;
-  end(): void;
-}
-
 /**
  * The group a subscription joins: its document, operation name and variables, and the credential
  * it was authenticated with. Members of a group share one execution — one authorisation, made
@@ -94,7 +89,7 @@ export class SharedSubscriptions {
 
 class Group {
   ended = false;
-  private readonly members = new Set<Member>();
+  private readonly members = new Set<GroupMember>();
   private latest: Result | undefined;
   private readonly upstream: AsyncIterator<Result>;
 
@@ -131,7 +126,7 @@ class Group {
     this.members.clear();
   }
 
-  private leave(member: Member): void {
+  leave(member: GroupMember): void {
     this.members.delete(member);
     if (this.members.size === 0 && !this.ended) {
       // The last member left: stop the upstream subscription (and its pub/sub listener).
@@ -141,46 +136,66 @@ class Group {
   }
 
   member(): AsyncIterableIterator<Result> {
-    const buffer: Result[] = [];
-    let waiting: ((r: IteratorResult<Result>) => void) | null = null;
-    let done = false;
-    const member: Member = {
-      push: (result) => {
-        if (waiting) {
-          const resolve = waiting;
-          waiting = null;
-          resolve({ value: result, done: false });
-        } else buffer.push(result);
-      },
-      end: () => {
-        done = true;
-        waiting?.({ value: undefined, done: true });
-        waiting = null;
-      },
-    };
+    const member = new GroupMember(this);
     this.members.add(member);
     if (this.replayLatest && this.latest) member.push(this.latest);
-    const iterator: AsyncIterableIterator<Result> = {
-      next: () => {
-        const item = buffer.shift();
-        if (item) return Promise.resolve({ value: item, done: false });
-        if (done) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => {
-          waiting = resolve;
-        });
-      },
-      return: async () => {
-        if (!done) {
-          done = true;
-          waiting?.({ value: undefined, done: true });
-          waiting = null;
-          this.leave(member);
-        }
-        return { value: undefined, done: true };
-      },
-      [Symbol.asyncIterator]: () => iterator,
-    };
-    return iterator;
+    return member;
+  }
+}
+
+/**
+ * One subscriber's view of a group: results pushed while it is not waiting are buffered. A class
+ * rather than closures: an idle member is one small object (a pod holds tens of thousands).
+ */
+class GroupMember implements AsyncIterableIterator<Result> {
+  /** Results not yet read; allocated when the first one has to wait. */
+  private buffer: Result[] | undefined;
+  private waiting: ((r: IteratorResult<Result>) => void) | undefined;
+  private done = false;
+
+  constructor(private readonly group: Group) {}
+
+  push(result: Result): void {
+    const waiting = this.waiting;
+    if (waiting) {
+      this.waiting = undefined;
+      waiting({ value: result, done: false });
+    } else if (this.buffer) this.buffer.push(result);
+    else this.buffer = [result];
+  }
+
+  end(): void {
+    this.done = true;
+    this.release();
+  }
+
+  next(): Promise<IteratorResult<Result>> {
+    const item = this.buffer?.shift();
+    if (item) return Promise.resolve({ value: item, done: false });
+    if (this.done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => {
+      this.waiting = resolve;
+    });
+  }
+
+  async return(): Promise<IteratorResult<Result>> {
+    if (!this.done) {
+      this.done = true;
+      this.release();
+      this.group.leave(this);
+    }
+    return { value: undefined, done: true };
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Result> {
+    return this;
+  }
+
+  /** Ends a pending `next()`. */
+  private release(): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.({ value: undefined, done: true });
   }
 }
 

@@ -19,6 +19,7 @@ import {
   isSignedOperation,
   NotFromGatewayError,
 } from './gateway-signature.js';
+import { Heartbeat } from './heartbeat.js';
 import { type PersistedOperations, resolvePersistedOperation } from './limits.js';
 import type { RateLimitGuard } from './rate-limit.plugin.js';
 import { credentialDigest, isReplayable, SharedSubscriptions, subscriptionGroupKey } from './shared-subscriptions.js';
@@ -95,9 +96,14 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
   const shared = new SharedSubscriptions();
   // The largest graphql-ws message, like the HTTP body limit.
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxBodyBytes });
+  // Instead of graphql-ws' keep-alive (a timer and closures per socket): one per pod.
+  const heartbeat = new Heartbeat(KEEP_ALIVE_MS);
+  // One listener for every socket, not a closure each (see docs/benchmarks.md, scale).
+  const uncountSocket = () => metrics.wsConnections.dec();
   wss.on('connection', (socket) => {
     metrics.wsConnections.inc();
-    socket.once('close', () => metrics.wsConnections.dec());
+    socket.once('close', uncountSocket);
+    heartbeat.add(socket);
   });
   const count = (state: SocketState | undefined, socket: WebSocket, id: string) => {
     // A socket that closed while the subscription was being set up has already been uncounted.
@@ -146,6 +152,11 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
             Math.max(0, Math.min(ttl, 2 ** 31 - 1)),
           );
           state.expiryTimer.unref();
+          // graphql-ws keeps its context as long as the socket is open, and only this hook reads
+          // the upgrade request (its headers, raw headers and stream state) and the connection
+          // params (the bearer token): let them go rather than hold them for hours per socket.
+          (ctx.extra as { request?: IncomingMessage }).request = undefined;
+          (ctx as { connectionParams?: unknown }).connectionParams = undefined;
           return true;
         } catch (error) {
           const forbidden = error instanceof AppError && error.code === ErrorCode.Forbidden;
@@ -260,9 +271,18 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
       execute: (args) =>
         unexpectedResult(() => (args.rootValue as { execute: (a: typeof args) => unknown }).execute(args)) as never,
       subscribe: (args) =>
-        unexpectedResult(() => (args.rootValue as { subscribe: (a: typeof args) => unknown }).subscribe(args)) as never,
+        unexpectedResult(async () => {
+          const source = await (args.rootValue as { subscribe: (a: typeof args) => unknown }).subscribe(args);
+          // graphql-ws keeps these arguments while the subscription runs (for onNext, which reads
+          // only the result); the root holds this operation's Envelop context and closures, which
+          // a member of a shared group never needs again.
+          args.rootValue = undefined;
+          return source;
+        }) as never,
     },
     wss,
+    // Keep-alive is the pod-wide heartbeat above.
+    0,
   );
 
   return {
@@ -293,6 +313,7 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
     },
     close: (code, reason) =>
       new Promise<void>((resolve) => {
+        heartbeat.stop();
         for (const client of wss.clients) client.close(code, reason);
         // A client that never answers the close handshake would hold its socket for ws' own
         // timeout (30 s, past the pod's grace): cut it after a moment.
@@ -307,6 +328,9 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
       }),
   };
 }
+
+/** Every socket is pinged this often and cut if it did not answer the previous ping (graphql-ws' default). */
+const KEEP_ALIVE_MS = 12_000;
 
 /** How long a client has to answer the server's close frame before its socket is cut. */
 const CLOSE_HANDSHAKE_MS = 2_000;
