@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nginxBinary, startNginx } from '../../bench/lib/nginx.js';
 import { CreatePatientDocument } from '../../client/index.js';
 import { createModelServer, type ModelServer } from '../../ml-server/server.js';
 import { signToken } from '../../src/auth/jwt.js';
@@ -302,6 +303,21 @@ describe('the clinician console in a browser, against two API pods and a worker'
     expect((await fetch(`${base}/console/assets/nothing.js`)).status).toBe(404);
     expect((await fetch(`${base}/console/../package.json`)).status).not.toBe(200);
     expect((await fetch(`${base}/console/`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it.skipIf(!nginxBinary())('reaches the pods through deploy/nginx.conf as well', async () => {
+    const nginx = await startNginx(backends);
+    try {
+      const page = await fetch(`${nginx.base}/console/`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
+      const script = /<script type="module" crossorigin src="([^"]+)"/.exec(await page.text())?.[1] as string;
+      const js = await fetch(`${nginx.base}${script}`);
+      expect(js.status).toBe(200);
+      expect(js.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    } finally {
+      await nginx.stop();
+    }
   });
 
   it('signs in, creates a patient, records observations with field errors, and shows the assessment', async () => {
