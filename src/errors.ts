@@ -72,6 +72,14 @@ export class CostLimitError extends AppError {
   }
 }
 
+/** A persisted-operation rule refused the request (`reason` says which, for clients to act on); HTTP 400. */
+export class PersistedOperationError extends AppError {
+  readonly code = ErrorCode.BadUserInput;
+  constructor(message: string, reason?: 'PERSISTED_QUERY_NOT_FOUND' | 'PERSISTED_QUERY_ONLY') {
+    super(message, ErrorCode.BadUserInput, { ...(reason ? { reason } : {}), http: { status: 400 } });
+  }
+}
+
 export class RateLimitedError extends AppError {
   readonly code = ErrorCode.RateLimited;
   /**

@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
-import { GraphQLError, NoSchemaIntrospectionCustomRule, type ValidationContext } from 'graphql';
+import { type GraphQLError, NoSchemaIntrospectionCustomRule, type ValidationContext } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { GraphqlLimitsConfig } from '../config.js';
-import { ErrorCode } from '../errors.js';
+import { BadUserInputError, PersistedOperationError } from '../errors.js';
 
 /**
  * Query-shape limits (graphql-armor): tokens while parsing, then depth, aliases and directives
@@ -56,7 +56,7 @@ export function useQueryLimits(limits: GraphqlLimitsConfig): Plugin[] {
 
 /** Armor prefixes every message with "Syntax Error:", which is not what most of them are. */
 function limitError(message: string): GraphQLError {
-  return new GraphQLError(message.replace(/^Syntax Error: /, ''), { extensions: { code: ErrorCode.BadUserInput } });
+  return new BadUserInputError(message.replace(/^Syntax Error: /, ''));
 }
 
 /**
@@ -111,18 +111,9 @@ export function sha256(text: string): string {
 
 /** The refusals of persisted-operation mode; BAD_USER_INPUT, with `reason` for clients to act on. */
 export const persistedOperationErrors = {
-  notFound: () =>
-    new GraphQLError('Unknown persisted operation', {
-      extensions: { code: ErrorCode.BadUserInput, reason: 'PERSISTED_QUERY_NOT_FOUND', http: { status: 400 } },
-    }),
-  onlyPersisted: () =>
-    new GraphQLError('Only persisted operations are accepted', {
-      extensions: { code: ErrorCode.BadUserInput, reason: 'PERSISTED_QUERY_ONLY', http: { status: 400 } },
-    }),
-  missing: () =>
-    new GraphQLError('No query and no persisted operation hash', {
-      extensions: { code: ErrorCode.BadUserInput, http: { status: 400 } },
-    }),
+  notFound: () => new PersistedOperationError('Unknown persisted operation', 'PERSISTED_QUERY_NOT_FOUND'),
+  onlyPersisted: () => new PersistedOperationError('Only persisted operations are accepted', 'PERSISTED_QUERY_ONLY'),
+  missing: () => new PersistedOperationError('No query and no persisted operation hash'),
 };
 
 /** Persisted operations over HTTP (Yoga's plugin); `only` refuses every query not in the list. */

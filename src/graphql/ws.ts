@@ -8,7 +8,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Viewer } from '../auth/jwt.js';
 import type { GraphqlLimitsConfig } from '../config.js';
-import { AppError, ErrorCode, InternalError } from '../errors.js';
+import { AppError, BadUserInputError, ErrorCode, InternalError, UnauthenticatedError } from '../errors.js';
 import { errorFields, type Logger } from '../lib/logger.js';
 import type { Metrics } from '../lib/metrics.js';
 import { clientIp, type RateLimitDecision, type RateLimiter } from '../lib/rate-limit.js';
@@ -186,8 +186,7 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
         unexpected(async () => {
           const viewer = ctx.extra.state?.viewer;
           const credential = ctx.extra.state?.credential;
-          if (!viewer || !credential)
-            return [new GraphQLError('Not authenticated', { extensions: { code: ErrorCode.Unauthenticated } })];
+          if (!viewer || !credential) return withoutHttp([new UnauthenticatedError('Not authenticated')]);
           const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
             viewer,
             requestId: randomUUID(),
@@ -207,9 +206,7 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
           if (gatewaySecret && !isSignedOperation(gatewaySecret, payload)) return refuse([new NotFromGatewayError()]);
           if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerSocket) {
             return refuse([
-              new GraphQLError(`At most ${limits.maxSubscriptionsPerSocket} operations may be open on one socket`, {
-                extensions: { code: ErrorCode.BadUserInput },
-              }),
+              new BadUserInputError(`At most ${limits.maxSubscriptionsPerSocket} operations may be open on one socket`),
             ]);
           }
           // Yoga's persisted-operations plugin sees HTTP parameters only; the same rules here.
@@ -221,7 +218,7 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
             document = parse(query);
           } catch (error) {
             const message = error instanceof GraphQLError ? error.message : 'Invalid query';
-            return refuse([new GraphQLError(message, { extensions: { code: ErrorCode.BadUserInput } })]);
+            return refuse([new BadUserInputError(message)]);
           }
           const errors = validate(schema, document);
           if (errors.length > 0) return refuse(errors, document);
