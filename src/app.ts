@@ -76,6 +76,7 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
     ...shared,
     graphiql: config.graphiql,
     ...(options.graphiqlToken ? { graphiqlToken: options.graphiqlToken } : {}),
+    sseSingleConnection: true,
   });
   endpoints.set('/graphql', { yoga, ws: createGraphqlWsServer({ yoga, ...wsOptions }) });
   if (config.subgraph) {

@@ -59,20 +59,31 @@ export class RateLimitGuard {
     return request ? this.viewers.get(request) : undefined;
   }
 
-  authentication(): Plugin {
+  /**
+   * Authenticates an HTTP request by its `Authorization` header and remembers its viewer; a failure
+   * costs the client's address a point and throws (`RATE_LIMITED` past the address's budget). What
+   * {@link authentication} does for Yoga, for transports that bypass Yoga's request pipeline
+   * (graphql-sse's single connection mode).
+   */
+  async authenticateRequest(request: Request, req: IncomingMessage | undefined): Promise<Viewer> {
     const { limiter, deps, trustProxy } = this.options;
+    try {
+      const viewer = await authenticate(deps, request.headers.get('authorization'));
+      this.viewers.set(request, viewer);
+      return viewer;
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      const decision = await limiter.consume('ip', clientIp(req, trustProxy), 1);
+      this.decisions.set(request, decision);
+      throw decision.allowed ? error : refusal(decision);
+    }
+  }
+
+  authentication(): Plugin {
     return {
       onParams: async ({ request, context }) => {
-        try {
-          this.viewers.set(request, await authenticate(deps, request.headers.get('authorization')));
-        } catch (error) {
-          if (!(error instanceof AppError)) throw error;
-          // Yoga's Node adapter hands the IncomingMessage over in the server context.
-          const { req } = context as { req?: IncomingMessage };
-          const decision = await limiter.consume('ip', clientIp(req, trustProxy), 1);
-          this.decisions.set(request, decision);
-          throw decision.allowed ? error : refusal(decision);
-        }
+        // Yoga's Node adapter hands the IncomingMessage over in the server context.
+        await this.authenticateRequest(request, (context as { req?: IncomingMessage }).req);
       },
       onResponse: ({ request, response }) => {
         const decision = this.decisions.get(request);

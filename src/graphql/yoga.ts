@@ -20,6 +20,7 @@ import { GraphiqlAssets, graphiqlOptions } from './graphiql.js';
 import { type PersistedOperations, usePersistedOperationsList, useQueryLimits } from './limits.js';
 import type { RateLimitGuard } from './rate-limit.plugin.js';
 import { buildSchema } from './schema.js';
+import { useSseSingleConnection } from './sse-single-connection.js';
 import { useTextInputRule } from './text-input.js';
 import { useOperationTracing } from './tracing.plugin.js';
 
@@ -45,6 +46,11 @@ export interface YogaOptions {
   tracing?: Tracing;
   /** Serve only operations the federation gateway signed with this secret (`/subgraph`). */
   gatewaySecret?: string | undefined;
+  /**
+   * Serve graphql-sse's single connection mode too (`/graphql`). Never with an allow-list or a
+   * gateway secret: those are checked on Yoga's parameters, which that mode's requests bypass.
+   */
+  sseSingleConnection?: boolean;
 }
 
 export type Yoga = YogaServerInstance<InitialContext, Context>;
@@ -93,6 +99,9 @@ export function createGraphqlServer(options: YogaOptions): Yoga {
       useErrorLog(logger),
       // `/subgraph`: nothing the gateway did not sign reaches the token check or the parser.
       ...(options.gatewaySecret ? [useGatewaySignature(options.gatewaySecret)] : []),
+      ...(options.sseSingleConnection && !persistedOperations && !options.gatewaySecret
+        ? [useSseSingleConnection({ endpoint, guard, maskError })]
+        : []),
       guard.authentication(),
       ...(persistedOperations ? [usePersistedOperationsList(persistedOperations, limits.persistedOperationsOnly)] : []),
       ...useQueryLimits(limits),
