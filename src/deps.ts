@@ -121,6 +121,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       logger,
       freshMs: config.assessment.freshMs,
       retainMs: config.assessment.retainMs,
+      // A claim outlives the longest model call: the client's deadline, with a margin.
+      claimMs: config.ml.timeoutMs + 1_000,
     });
 
     // A subscribed connection can do nothing else: pub/sub gets a connection of its own.

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type AppError, BadUserInputError, MlUnavailableError } from '../../errors.js';
 import type { Breaker } from '../../lib/breaker.js';
 import type { KeyValueCache } from '../../lib/cache.js';
@@ -53,6 +54,11 @@ export interface EngineOptions {
   retainMs: number;
   /** How often a pod re-reads a model's metadata (to notice a new version). */
   metadataRefreshMs?: number;
+  /**
+   * How long a pod's claim to compute a key lasts, and so the longest another pod waits for its
+   * answer before computing the key itself: longer than a model call may take.
+   */
+  claimMs?: number;
 }
 
 /** One patient's request: the model and its input row. */
@@ -64,6 +70,8 @@ export interface AssessmentRequest {
 const KEY_VERSION = 'v1';
 /** How long a pod remembers a result it just computed, to cover the MGET-before-SET race. */
 const RECENT_MS = 1_000;
+/** How often a pod waiting for another pod's answer looks for it. */
+const PEER_POLL_MS = 5;
 /** Model metadata is kept this long in the shared cache, so a pod started during an outage can key. */
 const METADATA_RETAIN_MS = 30 * 24 * 60 * 60_000;
 
@@ -72,9 +80,12 @@ const METADATA_RETAIN_MS = 30 * 24 * 60 * 60_000;
  * shared store. The cache key is model + model version + a digest of the input row, so new
  * observations or a new model version miss by construction, and identical inputs hit from any pod.
  *
- * Concurrent misses for the same key within a pod share one model call (single flight); across
- * pods they are not coordinated: a miss costs one idempotent batched call per pod at worst, and a
- * distributed lock would add a Redis round trip to every miss to save that.
+ * Concurrent misses for the same key share one model call (single flight), within a pod (one
+ * promise per key) and across pods: the pod that first claims a key in the shared cache (SET NX
+ * with an expiry) calls the model, the others poll for its answer. A miss is already a model
+ * call, so the claim's round trip is small beside it; a hit never claims. While the breaker is
+ * not closed the call fails at once and the answer is the stale entry, so nothing is claimed then;
+ * when the claim holder fails (or dies, and its claim expires) a waiter computes the key itself.
  */
 export class AssessmentEngine {
   private readonly inFlight = new Map<string, Promise<CachedAssessment>>();
@@ -229,7 +240,7 @@ export class AssessmentEngine {
       fresh.set(request.model, group);
     }
     for (const [model, { description, batch }] of fresh) {
-      const call = this.inferBatch(model, description, batch);
+      const call = this.computeShared(model, description, batch);
       batch.forEach(({ key }, i) => {
         const one = call.then((rows) => {
           const row = rows[i];
@@ -250,6 +261,81 @@ export class AssessmentEngine {
       });
     }
     return promises;
+  }
+
+  /**
+   * The keys this pod claims, in one batched call; those another pod holds, from that pod's answer
+   * in the shared cache. Each row is the result or the error for its key.
+   */
+  private async computeShared(
+    model: RiskModelName,
+    description: ModelDescription,
+    batch: readonly { key: string; row: InputRow }[],
+  ): Promise<(CachedAssessment | Error)[]> {
+    if (this.o.breaker.state !== 'closed') return this.inferBatch(model, description, batch);
+    const token = randomUUID();
+    const claims = batch.map(({ key }) => `${key}:computing`);
+    const claimMs = this.o.claimMs ?? 5_000;
+    // The shared cache unreachable: each pod computes for itself, as before there was a claim.
+    const claimed = await this.o.cache.claim(claims, token, claimMs).catch(() => batch.map(() => true));
+    const out: (CachedAssessment | Error)[] = new Array(batch.length);
+    const mine = batch.map((_, i) => i).filter((i) => claimed[i]);
+    const theirs = batch.map((_, i) => i).filter((i) => !claimed[i]);
+    const ours = async () => {
+      if (mine.length === 0) return;
+      try {
+        const rows = await this.inferBatch(
+          model,
+          description,
+          mine.map((i) => batch[i] as { key: string; row: InputRow }),
+        );
+        mine.forEach((i, j) => {
+          out[i] = rows[j] as CachedAssessment | Error;
+        });
+      } catch (error) {
+        for (const i of mine) out[i] = error as Error;
+      } finally {
+        // After the answer is in the cache (inferRows wrote it), so waiters find it, not the claim's end.
+        await this.o.cache
+          .release(
+            mine.map((i) => claims[i] as string),
+            token,
+          )
+          .catch(() => undefined);
+      }
+    };
+    await Promise.all([
+      ours(),
+      ...theirs.map(async (i) => {
+        const item = batch[i] as { key: string; row: InputRow };
+        out[i] = await this.awaitPeer(model, description, item, claims[i] as string, claimMs).catch(
+          (error: Error) => error,
+        );
+      }),
+    ]);
+    return out;
+  }
+
+  /** Another pod's answer for `item`; computed here if that pod gives up, dies or takes too long. */
+  private async awaitPeer(
+    model: RiskModelName,
+    description: ModelDescription,
+    item: { key: string; row: InputRow },
+    claim: string,
+    claimMs: number,
+  ): Promise<CachedAssessment | Error> {
+    const deadline = Date.now() + claimMs;
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, PEER_POLL_MS));
+      const [raw, holder] = await this.o.cache.mget([item.key, claim]).catch(() => [null, null]);
+      if (raw) {
+        const entry = JSON.parse(raw) as CachedAssessment;
+        if (Date.now() - entry.computedAt < this.o.freshMs) return entry;
+      }
+      if (!holder) break;
+    }
+    const [row] = await this.inferBatch(model, description, [item]);
+    return row as CachedAssessment | Error;
   }
 
   /** One batched inference; a 4xx for a batch is retried row by row so one bad row fails alone. */
