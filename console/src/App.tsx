@@ -6,7 +6,7 @@ import { ConnectionIndicator } from './components/ConnectionIndicator.js';
 import { PatientList } from './components/PatientList.js';
 import { PatientView } from './components/PatientView.js';
 import { SignIn } from './components/SignIn.js';
-import { ApiContext } from './context.js';
+import { ApiContext, useConnection } from './context.js';
 import { describeError, hasCode } from './errors.js';
 import { useRoute } from './route.js';
 import { savedToken, saveToken } from './session.js';
@@ -44,8 +44,19 @@ function Shell({ onToken }: { onToken: OnToken }) {
       route.name === 'patient' ? 'Patient · Clinical Copilot console' : 'Patients · Clinical Copilot console';
   }, [route]);
 
+  const { state } = useConnection();
   if (hasCode(me.error, 'UNAUTHENTICATED') || hasCode(me.error, 'FORBIDDEN')) {
     return <SignIn onSignIn={onToken} problem={describeError(me.error)} />;
+  }
+  // The socket was closed for the token (4401/4403: expired, or no role): nothing live works any
+  // more, and a screen that looks live would mislead.
+  if (state === 'signed-out') {
+    return (
+      <SignIn
+        onSignIn={onToken}
+        problem="The server ended your session (the token expired or was refused): sign in again."
+      />
+    );
   }
   return (
     <>

@@ -537,6 +537,26 @@ describe('the clinician console in a browser, against two API pods and a worker'
     await shot(page, 'patients');
   }, 60_000);
 
+  it('a token that expires ends the session on screen: the server closes the socket (4401), sign-in comes back', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const page = await context.newPage();
+      page.setDefaultTimeout(UI_TIMEOUT_MS);
+      const token = await signToken(TEST_JWT_SECRET, {
+        sub: 'dr-brief',
+        name: 'Dr Brief',
+        roles: ['clinician'],
+        ttl: 6,
+      });
+      await signIn({ context, page, token });
+      await page.getByText('The server ended your session').waitFor({ timeout: 60_000 });
+      expect(await page.getByLabel('Access token').isVisible()).toBe(true);
+      expect(await page.getByText(/Signed in as/).count()).toBe(0);
+    } finally {
+      await context.close();
+    }
+  }, 90_000);
+
   it('a pod is killed mid-stream: the console reconnects, shows it, and the diagnosis completes on screen', async () => {
     await grace.context.close();
     await ada.page.goto(patientUrl);
