@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { bearerToken, type TokenVerifier, type Viewer } from '../auth/jwt.js';
 import { UnauthenticatedError } from '../errors.js';
 import type { AssessmentEngine } from '../modules/assessment/assessment.engine.js';
@@ -62,11 +62,27 @@ export async function authenticate(deps: ContextDeps, authorization: unknown): P
   return viewer;
 }
 
-/** Builds one operation's context: a fresh EntityManager fork, loaders and audit trail. */
+/**
+ * An operation's EntityManager fork, made when first used: a cached read (snapshot from the
+ * per-pod cache, assessment from Redis) never touches the ORM, and forking costs more than the
+ * rest of such a request's context. Every property is the real fork's, methods bound to it.
+ */
+function lazyFork(orm: MikroORM): EntityManager {
+  let em: EntityManager | undefined;
+  return new Proxy(Object.create(Object.getPrototypeOf(orm.em)) as EntityManager, {
+    get(_target, property) {
+      em ??= orm.em.fork();
+      const value = Reflect.get(em, property, em) as unknown;
+      return typeof value === 'function' ? value.bind(em) : value;
+    },
+  });
+}
+
+/** Builds one operation's context: an EntityManager fork (made when first used), loaders and audit trail. */
 export async function createContext(deps: ContextDeps, initial: InitialContext): Promise<Context> {
   const viewer = initial.viewer ?? (await authenticate(deps, initial.request?.headers.get('authorization')));
   const requestId = initial.requestId ?? requestIdOf(initial.request);
-  const em = deps.orm.em.fork();
+  const em = lazyFork(deps.orm);
   const audit = new AuditTrail(deps.auditLog, viewer.id, requestId, initial.params?.operationName ?? null);
   const patients = new PatientService(em, viewer, audit, deps.clinicians, deps.careTeamEvents, deps.patientSnapshots);
   return {

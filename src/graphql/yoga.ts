@@ -373,6 +373,8 @@ function useOperationMetrics(metrics: Metrics, logger: Logger): Plugin<Context> 
           const seconds = Number(process.hrtime.bigint() - started) / 1e9;
           metrics.operations.inc({ ...labels, outcome: errors.length > 0 ? 'error' : 'ok' });
           metrics.operationDuration.observe(labels, seconds);
+          // Built only when it will be written (LOG_LEVEL=warn in production-like runs).
+          if (!logger.isLevelEnabled('info')) return;
           logger.info(
             {
               requestId: args.contextValue.requestId,

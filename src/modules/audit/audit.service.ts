@@ -58,11 +58,14 @@ function auditRow(e: AuditEvent): AuditRow {
 export async function insertAuditRows(orm: MikroORM, rows: readonly (readonly unknown[])[]): Promise<void> {
   for (let i = 0; i < rows.length; i += MAX_BATCH) {
     const chunk = rows.slice(i, i + MAX_BATCH);
+    // Through knex with bound parameters: MikroORM's `execute` would first inline every value
+    // into the SQL text, which for thousands of rows costs more CPU than the INSERT itself.
     await orm.em
       .getConnection()
-      .execute(
+      .getKnex()
+      .raw(
         `insert into audit_event (${AUDIT_COLUMNS.join(', ')}) values ${chunk.map(() => ROW_PLACEHOLDERS).join(', ')} on conflict (id) do nothing`,
-        chunk.flat(),
+        chunk.flat() as never[],
       );
   }
 }

@@ -358,21 +358,28 @@ export class PatientService {
     return ids.map((id) => {
       const snapshot = snapshots.get(id);
       if (!snapshot || !(this.viewer.isAdmin || snapshot.members.includes(this.viewer.id))) return null;
-      // A copy: the cached row is shared by every operation, and mapping may convert in place.
-      return this.em.map(Patient, { ...snapshot.row });
+      // A shallow copy per operation (GraphQL layers may tag the object, e.g. federation's
+      // __typename); its observations stay the shared, frozen object.
+      return Object.assign(Object.create(Patient.prototype) as Patient, snapshot.patient);
     });
   }
 
-  /** Patients and their care teams' ids from PostgreSQL, in one hand-written statement. */
+  /**
+   * Patients and their care teams' ids from PostgreSQL, in one hand-written statement. Each
+   * patient is mapped once, here, into a frozen object outside every identity map: it is shared
+   * by every operation that reads it from the cache, so none may change it (writes load their own
+   * managed copy), and serving it costs no ORM work per request, only a shallow copy.
+   */
   private async loadSnapshots(ids: readonly string[]): Promise<Map<string, PatientSnapshot>> {
     const rows = await this.em.getConnection().execute<Record<string, unknown>[]>(
       `select p.*, array(select m.clinician_id from care_team_member m where m.patient_id = p.id) as care_team_ids
          from patient p where p.id in (?)`,
       [[...ids]],
     );
+    const mapper = this.em.fork();
     const found = new Map<string, PatientSnapshot>();
     for (const { care_team_ids: members, ...row } of rows) {
-      found.set(row.id as string, { row, members: members as string[] });
+      found.set(row.id as string, { patient: frozenPatient(mapper.map(Patient, row)), members: members as string[] });
     }
     return found;
   }
@@ -405,6 +412,20 @@ export class PatientService {
     }
     return patientIds.map((id) => byPatient.get(id) ?? []);
   }
+}
+
+/**
+ * A patient's fields as a frozen object of the entity's class, detached from any EntityManager
+ * (no collection, no ORM state): what the read path shares between operations.
+ */
+function frozenPatient(entity: Patient): Patient {
+  const patient = Object.create(Patient.prototype) as Patient;
+  for (const key of ['id', 'mrn', 'givenName', 'familyName', 'birthDate', 'sex', 'createdAt', 'observedAt'] as const) {
+    Object.defineProperty(patient, key, { value: entity[key], enumerable: true });
+  }
+  const observations = entity.latestObservations ? Object.freeze({ ...entity.latestObservations }) : null;
+  Object.defineProperty(patient, 'latestObservations', { value: observations, enumerable: true });
+  return Object.freeze(patient);
 }
 
 /** `heartRate` → `heart_rate`, as MikroORM names the observation columns. */

@@ -2,13 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { errorFields, type Logger } from '../../lib/logger.js';
 import type { Redis } from '../../lib/redis.js';
+import type { Patient } from './patient.entity.js';
 
 /**
- * What the read path needs of a patient: its row (as PostgreSQL returns it) and the ids of its
- * care team, from which any viewer's access decision follows.
+ * What the read path needs of a patient: the patient (frozen: it is shared by every operation
+ * that reads it from the cache) and the ids of its care team, from which any viewer's access
+ * decision follows.
  */
 export interface PatientSnapshot {
-  readonly row: Record<string, unknown>;
+  readonly patient: Patient;
   readonly members: readonly string[];
 }
 
