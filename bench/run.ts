@@ -78,11 +78,11 @@ function toMarkdown(report: Record<string, unknown>): string {
     '',
     `${report.date} · \`${report.command}\` · ${JSON.stringify(report.machine)}`,
     '',
-    '| phase | requests | unexpected | req/s | p50 ms | p90 ms | p99 ms | max ms |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| phase | requests | unexpected | req/s | p50 ms | p90 ms | p99 ms | max ms | pod CPU ms/op |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...Object.entries(phases).map(
       ([name, p]) =>
-        `| ${name} | ${p.requests} | ${p.unexpected} | ${p.rps} | ${p.p50} | ${p.p90} | ${p.p99} | ${p.max} |`,
+        `| ${name} | ${p.requests} | ${p.unexpected} | ${p.rps} | ${p.p50} | ${p.p90} | ${p.p99} | ${p.max} | ${p.cpuMsPerOp ?? ''} |`,
     ),
     '',
     ...Object.entries(report)

@@ -113,10 +113,23 @@ export async function fixedRateInterleaved(
 export async function saturate(target: LoadTarget, concurrency: number, durationMs: number): Promise<LoadResult> {
   const pool = new Pool(target.url.origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 30_000 });
   const latencies: number[] = [];
-  let unexpected = 0;
-  let next = 0;
   const start = performance.now();
-  const end = start + durationMs;
+  const unexpected = await saturateInto(pool, target, concurrency, durationMs, latencies);
+  const durationS = (performance.now() - start) / 1000;
+  await pool.close();
+  return summarize(latencies, unexpected, durationS);
+}
+
+async function saturateInto(
+  pool: Pool,
+  target: LoadTarget,
+  concurrency: number,
+  durationMs: number,
+  latencies: number[],
+): Promise<number> {
+  let unexpected = 0;
+  let next = latencies.length;
+  const end = performance.now() + durationMs;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < end) {
@@ -131,6 +144,67 @@ export async function saturate(target: LoadTarget, concurrency: number, duration
       }
     }),
   );
+  return unexpected;
+}
+
+/**
+ * {@link saturate} over several targets in turns: `rounds` slices of `durationMs / rounds` each,
+ * target after target, so every target's figures (and their ratios) come from the same stretch of
+ * a noisy machine rather than from whichever seconds its phase happened to get. `meter` reads a
+ * cumulative counter (e.g. the pod's CPU milliseconds) around each slice; each target gets the sum
+ * of its slices' differences as `metered`.
+ */
+export async function saturateInTurns(
+  targets: readonly LoadTarget[],
+  concurrency: number,
+  durationMs: number,
+  rounds: number,
+  meter: () => number,
+): Promise<(LoadResult & { metered: number })[]> {
+  const pools = targets.map(
+    (target) => new Pool(target.url.origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 30_000 }),
+  );
+  const latencies = targets.map((): number[] => []);
+  const unexpected = targets.map(() => 0);
+  const metered = targets.map(() => 0);
+  const elapsed = targets.map(() => 0);
+  const slice = durationMs / rounds;
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < targets.length; k++) {
+      const before = meter();
+      const started = performance.now();
+      unexpected[k] =
+        (unexpected[k] ?? 0) +
+        (await saturateInto(pools[k] as Pool, targets[k] as LoadTarget, concurrency, slice, latencies[k] as number[]));
+      metered[k] = (metered[k] ?? 0) + meter() - before;
+      elapsed[k] = (elapsed[k] ?? 0) + performance.now() - started;
+    }
+  }
+  await Promise.all(pools.map((pool) => pool.close()));
+  return latencies.map((samples, k) => ({
+    ...summarize(samples, unexpected[k] ?? 0, (elapsed[k] ?? 0) / 1000),
+    metered: metered[k] ?? 0,
+  }));
+}
+
+/**
+ * One request at a time over one keep-alive connection, `count` times: what a single client sees
+ * of a pod that is not otherwise loaded (latency without any queueing).
+ */
+export async function sequential(target: LoadTarget, count: number): Promise<LoadResult> {
+  const pool = new Pool(target.url.origin, { connections: 1, pipelining: 1, keepAliveTimeout: 30_000 });
+  const latencies: number[] = [];
+  let unexpected = 0;
+  const start = performance.now();
+  for (let i = 0; i < count; i++) {
+    const sent = performance.now();
+    try {
+      if (!(await send(pool, target, i))) unexpected += 1;
+    } catch {
+      unexpected += 1;
+    }
+    latencies.push(performance.now() - sent);
+  }
   const durationS = (performance.now() - start) / 1000;
   await pool.close();
   return summarize(latencies, unexpected, durationS);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { signToken } from '../../src/auth/jwt.js';
 import { initOrm, migrateUp } from '../../src/db/orm.js';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/database.js';
@@ -11,7 +12,31 @@ export interface BenchPod {
   base: string;
   url: URL;
   ws: string;
+  /** The pod's own process: its CPU time is what the `cpuMsPerOp` figures divide. */
+  process: Running;
 }
+
+/** Options of {@link BenchStack.startPod} beyond its environment. */
+export interface PodOptions {
+  /** Node flags before the script (e.g. `--cpu-prof --cpu-prof-dir=…` for a profile). */
+  nodeArgs?: readonly string[];
+}
+
+/**
+ * CPU time (user + system, in milliseconds) the process has used so far, from /proc/<pid>/stat:
+ * the pod's own figure, unaffected by how busy the rest of the machine is (unlike wall time).
+ * Linux only; the clock tick is 10 ms, so a phase must run for seconds to make it meaningful.
+ */
+export function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may contain spaces: count the fields after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** `getconf CLK_TCK`: 100 on every Linux this runs on (x86-64 and arm64 kernels fix it there). */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 /**
  * What every bench scenario stands on: a fresh, migrated database, a Redis key prefix and a
@@ -37,37 +62,36 @@ export class BenchStack {
   }
 
   /** Starts `node dist/src/main.js` (as a container would) and waits until it is ready. */
-  async startPod(mlUrl: string, env: Record<string, string> = {}): Promise<BenchPod> {
+  async startPod(mlUrl: string, env: Record<string, string> = {}, options: PodOptions = {}): Promise<BenchPod> {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    this.running.push(
-      await startNode(
-        'dist/src/main.js',
-        {
-          HOST: '127.0.0.1',
-          PORT: String(port),
-          NODE_ENV: 'production',
-          // Per-operation info lines would make the bench measure the pipe to this process.
-          LOG_LEVEL: 'warn',
-          DATABASE_URL: this.db.url,
-          DATABASE_POOL_SIZE: '10',
-          REDIS_URL: 'redis://127.0.0.1:6379',
-          REDIS_KEY_PREFIX: this.prefix,
-          NATS_URL: 'nats://127.0.0.1:4222',
-          NATS_NAMESPACE: this.namespace,
-          ML_URL: mlUrl,
-          JWT_SECRET: this.secret,
-          GATEWAY_HMAC_SECRET: this.gatewaySecret,
-          // One bench clinician drives the pod at full speed: the rate limits are not what is measured.
-          RATE_LIMIT_POINTS: '1000000000',
-          RATE_LIMIT_IP_POINTS: '1000000000',
-          RATE_LIMIT_WS_CONNECT_POINTS: '1000000000',
-          ...env,
-        },
-        () => httpOk(`${base}/health/ready`),
-      ),
+    const process = await startNode(
+      [...(options.nodeArgs ?? []), 'dist/src/main.js'],
+      {
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        NODE_ENV: 'production',
+        // Per-operation info lines would make the bench measure the pipe to this process.
+        LOG_LEVEL: 'warn',
+        DATABASE_URL: this.db.url,
+        DATABASE_POOL_SIZE: '10',
+        REDIS_URL: 'redis://127.0.0.1:6379',
+        REDIS_KEY_PREFIX: this.prefix,
+        NATS_URL: 'nats://127.0.0.1:4222',
+        NATS_NAMESPACE: this.namespace,
+        ML_URL: mlUrl,
+        JWT_SECRET: this.secret,
+        GATEWAY_HMAC_SECRET: this.gatewaySecret,
+        // One bench clinician drives the pod at full speed: the rate limits are not what is measured.
+        RATE_LIMIT_POINTS: '1000000000',
+        RATE_LIMIT_IP_POINTS: '1000000000',
+        RATE_LIMIT_WS_CONNECT_POINTS: '1000000000',
+        ...env,
+      },
+      () => httpOk(`${base}/health/ready`),
     );
-    return { base, url: new URL(`${base}/graphql`), ws: `ws://127.0.0.1:${port}/graphql` };
+    this.running.push(process);
+    return { base, url: new URL(`${base}/graphql`), ws: `ws://127.0.0.1:${port}/graphql`, process };
   }
 
   /** A token of the bench clinician, and the JSON headers that carry it. */
