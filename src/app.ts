@@ -3,6 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Config } from './config.js';
 import type { Deps } from './deps.js';
 import { ErrorCode } from './errors.js';
+import { wantsApolloMultipart } from './graphql/apollo-multipart.js';
 import { PersistedOperations } from './graphql/limits.js';
 import { RateLimitGuard } from './graphql/rate-limit.plugin.js';
 import { buildSubgraphSchema } from './graphql/schema.js';
@@ -129,7 +130,8 @@ export function buildApp(config: Config, deps: Deps, options: AppOptions = {}): 
     }
     const endpoint = endpoints.get(path);
     if (endpoint) {
-      if (req.headers.accept?.includes('text/event-stream')) {
+      const accept = req.headers.accept;
+      if (accept?.includes('text/event-stream') || wantsApolloMultipart(accept)) {
         eventStreams.add(res);
         res.once('close', () => eventStreams.delete(res));
       }

@@ -14,6 +14,7 @@ import { AppError, ErrorCode, InternalError } from '../errors.js';
 import { errorFields, type Logger } from '../lib/logger.js';
 import type { Metrics } from '../lib/metrics.js';
 import type { Tracing } from '../lib/tracing.js';
+import { useApolloMultipartSubscriptions } from './apollo-multipart.js';
 import { type Context, type ContextDeps, createContext, type InitialContext } from './context.js';
 import { useGatewaySignature } from './gateway-signature.js';
 import { GraphiqlAssets, graphiqlOptions } from './graphiql.js';
@@ -99,6 +100,8 @@ export function createGraphqlServer(options: YogaOptions): Yoga {
       useErrorLog(logger),
       // `/subgraph`: nothing the gateway did not sign reaches the token check or the parser.
       ...(options.gatewaySecret ? [useGatewaySignature(options.gatewaySecret)] : []),
+      // Apollo Client's HTTP subscriptions: only the framing of a subscription's answer.
+      useApolloMultipartSubscriptions(),
       ...(options.sseSingleConnection && !persistedOperations && !options.gatewaySecret
         ? [useSseSingleConnection({ endpoint, guard, maskError })]
         : []),

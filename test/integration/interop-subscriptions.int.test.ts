@@ -1,4 +1,4 @@
-import { ApolloClient, gql, InMemoryCache } from '@apollo/client';
+import { ApolloClient, gql, HttpLink, InMemoryCache } from '@apollo/client';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { fetchExchange, subscriptionExchange, Client as UrqlClient } from '@urql/core';
 import { createClient as createSseClient, type ExecutionResult } from 'graphql-sse';
@@ -17,7 +17,8 @@ import { startTestWorker, type TestWorker, targetOf } from '../helpers/worker.js
  * Each client library a clinician's app may use follows a diagnosis to COMPLETED against a real
  * pod and worker, speaking its own protocol with its own code: graphql-ws, graphql-sse in both of
  * its modes (distinct connections, Yoga's own; single connection, `@graphql-yoga/plugin-graphql-sse`),
- * Apollo Client over GraphQLWsLink, and urql's subscription exchange. None of them is our helper.
+ * Apollo Client over GraphQLWsLink and over HttpLink (Apollo's multipart HTTP subscriptions), and
+ * urql's subscription exchange. None of them is our helper.
  */
 const SUBSCRIPTION = /* GraphQL */ `
   subscription Follow($id: ID!) {
@@ -148,6 +149,30 @@ describe('each client library follows a diagnosis to COMPLETED', () => {
     }
   }, 60_000);
 
+  it('Apollo Client with HttpLink (multipart HTTP subscriptions)', async () => {
+    const apollo = new ApolloClient({
+      link: new HttpLink({ uri: api.url.href, headers: { authorization: `Bearer ${alice}` } }),
+      cache: new InMemoryCache(),
+    });
+    try {
+      const id = await requestDiagnosis();
+      const updates = await new Promise<Update[]>((resolve, reject) => {
+        const seen: Update[] = [];
+        apollo.subscribe<{ diagnosisUpdated: Update }>({ query: gql(SUBSCRIPTION), variables: { id } }).subscribe({
+          next: (result) => {
+            if (result.error) reject(result.error);
+            if (result.data) seen.push(result.data.diagnosisUpdated as Update);
+          },
+          error: reject,
+          complete: () => resolve(seen),
+        });
+      });
+      expectFollowedToCompleted(updates, id);
+    } finally {
+      apollo.stop();
+    }
+  }, 60_000);
+
   it('urql with its subscription exchange over graphql-ws', async () => {
     const ws = wsClient(alice);
     const urql = new UrqlClient({
@@ -186,6 +211,29 @@ describe('each client library follows a diagnosis to COMPLETED', () => {
       await ws.dispose();
     }
   }, 60_000);
+});
+
+describe('multipart HTTP subscriptions have the same authorization', () => {
+  const accept = 'multipart/mixed;boundary="graphql";subscriptionSpec=1.0,application/json';
+  const post = (headers: Record<string, string>, id: string) =>
+    fetch(api.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept, ...headers },
+      body: JSON.stringify({ query: SUBSCRIPTION, variables: { id } }),
+    });
+
+  it('refuses them without a token, and answers another clinician’s diagnosis NOT_FOUND, never data', async () => {
+    const id = await requestDiagnosis();
+    const anonymous = await post({}, id);
+    const text = await anonymous.text();
+    expect(anonymous.status === 401 || text.includes('UNAUTHENTICATED')).toBe(true);
+    expect(text).not.toContain('"diagnosisUpdated"');
+    const asBob = await post({ authorization: `Bearer ${bob}` }, id);
+    const bobText = await asBob.text();
+    expect(bobText).toContain('NOT_FOUND');
+    expect(bobText).not.toContain('"status"');
+    expect(bobText.trimEnd().endsWith('--graphql--')).toBe(true);
+  }, 30_000);
 });
 
 describe('graphql-sse single connection mode has the same authorization', () => {
