@@ -94,6 +94,29 @@ export class BenchStack {
     return { base, url: new URL(`${base}/graphql`), ws: `ws://127.0.0.1:${port}/graphql`, process };
   }
 
+  /** Starts `node dist/worker/main.js` on the stack's stores and waits until it is ready. */
+  async startWorker(env: Record<string, string> = {}): Promise<Running> {
+    const healthPort = await freePort();
+    const worker = await startNode(
+      'dist/worker/main.js',
+      {
+        NODE_ENV: 'production',
+        LOG_LEVEL: 'warn',
+        HOST: '127.0.0.1',
+        WORKER_HEALTH_PORT: String(healthPort),
+        DATABASE_URL: this.db.url,
+        REDIS_URL: 'redis://127.0.0.1:6379',
+        REDIS_KEY_PREFIX: this.prefix,
+        NATS_URL: 'nats://127.0.0.1:4222',
+        NATS_NAMESPACE: this.namespace,
+        ...env,
+      },
+      () => httpOk(`http://127.0.0.1:${healthPort}/health/ready`),
+    );
+    this.running.push(worker);
+    return worker;
+  }
+
   /** A token of the bench clinician, and the JSON headers that carry it. */
   async clinician(): Promise<{ token: string; headers: Record<string, string> }> {
     const token = await signToken(this.secret, { sub: 'bench-clinician', roles: ['clinician'], ttl: '2h' });

@@ -5,13 +5,16 @@
  * Measures: `requestDiagnosis` acknowledgement latency at a fixed 200 req/s; fan-out latency from
  * a worker's publish (the same Lua compare-and-set + PUBLISH a worker runs, done here so the
  * publish instant is known) to receipt by graphql-ws subscribers spread over both pods, for 1 and
- * for 10,000 concurrent subscribers; and the memory one idle subscription socket costs a pod.
+ * for 10,000 concurrent subscribers; the memory one idle subscription socket costs a pod; and the
+ * jobs per second one worker process completes, with the `rules` provider and a streaming LLM.
  */
 import { parse, print } from 'graphql';
 import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { connectRedis } from '../../src/lib/redis.js';
 import { RedisLiveStateWriter } from '../../src/modules/diagnosis/diagnosis.live.js';
+import { queryDatabase } from '../../test/helpers/database.js';
+import { ObedientLlm } from '../../test/helpers/obedient-llm.js';
 import { fixedRate, type LoadResult } from '../lib/load.js';
 import { freePort } from '../lib/processes.js';
 import { claimForPublishing } from '../lib/publisher.js';
@@ -67,7 +70,8 @@ export async function runDiagnosisScenario({ seconds }: { seconds: number }): Pr
     const request = JSON.stringify({
       query:
         'mutation R($p: ID!, $i: DiagnosisRequestInput!) { requestDiagnosis(patientId: $p, input: $i) { id status } }',
-      variables: { p: patientId, i: { symptoms: ['fever', 'cough'], notes: 'bench' } },
+      // Three findings of the pneumonia rule: the `rules` provider completes it (two would match nothing, and fail).
+      variables: { p: patientId, i: { symptoms: ['fever', 'cough', 'shortness of breath'], notes: 'bench' } },
     });
     const ackTarget = {
       url: new URL(`${podA.base}/graphql`),
@@ -199,8 +203,54 @@ export async function runDiagnosisScenario({ seconds }: { seconds: number }): Pr
       heapPerSocketKiB: Math.round((heapAfter - heapBefore) / idle / 102.4) / 10,
     };
 
+    // 4. Worker throughput: one worker process on the backlog the phases above left (every job they
+    // accepted is still QUEUED), completions counted in Postgres over a window; first the `rules`
+    // provider with no pacing, then an OpenAI-compatible fake streaming its answer in 16-character
+    // chunks (the model's own time is not the worker's cost, so the fake answers at once).
+    const windowMs = Math.max(5_000, (seconds * 1000) / 2);
+    const count = async (status: string) =>
+      Number(
+        (
+          await queryDatabase<{ n: string }>(
+            stack.db.url,
+            'select count(*)::text as n from diagnosis where status = $1',
+            [status],
+          )
+        )[0]?.n,
+      );
+    const throughput = async (env: Record<string, string>) => {
+      const worker = await stack.startWorker({ WORKER_CONCURRENCY: '8', ...env });
+      try {
+        // Past the start-up: the rate of a running worker.
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        const [before, started] = [await count('COMPLETED'), performance.now()];
+        await new Promise((resolve) => setTimeout(resolve, windowMs));
+        const [after, elapsed] = [await count('COMPLETED'), performance.now() - started];
+        const backlogLeft = await count('QUEUED');
+        if (after === before) console.error(`worker completed nothing:\n${worker.output().slice(-3_000)}`);
+        return {
+          completed: after - before,
+          seconds: Math.round(elapsed / 100) / 10,
+          jobsPerSecond: Math.round(((after - before) / elapsed) * 10_000) / 10,
+          // 0 means the backlog ran out inside the window: the rate is then a lower bound.
+          backlogLeft,
+        };
+      } finally {
+        await worker.stop();
+      }
+    };
+    const workerRules = await throughput({ LLM_PROVIDER: 'rules', RULES_CHUNK_DELAY_MS: '0' });
+    const llm = new ObedientLlm(16);
+    await llm.start();
+    const workerStreamingLlm = await throughput({
+      LLM_PROVIDER: 'openai',
+      LLM_BASE_URL: llm.baseUrl,
+      LLM_MODEL: 'bench-fake',
+    }).finally(() => llm.stop());
+
     return {
       phases: { requestAck },
+      workerThroughput: { workerConcurrency: 8, rules: workerRules, streamingLlm: workerStreamingLlm },
       fanOut: { oneSubscriber: fanOut1, tenThousandSubscribers: fanOut10k },
       idleSockets,
       targets: {

@@ -13,6 +13,12 @@ import type { AddressInfo } from 'node:net';
  * - anything else — a valid answer.
  */
 export class ObedientLlm {
+  /**
+   * @param chunkChars how much of the answer each streamed chunk carries: big by default (a 400 KB
+   * answer must not take minutes), a few characters to stream like a model does, token by token.
+   */
+  constructor(private readonly chunkChars = 4_096) {}
+
   /** Every request body it received (the messages a provider sent). */
   readonly requests: { messages: { role: string; content: string }[] }[] = [];
   private readonly seen = new Map<string, number>();
@@ -32,10 +38,10 @@ export class ObedientLlm {
       this.requests.push(body);
       const answer = this.answerTo(this.notesOf(body));
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      // Big chunks: a 400 KB answer must not take minutes to stream.
-      for (let i = 0; i < answer.length && !res.destroyed; i += 4_096) {
+      const size = this.chunkChars;
+      for (let i = 0; i < answer.length && !res.destroyed; i += size) {
         const ok = res.write(
-          `data: ${JSON.stringify({ choices: [{ delta: { content: answer.slice(i, i + 4_096) } }] })}\n\n`,
+          `data: ${JSON.stringify({ choices: [{ delta: { content: answer.slice(i, i + size) } }] })}\n\n`,
         );
         if (!ok) await new Promise((resolve) => res.once('drain', resolve));
       }
