@@ -103,6 +103,8 @@ export class AuditLog {
   private inFlight: Promise<void> | null = null;
   /** Group-commit writes and events so far, and how many went to the stream (to show the batching). */
   readonly stats = { writes: 0, events: 0, streamed: 0 };
+  /** Whether appends are failing (so writes go directly to PostgreSQL): logged when it changes. */
+  private direct = false;
 
   constructor(
     private readonly orm: MikroORM,
@@ -184,9 +186,13 @@ export class AuditLog {
     try {
       await this.stream.append((events[0] as AuditEvent).id, events.map(auditRow));
       this.stats.streamed += events.length;
+      if (this.direct) this.logger.info('audit stream appends resumed');
+      this.direct = false;
       return true;
     } catch (error) {
-      this.logger.warn({ ...errorFields(error), rows: events.length }, 'audit stream append failed; writing directly');
+      // One line when the stream starts failing, not one per write for the length of an outage.
+      if (!this.direct) this.logger.warn({ ...errorFields(error) }, 'audit stream append failed; writing directly');
+      this.direct = true;
       return false;
     }
   }
