@@ -119,30 +119,18 @@ export class ChaosStack {
   }
 
   private async startWorker(): Promise<void> {
-    const healthPort = await freePort();
     for (let attempt = 1; ; attempt++) {
       try {
-        const worker = await startNode(
-          'dist/worker/main.js',
-          {
-            NODE_ENV: 'production',
-            LOG_LEVEL: 'warn',
-            HOST: '127.0.0.1',
-            WORKER_HEALTH_PORT: String(healthPort),
-            DATABASE_URL: this.base.db.url,
-            DATABASE_POOL_SIZE: '4',
-            REDIS_URL: this.redis.url,
-            REDIS_KEY_PREFIX: this.base.prefix,
-            NATS_URL: this.nats.url,
-            NATS_NAMESPACE: this.base.namespace,
-            RULES_CHUNK_DELAY_MS: '100',
-            JOB_RETRY_DELAY_MS: '200',
-            // A killed worker's jobs come back after this.
-            JOB_ACK_WAIT_MS: '5000',
-            STORE_CHECK_INTERVAL_MS: '250',
-          },
-          () => httpOk(`http://127.0.0.1:${healthPort}/health/ready`),
-        );
+        const worker = await this.base.startWorker({
+          DATABASE_POOL_SIZE: '4',
+          REDIS_URL: this.redis.url,
+          NATS_URL: this.nats.url,
+          RULES_CHUNK_DELAY_MS: '100',
+          JOB_RETRY_DELAY_MS: '200',
+          // A killed worker's jobs come back after this.
+          JOB_ACK_WAIT_MS: '5000',
+          STORE_CHECK_INTERVAL_MS: '250',
+        });
         worker.child.stderr?.on('data', (chunk: Buffer) => {
           this.workerOutput = (this.workerOutput + chunk.toString()).slice(-10_000);
         });
