@@ -21,6 +21,7 @@ const { values } = parseArgs({
     pods: { type: 'string' },
     clients: { type: 'string' },
     'heap-snapshot': { type: 'string' },
+    'cpu-profile': { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
@@ -30,6 +31,7 @@ const scale = {
   pods: number(values.pods),
   clients: number(values.clients),
   heapSnapshot: values['heap-snapshot'],
+  cpuProfile: values['cpu-profile'],
 };
 
 const SCENARIOS: Record<string, (o: { seconds: number }) => Promise<Record<string, unknown>>> = {

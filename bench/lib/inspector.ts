@@ -3,7 +3,7 @@
  * bench can force a full GC before reading a pod's memory, or take a heap snapshot, without the
  * API exposing anything new: the inspector listens on loopback in bench pods only.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, writeFileSync } from 'node:fs';
 import WebSocket from 'ws';
 
 async function session<T>(port: number, work: (call: Call, ws: WebSocket) => Promise<T>): Promise<T> {
@@ -62,4 +62,33 @@ export function heapSnapshot(port: number, file: string): Promise<void> {
       out.end((error?: Error | null) => (error ? reject(error) : resolve())),
     );
   });
+}
+
+/**
+ * Starts V8's CPU profiler in the pod behind `port`; the function returned stops it and writes
+ * the profile to `file` (a `.cpuprofile`: Chrome DevTools' Performance tab, or speedscope).
+ */
+export async function startCpuProfile(port: number, file: string): Promise<() => Promise<void>> {
+  let stop: (() => void) | undefined;
+  const stopped = new Promise<void>((resolve) => {
+    stop = resolve;
+  });
+  let started: () => void = () => undefined;
+  const running = new Promise<void>((resolve) => {
+    started = resolve;
+  });
+  const done = session(port, async (call) => {
+    await call('Profiler.enable');
+    await call('Profiler.setSamplingInterval', { interval: 500 });
+    await call('Profiler.start');
+    started();
+    await stopped;
+    const { profile } = (await call('Profiler.stop')) as { profile: unknown };
+    writeFileSync(file, JSON.stringify(profile));
+  });
+  await Promise.race([running, done]);
+  return async () => {
+    stop?.();
+    await done;
+  };
 }

@@ -19,7 +19,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { parse, print } from 'graphql';
 import { connectRedis, type Redis } from '../../src/lib/redis.js';
 import { RedisLiveStateWriter } from '../../src/modules/diagnosis/diagnosis.live.js';
-import { collectGarbage, heapSnapshot } from '../lib/inspector.js';
+import { collectGarbage, heapSnapshot, startCpuProfile } from '../lib/inspector.js';
 import { freePort } from '../lib/processes.js';
 import { claimForPublishing } from '../lib/publisher.js';
 import { account, isClean, type Published, percentiles, type Receipt, summarise } from '../lib/scale-accounting.js';
@@ -40,6 +40,8 @@ export interface ScaleOptions {
   events?: number;
   /** Writes a heap snapshot of the first pod, once its sockets are idle, to this file. */
   heapSnapshot?: string | undefined;
+  /** Writes a CPU profile of the first pod during the broadcast and spread deliveries to `<this>-{broadcast,spread}.cpuprofile`. */
+  cpuProfile?: string | undefined;
 }
 
 interface ScalePod extends BenchPod {
@@ -327,11 +329,17 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
     // (a) One event to every subscriber of one diagnosis, `events` times, one after another.
     const broadcastPublished: Published[] = [];
     const publishBroadcast = publishers[0] as () => Promise<{ sent: number; version: number }>;
+    const profile = (phase: string) =>
+      options.cpuProfile
+        ? startCpuProfile((pods[0] as ScalePod).inspectPort, `${options.cpuProfile}-${phase}.cpuprofile`)
+        : Promise.resolve(async () => undefined);
+    const stopBroadcastProfile = await profile('broadcast');
     for (let e = 0; e < events; e++) {
       const { sent, version } = await publishBroadcast();
       broadcastPublished.push({ sentAt: sent, version });
       await waitReceived('a', live * (e + 1), 120_000);
     }
+    await stopBroadcastProfile();
     const broadcast = await collect('a', new Map([[broadcastId, broadcastPublished]]), () => broadcastId);
     log(`broadcast: ${JSON.stringify(summarise(broadcast.accounting))}`);
 
@@ -348,11 +356,13 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
     log(`spread: ${spreadLive} subscriptions live in ${Math.round(spreadSubscribeSeconds)} s`);
     const spreadChannelSubscribers = await Promise.all(spreadIds.slice(0, 100).map(numsub));
     await new Promise((r) => setTimeout(r, 2_000));
+    const stopSpreadProfile = await profile('spread');
     const sent = await Promise.all(publishers.slice(1).map((publish) => publish()));
     const spreadPublished = new Map(
       spreadIds.map((id, i) => [id, [{ sentAt: sent[i]?.sent ?? 0, version: sent[i]?.version ?? 0 }]]),
     );
     await waitReceived('b', spreadLive, 120_000);
+    await stopSpreadProfile();
     const spread = await collect('b', spreadPublished, (g) => spreadIds[g % spreadIds.length] as string);
     log(`spread: ${JSON.stringify(summarise(spread.accounting))}`);
 
