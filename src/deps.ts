@@ -141,7 +141,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     // The same subscriber connection as the live state: see RedisCareTeamEvents on why order matters.
     const careTeamEvents: CareTeamEvents =
       redis && subscriber
-        ? new RedisCareTeamEvents(redis, subscriber, config.redisKeyPrefix)
+        ? new RedisCareTeamEvents(redis, subscriber, config.redisKeyPrefix, logger)
         : new MemoryCareTeamEvents();
     // Reads' audit events are appended to a JetStream stream and written to audit_event in batches
     // by a drainer in every pod (see AuditStream); without NATS they are committed directly.

@@ -72,6 +72,18 @@ export class CostLimitError extends AppError {
   }
 }
 
+/**
+ * A store the change needs does not answer, so nothing was changed; retry shortly. For a job that
+ * cannot be stored at all, and for a cancel or sign-off while the live diagnosis state (Redis),
+ * whose compare-and-set decides races with the worker, is unreachable.
+ */
+export class QueueUnavailableError extends AppError {
+  readonly code = ErrorCode.QueueUnavailable;
+  constructor(message = 'The diagnosis store is unavailable; nothing was changed, try again shortly') {
+    super(message, ErrorCode.QueueUnavailable);
+  }
+}
+
 /** A persisted-operation rule refused the request (`reason` says which, for clients to act on); HTTP 400. */
 export class PersistedOperationError extends AppError {
   readonly code = ErrorCode.BadUserInput;

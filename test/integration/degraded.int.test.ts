@@ -3,13 +3,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../bench/lib/processes.js';
 import type { JetStreamQueue } from '../../src/jobs/queue.js';
 import {
+  AddCareTeamMemberDocument,
   AssessmentDocument,
+  CancelDiagnosisDocument,
   DiagnosisDocument,
   DiagnosisUpdatedDocument,
   MeDocument,
   PatientDiagnosesDocument,
   PatientDocument,
   RecordObservationsDocument,
+  RemoveCareTeamMemberDocument,
   RequestDiagnosisDocument,
 } from '../gql/graphql.js';
 import { execute } from '../helpers/graphql.js';
@@ -218,6 +221,18 @@ describe('degraded operation while Redis or NATS is down', () => {
     const acceptedStream = ws.stream(DiagnosisUpdatedDocument, { id: accepted.id }) as Updates;
     await acceptedStream.until((rs) => rs.length > 0);
     expect(lastStatus(acceptedStream)).toBe('QUEUED');
+
+    // Care-team changes are patient writes: they work, a colleague added and removed again.
+    const colleague = 'dr-degraded-colleague';
+    await api.token(colleague);
+    (await execute(api.url, AddCareTeamMemberDocument, { patientId, clinicianId: colleague }, { token })).expectData();
+    (
+      await execute(api.url, RemoveCareTeamMemberDocument, { patientId, clinicianId: colleague }, { token })
+    ).expectData();
+    // A cancel needs the live state's compare-and-set: refused clearly, and retryable, never INTERNAL.
+    const cancelled = await execute(api.url, CancelDiagnosisDocument, { id: accepted.id }, { token });
+    expect(cancelled.codes).toEqual(['QUEUE_UNAVAILABLE']);
+    expect(api.logs.text).toContain('care-team removal not announced');
 
     // Rate limits hold, per pod: a flood from one clinician is refused by the in-memory budget.
     const flooder = await api.token('dr-flood');

@@ -1,7 +1,7 @@
 import { type EntityManager, QueryOrder } from '@mikro-orm/postgresql';
 import DataLoader from 'dataloader';
 import type { Viewer } from '../../auth/jwt.js';
-import { AppError, BadUserInputError, NotFoundError } from '../../errors.js';
+import { AppError, BadUserInputError, NotFoundError, QueueUnavailableError } from '../../errors.js';
 import { errorFields, type Logger } from '../../lib/logger.js';
 import { decodeCursor, olderThan, type Page, type PageArgs, pageSize, toPage } from '../../lib/pagination.js';
 import { noTracing, type Tracing } from '../../lib/tracing.js';
@@ -277,9 +277,24 @@ export class DiagnosisService {
     });
   }
 
-  /** The lifecycle's transitions, with this operation's EntityManager for their Postgres step. */
+  /**
+   * The lifecycle's transitions, with this operation's EntityManager for their Postgres step. A
+   * live store that does not answer refuses the change with QUEUE_UNAVAILABLE (retryable; its
+   * compare-and-set runs first, so nothing was changed), never INTERNAL.
+   */
   private lifecycle(): DiagnosisLifecycle {
-    return new DiagnosisLifecycle(this.deps.live, postgresRecord(this.em));
+    const live = this.deps.live;
+    const unavailable = (): never => {
+      throw new QueueUnavailableError();
+    };
+    return new DiagnosisLifecycle(
+      {
+        get: (ids) => live.get(ids).catch(unavailable),
+        change: (id, precondition, patch, seed) => live.change(id, precondition, patch, seed).catch(unavailable),
+        announce: (view) => live.announce(view).catch(unavailable),
+      },
+      postgresRecord(this.em),
+    );
   }
 
   /** Audits a refused or failed write too (see {@link AuditTrail.write}), with a well-formed id only. */

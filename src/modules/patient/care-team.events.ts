@@ -1,4 +1,5 @@
 import { PubSub } from 'graphql-subscriptions';
+import { errorFields, type Logger } from '../../lib/logger.js';
 import type { Redis } from '../../lib/redis.js';
 import { ChannelSubscriber } from '../../lib/redis-channels.js';
 
@@ -8,7 +9,13 @@ import { ChannelSubscriber } from '../../lib/redis-channels.js';
  * (the patient's in the channel name, the clinician's in the message), never patient data.
  */
 export interface CareTeamEvents {
-  /** Tells every pod that `clinicianId` left `patientId`'s care team; resolves once published. */
+  /**
+   * Tells every pod that `clinicianId` left `patientId`'s care team; resolves once published — or,
+   * Redis being unreachable, once that is logged: the removal itself is committed in PostgreSQL
+   * and refused reads already, so it must not fail (patient writes go on through a Redis outage).
+   * Open subscriptions then learn it at their next re-check (every 5 s), and in any case before
+   * they deliver anything once Redis is back (the resync re-checks access first).
+   */
   removed(patientId: string, clinicianId: string): Promise<void>;
   /**
    * Calls `onRemoved` with the id of every clinician removed from the patient's care team from
@@ -45,6 +52,7 @@ export class RedisCareTeamEvents implements CareTeamEvents {
     private readonly redis: Redis,
     subscriber: Redis,
     private readonly prefix: string,
+    private readonly logger?: Logger,
   ) {
     this.channels = new ChannelSubscriber(subscriber);
   }
@@ -55,7 +63,12 @@ export class RedisCareTeamEvents implements CareTeamEvents {
   }
 
   async removed(patientId: string, clinicianId: string): Promise<void> {
-    await this.redis.publish(this.channelOf(patientId), JSON.stringify({ clinicianId } satisfies Removal));
+    try {
+      await this.redis.publish(this.channelOf(patientId), JSON.stringify({ clinicianId } satisfies Removal));
+    } catch (error) {
+      // Ids only in the channel, and none in the log: which patient is not the operator's business.
+      this.logger?.warn(errorFields(error), 'care-team removal not announced (redis): subscriptions re-check');
+    }
   }
 
   listen(

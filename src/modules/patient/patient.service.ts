@@ -213,8 +213,7 @@ export class PatientService {
         await em.nativeDelete(CareTeamMember, { patient: patientId, clinician: memberId });
         this.audit.inTransaction(em, note);
       });
-      // Announced for a non-member too: if an earlier removal committed but its announcement
-      // failed (Redis down: that answer was an error), the client's retry announces it again.
+      // Announced for a non-member too: a client repeating a removal announces it again.
       await this.accessRevoked(patientId, memberId);
       this.careTeams.clear(patientId);
       return this.em.findOneOrFail(Patient, patientId, { refresh: true });
@@ -227,9 +226,9 @@ export class PatientService {
    * here: this operation's loaders, and every pod's snapshot cache through the patient's shared
    * version ({@link PatientSnapshots.changed}), so the removed clinician's very next read, on any
    * pod, is refused. Then every pod is told, and ends the clinician's open subscriptions on the
-   * patient. If that cannot be told (Redis down) the mutation answers an error although the
-   * removal stands — reads are refused already (pods that cannot reach Redis read PostgreSQL);
-   * the subscriptions end at their next periodic re-check, or when the client's retry announces it.
+   * patient. If that cannot be told (Redis down) the removal still answers — reads are refused
+   * already (pods that cannot reach Redis read PostgreSQL) — and the subscriptions end at their
+   * next periodic re-check, or before they deliver anything when Redis returns.
    */
   private async accessRevoked(patientId: string, clinicianId: string): Promise<void> {
     this.visible.clear(patientId);
