@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
-import { type ExecutionResult, GraphQLError } from 'graphql';
+import { type ExecutionResult, GraphQLError, parse } from 'graphql';
 import type { Response as SseResponse } from 'graphql-sse';
 import type { Plugin } from 'graphql-yoga';
 import type { Viewer } from '../auth/jwt.js';
@@ -62,6 +62,8 @@ export interface SseSingleConnectionOptions {
 /** See the top of this file. */
 export function useSseSingleConnection({ endpoint, guard, maskError }: SseSingleConnectionOptions): Plugin {
   const viewers = new WeakMap<Request, Viewer>();
+  /** The validation errors of a refused operation, which graphql-sse would answer with a bare 400. */
+  const refusals = new WeakMap<Request, readonly Error[]>();
   const reservations = new Map<string, Reservation>();
   const heldBy = (owner: string) => {
     let count = 0;
@@ -107,6 +109,19 @@ export function useSseSingleConnection({ endpoint, guard, maskError }: SseSingle
 
   return {
     onYogaInit: (payload) => sse.onYogaInit?.(payload),
+    // An invalid operation still costs its points, as over HTTP and graphql-ws: Yoga's own charge
+    // for it runs on a response this mode never makes. (Unparsable ones: see onRequest.)
+    onValidate: ({ context, params }) => {
+      const request = (context as { request?: Request }).request;
+      const viewer = request && viewers.get(request);
+      if (!viewer) return;
+      return ({ valid, result }) => {
+        if (valid) return;
+        refusals.set(request, result);
+        const operation = { schema: params.schema, document: params.documentAST };
+        void guard.chargeRefusal(viewer.id, operation, request).catch(() => undefined);
+      };
+    },
     // A subscription that fails while it streams (its patient hidden from the viewer) throws from
     // its iterator. Yoga and graphql-ws answer that with an error; graphql-sse's handler does not
     // catch it, which would leave the stream hanging and the rejection unhandled. On this mode's
@@ -123,19 +138,69 @@ export function useSseSingleConnection({ endpoint, guard, maskError }: SseSingle
     onRequest: async (payload) => {
       const { request, endResponse, serverContext } = payload;
       if (!new URL(request.url).pathname.endsWith(endpoint) || !isSingleConnectionRequest(request)) return;
+      let viewer: Viewer;
       try {
         // Yoga's Node adapter hands the IncomingMessage over in the server context.
         const req = (serverContext as { req?: IncomingMessage } | undefined)?.req;
-        viewers.set(request, await guard.authenticateRequest(request, req));
+        viewer = await guard.authenticateRequest(request, req);
+        viewers.set(request, viewer);
       } catch (error) {
         if (!(error instanceof AppError)) throw error;
         const http = (error.extensions.http ?? {}) as { status?: number; headers?: Record<string, string> };
         endResponse(errorResponse(error.code, error.message, http.status ?? 401, http.headers));
         return;
       }
-      return sse.onRequest?.(payload);
+      // The plugin parses an operation where nothing catches a syntax error: graphql-sse would
+      // answer 500 with the error's stack. Parsed here first, it is the client's mistake — 400,
+      // masked as Yoga masks it, and charged like any refusal.
+      const syntaxError = await syntaxErrorOf(request);
+      if (syntaxError) {
+        await guard.chargeRefusal(viewer.id, undefined, request);
+        const masked = maskError(syntaxError) as GraphQLError;
+        endResponse(errorResponse(ErrorCode.BadUserInput, masked.message, 400));
+        return;
+      }
+      return sse.onRequest?.({
+        ...payload,
+        // Nothing of an unexpected failure leaves the pod: graphql-sse would send its stack.
+        endResponse: (response) => {
+          const refused = refusals.get(request);
+          if (response.status === 400 && refused) {
+            // graphql-sse does not pass an invalid operation's errors on ("Unable to detect
+            // operation AST"): the client gets them, masked as Yoga masks them.
+            const errors = refused.map((error) => {
+              const masked = maskError(error) as GraphQLError;
+              const { http: _http, ...extensions } = masked.extensions as Record<string, unknown>;
+              return { ...masked.toJSON(), extensions };
+            });
+            endResponse(jsonResponse({ errors }, 400));
+            return;
+          }
+          endResponse(
+            response.status >= 500
+              ? errorResponse(ErrorCode.Internal, 'Internal server error', response.status)
+              : response,
+          );
+        },
+      });
     },
   };
+}
+
+/** The syntax error of an operation `POST`ed into a stream, if its query does not parse. */
+async function syntaxErrorOf(request: Request): Promise<GraphQLError | undefined> {
+  if (request.method !== 'POST' || request.headers.get('accept') === 'text/event-stream') return undefined;
+  const body = (await request
+    .clone()
+    .json()
+    .catch(() => undefined)) as { query?: unknown } | undefined;
+  if (typeof body?.query !== 'string') return undefined;
+  try {
+    parse(body.query);
+    return undefined;
+  } catch (error) {
+    return error instanceof GraphQLError ? error : undefined;
+  }
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<ExecutionResult> {
@@ -163,7 +228,11 @@ function refusal(code: ErrorCode, message: string, status: number): SseResponse 
 }
 
 function errorResponse(code: ErrorCode, message: string, status: number, headers: Record<string, string> = {}) {
-  return new Response(JSON.stringify({ errors: [{ message, extensions: { code } }] }), {
+  return jsonResponse({ errors: [{ message, extensions: { code } }] }, status, headers);
+}
+
+function jsonResponse(body: unknown, status: number, headers: Record<string, string> = {}) {
+  return new Response(JSON.stringify(body), {
     status,
     headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
   });

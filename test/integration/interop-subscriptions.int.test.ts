@@ -330,6 +330,46 @@ describe('graphql-sse single connection mode has the same authorization', () => 
     }
   }, 30_000);
 
+  it('charges operations it refuses (invalid, unparsable) to the clinician, as over HTTP', async () => {
+    const limited = await startTestApi({ env: { RATE_LIMIT_POINTS: '3' } });
+    try {
+      const carol = await limited.token('dr-carol-interop');
+      const headers = { authorization: `Bearer ${carol}` };
+      const streamToken = await (await fetch(limited.url, { method: 'PUT', headers })).text();
+      const abort = new AbortController();
+      const stream = await fetch(limited.url, {
+        headers: { ...headers, accept: 'text/event-stream', [STREAM_TOKEN_HEADER]: streamToken },
+        signal: abort.signal,
+      });
+      expect(stream.status).toBe(200);
+      for (const [i, query] of ['subscription { nope }', 'subscription {', 'query { nope }'].entries()) {
+        const sent = await fetch(limited.url, {
+          method: 'POST',
+          headers: { ...headers, 'content-type': 'application/json', [STREAM_TOKEN_HEADER]: streamToken },
+          body: JSON.stringify({ query, extensions: { operationId: `bad-${i}` } }),
+        });
+        const text = await sent.text();
+        // Refused with a 400 that says why, as over HTTP — never a 500, never a stack trace.
+        expect(sent.status, `${query}: ${text}`).toBe(400);
+        expect(text).not.toMatch(/\n\s+at /);
+        expect(text).toMatch(/Syntax Error|Cannot query field/);
+      }
+      // Three refusals spent the three points (charged as they were refused): the next operation
+      // anywhere is RATE_LIMITED.
+      await new Promise((r) => setTimeout(r, 200));
+      const next = await fetch(limited.url, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: JSON.stringify({ query: '{ me { id } }' }),
+      });
+      const answer = (await next.json()) as { errors?: { extensions?: { code?: string } }[] };
+      expect(answer.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+      abort.abort();
+    } finally {
+      await limited.close();
+    }
+  }, 30_000);
+
   it('gives a reservation back when its stream closes, so a clinician never runs out', async () => {
     for (let i = 0; i < 12; i++) {
       const reservation = await put({ authorization: `Bearer ${alice}` });
