@@ -68,7 +68,7 @@ async function metrics(base: string): Promise<PodMetrics> {
 
 /** One forked client process and a way to wait for its next message of a kind. */
 class ClientProcess {
-  private readonly waiters: { type: string; resolve: (m: ClientMessage) => void }[] = [];
+  private readonly waiters: { type: string; resolve: (m: ClientMessage) => void; reject: (e: Error) => void }[] = [];
   latest: Extract<ClientMessage, { type: 'progress' }> | undefined;
   exited: number | null | undefined;
 
@@ -80,6 +80,8 @@ class ClientProcess {
     });
     child.once('exit', (code) => {
       this.exited = code;
+      // A client process that died answers nothing more: whoever waits on it fails now, not at its timeout.
+      for (const waiter of this.waiters.splice(0)) waiter.reject(new Error(`client process exited with ${code}`));
     });
   }
 
@@ -106,6 +108,10 @@ class ClientProcess {
         resolve: (m) => {
           clearTimeout(timer);
           resolve(m as Extract<ClientMessage, { type: T }>);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
         },
       });
     });
@@ -313,6 +319,7 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
           });
       }
       return {
+        receipts,
         accounting: account(subscribers, receipts, published),
         closed: reports.reduce((n, r) => n + r.closed, 0),
         errors: reports.flatMap((r) => r.errors).slice(0, 10),
@@ -341,6 +348,14 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
     }
     await stopBroadcastProfile();
     const broadcast = await collect('a', new Map([[broadcastId, broadcastPublished]]), () => broadcastId);
+    // The events went out one after another with pauses between them: the rate is over the time
+    // each took to reach its last subscriber, not over the whole phase.
+    const lastReceipt = new Map<number, number>();
+    for (const r of broadcast.receipts) lastReceipt.set(r.version, Math.max(lastReceipt.get(r.version) ?? 0, r.at));
+    const deliveringSeconds = broadcastPublished.reduce(
+      (sum, p) => sum + Math.max(0, (lastReceipt.get(p.version) ?? p.sentAt) - p.sentAt) / 1000,
+      0,
+    );
     log(`broadcast: ${JSON.stringify(summarise(broadcast.accounting))}`);
 
     // (b) N more subscriptions over N/10 diagnoses (socket g follows spreadIds[g % n]); all advance at once.
@@ -378,6 +393,7 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
       process.exitCode = 1;
     }
     const a = summarise(broadcast.accounting);
+    a.eventsPerSecond = deliveringSeconds > 0 ? Math.round(broadcast.accounting.delivered / deliveringSeconds) : 0;
     const b = summarise(spread.accounting);
     return {
       phases: {
