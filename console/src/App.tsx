@@ -1,5 +1,5 @@
 import { Provider, useQuery } from '@urql/preact';
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { MeDocument } from '../../client/index.js';
 import { type Api, createApi } from './api.js';
 import { ConnectionIndicator } from './components/ConnectionIndicator.js';
@@ -39,9 +39,14 @@ function SignedIn({ token, onToken }: { token: string; onToken: OnToken }) {
 function Shell({ onToken }: { onToken: OnToken }) {
   const [me] = useQuery({ query: MeDocument });
   const route = useRoute();
+  // A new screen: its title, and the keyboard's focus at its start (not on a link that is gone),
+  // as a page load would put it. Not on the first screen, where the skip link comes first.
+  const shown = useRef(false);
   useEffect(() => {
     document.title =
       route.name === 'patient' ? 'Patient · Clinical Copilot console' : 'Patients · Clinical Copilot console';
+    if (shown.current) document.getElementById('main')?.focus();
+    shown.current = true;
   }, [route]);
 
   const { state } = useConnection();
@@ -60,7 +65,16 @@ function Shell({ onToken }: { onToken: OnToken }) {
   }
   return (
     <>
-      <a class="skip-link" href="#main">
+      {/* biome-ignore lint/a11y/useValidAnchor: a skip link is a link to #main (WCAG G1); the click handler only keeps the route's hash */}
+      <a
+        class="skip-link"
+        href="#main"
+        onClick={(event) => {
+          // Focus the content without changing the URL's hash, which holds the screen.
+          event.preventDefault();
+          document.getElementById('main')?.focus();
+        }}
+      >
         Skip to content
       </a>
       <header class="topbar">

@@ -15,7 +15,11 @@ export function href(route: Route): string {
 export function useRoute(): Route {
   const [route, setRoute] = useState(() => parseRoute(window.location.hash));
   useEffect(() => {
-    const onChange = () => setRoute(parseRoute(window.location.hash));
+    // Only the console's own routes (`#/…`): an in-page anchor such as the skip link's is no new screen.
+    const onChange = () => {
+      if (window.location.hash.startsWith('#/') || window.location.hash === '')
+        setRoute(parseRoute(window.location.hash));
+    };
     window.addEventListener('hashchange', onChange);
     return () => window.removeEventListener('hashchange', onChange);
   }, []);

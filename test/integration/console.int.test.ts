@@ -506,6 +506,8 @@ describe('the clinician console in a browser, against two API pods and a worker'
     await link.focus();
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Hopper, Grace', level: 1 }).waitFor();
+    // The new screen has the focus at its start, as a page load would.
+    await poll(() => page.evaluate(() => document.activeElement?.id)).toBe('main');
     await page.getByRole('heading', { name: 'Diagnoses' }).waitFor();
     // Paging: eleven more patients are two pages of ten.
     for (let i = 1; i <= 11; i++) {
