@@ -1,4 +1,4 @@
-import { useQuery } from '@urql/preact';
+import { useClient, useQuery } from '@urql/preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { type MeQuery, PatientViewDocument } from '../../../client/index.js';
 import { useConnection } from '../context.js';
@@ -21,23 +21,33 @@ export function PatientView({ id, me }: { id: string; me: MeQuery['me'] | undefi
   // nothing of the patient stays on screen, whatever the cache still holds.
   const [lost, setLost] = useState(false);
   const { reconnects } = useConnection();
+  const client = useClient();
   const patient = lost ? null : view.data?.patient;
   const notFound = lost || (!view.fetching && hasCode(view.error, 'NOT_FOUND'));
 
   useEffect(() => {
-    if (!notFound) return;
+    if (!notFound || lost) return;
     const timer = setInterval(() => refetch({ requestPolicy: 'network-only' }), NOT_FOUND_RETRY_MS);
     return () => clearInterval(timer);
-  }, [notFound, refetch]);
+  }, [notFound, lost, refetch]);
   // Stable, so the live subscriptions below it are not made again on every render.
   const onLost = useCallback(() => setLost(true), []);
+  // Lost: only a fresh answer from the API may show the patient again (added back to its care
+  // team), never what the cache still holds from before.
   useEffect(() => {
-    if (lost) refetch({ requestPolicy: 'network-only' });
-  }, [lost, refetch]);
-  // Added back to the care team: the patient answers again, so show it again.
-  useEffect(() => {
-    if (lost && view.data?.patient && !view.stale && !view.fetching) setLost(false);
-  }, [lost, view.data, view.stale, view.fetching]);
+    if (!lost) return;
+    let stopped = false;
+    const check = async () => {
+      const answer = await client.query(PatientViewDocument, { id }, { requestPolicy: 'network-only' }).toPromise();
+      if (!stopped && answer.data?.patient) setLost(false);
+    };
+    void check();
+    const timer = setInterval(() => void check(), NOT_FOUND_RETRY_MS);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+  }, [lost, client, id]);
   useEffect(() => {
     if (reconnects > 0) refetch({ requestPolicy: 'network-only' });
   }, [reconnects, refetch]);
