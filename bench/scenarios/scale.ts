@@ -206,7 +206,7 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
           { p: patients[i % patientCount], i: { symptoms: ['fever'], notes: 'bench scale' } },
         )
       ).requestDiagnosis?.id as string;
-    const ids = await bounded(diagnosisCount + 1, 16, request);
+    const ids = await bounded(diagnosisCount + 1, 48, request);
     const [broadcastId, ...spreadIds] = ids as [string, ...string[]];
     // Taken to RUNNING as a worker would, before anyone subscribes: every later publish is counted.
     const writer = new RedisLiveStateWriter(store, stack.prefix);
