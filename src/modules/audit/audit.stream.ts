@@ -201,6 +201,9 @@ export class AuditStream {
             this.writing ??= this.writeReceived(write);
           },
         });
+        // close() may have come while the consumer was being looked up or started: it found no
+        // messages to stop then, so stop them here, or this loop would wait on them for ever.
+        if (this.stopping) this.messages.stop();
         await this.messages.closed();
       } catch {
         // Retried below.
