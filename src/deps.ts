@@ -11,6 +11,7 @@ import { Breaker } from './lib/breaker.js';
 import { type KeyValueCache, MemoryCache, RedisCache } from './lib/cache.js';
 import type { Logger } from './lib/logger.js';
 import { Metrics } from './lib/metrics.js';
+import { definedKeys } from './lib/objects.js';
 import { RateLimiter } from './lib/rate-limit.js';
 import { connectRedis, type Redis } from './lib/redis.js';
 import type { StoreMonitor } from './lib/store-health.js';
@@ -91,7 +92,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const core = await openCore(config, {
     role: 'api',
     storeGauge: metrics.storeUp,
-    ...pick(overrides, 'logger', 'databaseUrl', 'spanExporter'),
+    ...definedKeys(overrides, 'logger', 'databaseUrl', 'spanExporter'),
   });
   const { logger, tracing, orm, redis, queue, closers } = core;
   return closers.guard(async () => {
@@ -199,8 +200,4 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       close: () => closers.close(),
     };
   });
-}
-
-function pick<T extends object, K extends keyof T>(from: T, ...keys: K[]): Pick<T, K> {
-  return Object.fromEntries(keys.filter((k) => from[k] !== undefined).map((k) => [k, from[k]])) as Pick<T, K>;
 }

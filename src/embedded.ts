@@ -17,6 +17,7 @@ import { type AuthConfig, ConfigError, loadConfig } from './config.js';
 import { startEmbeddedPostgres } from './db/embedded-postgres.js';
 import { migrateUp } from './db/orm.js';
 import { createDeps } from './deps.js';
+import { definedKeys } from './lib/objects.js';
 import { acquirePidLock, LockHeldError, type PidLock } from './lib/pid-lock.js';
 import { runUntilSignal } from './lifecycle.js';
 
@@ -51,7 +52,7 @@ async function main(): Promise<void> {
 
   const token =
     auth.kind === 'secret'
-      ? await signToken(auth.secret, { ...DEMO_ADMIN, ttl: '12h', ...pick(auth, 'issuer', 'audience') })
+      ? await signToken(auth.secret, { ...DEMO_ADMIN, ttl: '12h', ...definedKeys(auth, 'issuer', 'audience') })
       : undefined;
   const app = buildApp(effective, deps, token ? { graphiqlToken: token } : {});
   const url = await app.listen();
@@ -78,10 +79,6 @@ function lockDataDir(dataDir: string): PidLock {
       `${dataDir} is in use by another npm start (pid ${error.pid}); stop it first, or give this one its own DATA_DIR`,
     );
   }
-}
-
-function pick(auth: AuthConfig, ...keys: ('issuer' | 'audience')[]): { issuer?: string; audience?: string } {
-  return Object.fromEntries(keys.filter((k) => auth[k]).map((k) => [k, auth[k]]));
 }
 
 main().catch((error: unknown) => {

@@ -279,7 +279,9 @@ export function windows(samples: readonly Sample[], windowMs: number): WindowSta
   const buckets = new Map<string, Sample[]>();
   for (const s of samples) {
     const key = `${s.kind}:${Math.floor(s.t / windowMs)}`;
-    buckets.set(key, [...(buckets.get(key) ?? []), s]);
+    const bucket = buckets.get(key);
+    if (bucket) bucket.push(s);
+    else buckets.set(key, [s]);
   }
   return [...buckets.entries()]
     .map(([key, list]) => {
