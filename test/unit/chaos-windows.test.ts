@@ -19,7 +19,12 @@ describe('the chaos bench timeline', () => {
   it('counts a request inside a fault window for that fault, and the others as steady', () => {
     const samples = [sample(1_000, 'diagnosis', 5, false), sample(9_000, 'diagnosis', 3)];
     const stats = faultWindowStats(samples, [{ kind: 'kill-pod', target: 0, start: 500, end: 2_000 }]);
-    expect(stats.faults[0]?.diagnosis).toEqual({ requests: 1, errors: 1, errorRate: 1, p99: 5 });
+    expect((stats.faults[0] as Record<string, unknown> | undefined)?.diagnosis).toEqual({
+      requests: 1,
+      errors: 1,
+      errorRate: 1,
+      p99: 5,
+    });
     expect(stats.steady.diagnosis).toEqual({ requests: 1, errors: 0, errorRate: 0, p99: 3 });
   });
 });
