@@ -42,16 +42,32 @@ describe('published coefficients', () => {
 describe('framinghamRisk reproduces published results (framingham.vectors.json)', () => {
   it('has sourced vectors', () => {
     const ids = new Set(vectors.sources.map((s) => s.id));
-    for (const vector of vectors.cases) expect(ids).toContain(vector.source);
-    expect(vectors.cases.length).toBeGreaterThanOrEqual(4);
+    for (const vector of [...vectors.cases, vectors.pointsSheet]) expect(ids).toContain(vector.source);
+    expect(vectors.cases.length).toBeGreaterThanOrEqual(12);
   });
 
-  it.each(vectors.cases)('$inputs.sex, $inputs.age: $riskPercent % ($source)', (vector) => {
+  it.each(vectors.cases)('$inputs.sex, $inputs.age: $riskPercent % ($source: $ref)', (vector) => {
     const result = framinghamRisk(vector.inputs);
     expect(result.risk * 100).toBeCloseTo(vector.riskPercent, vector.digits);
     expect(result.riskLevel).toBe(vector.riskLevel);
     if (vector.relativeLogHazard !== undefined)
       expect(result.relativeLogHazard).toBeCloseTo(vector.relativeLogHazard, 4);
+  });
+});
+
+describe("D'Agostino 2008's worked examples of its points score sheet (framingham.vectors.json pointsSheet)", () => {
+  it.each(vectors.pointsSheet.cases)('$ref: $totalPoints points, $sheetRiskPercent % on the sheet', (example) => {
+    const { points, totalPoints, sheetRiskPercent, rowsEitherSide } = example;
+    expect(Object.values(points).reduce((sum, p) => sum + p, 0)).toBe(totalPoints);
+    const [below, above] = rowsEitherSide;
+    expect(below).toBeLessThan(sheetRiskPercent);
+    expect(above).toBeGreaterThan(sheetRiskPercent);
+    const result = framinghamRisk(example.inputs);
+    // The equation, not the sheet, is our model: it falls between the sheet's rows either side,
+    expect(result.risk * 100).toBeGreaterThan(below);
+    expect(result.risk * 100).toBeLessThan(above);
+    // and in the band the sheet's own answer falls in.
+    expect(result.riskLevel).toBe(framinghamRiskLevel(sheetRiskPercent / 100));
   });
 });
 

@@ -1,9 +1,11 @@
 /**
  * The vectors — each band at both of its printed edges, values between bands, Chart 2's risk
- * levels and whole patients — are published in ml-server/models/vectors/news2.vectors.json with
- * their sources (Royal College of Physicians, National Early Warning Score (NEWS) 2, December
- * 2017: Chart 1 for points, Chart 2 for the clinical risk). The OIP conformance test runs the same
- * patients through the model server.
+ * levels on both sides of every threshold and whole patients — are published in
+ * ml-server/models/vectors/news2.vectors.json with their sources (Royal College of Physicians,
+ * National Early Warning Score (NEWS) 2, December 2017: Chart 1 for points, Chart 2 for the
+ * clinical risk), beside the cases two open implementations test (each cited by repository, file,
+ * commit and case), the cases our engine cannot take and why, and where a source departs from the
+ * chart. The OIP conformance test runs the whole patients through the model server.
  */
 import { describe, expect, it } from 'vitest';
 import { CONSCIOUSNESS_LEVELS } from '../../src/ml/risk-model.contract.js';
@@ -104,5 +106,62 @@ describe('scoreNews2', () => {
     const score = () => scoreNews2({ ...normal, [field]: value });
     expect(score).toThrow(RangeError);
     expect(score).toThrow(message);
+  });
+});
+
+describe('the cases open implementations test, in our format (news2.vectors.json "published")', () => {
+  const sources = new Map(vectors.sources.map((s) => [s.id, s]));
+
+  it('cites each case group by repository, commit and file', () => {
+    for (const group of [...vectors.published, ...vectors.notRun, ...vectors.disagreements]) {
+      const source = sources.get(group.source);
+      expect(source, group.source).toBeDefined();
+      expect(source?.repository).toMatch(/^[\w.-]+\/[\w.-]+$/);
+      expect(source?.commit).toMatch(/^[0-9a-f]{40}$/);
+      expect(group.file).not.toBe('');
+    }
+  });
+
+  for (const group of vectors.published) {
+    describe(`${group.source}: ${group.file}${group.test ? ` — ${group.test}` : ''}`, () => {
+      it.each(group.cases)('$ref', (vector) => {
+        const vitals: News2Vitals = { ...normal, ...vector.set };
+        if (vector.refused) {
+          // Outside the physiologically possible range the API enforces: refused, never scored.
+          expect(() => scoreNews2(vitals)).toThrow(RangeError);
+          return;
+        }
+        const result = scoreNews2(vitals);
+        for (const [parameter, points] of Object.entries(vector.points ?? {}))
+          expect(result.points[parameter as keyof News2Vitals], parameter).toBe(points);
+        if (vector.score !== undefined) expect(result.score).toBe(vector.score);
+        if (vector.redScore !== undefined) expect(Object.values(result.points).includes(3)).toBe(vector.redScore);
+        if (vector.riskLevel !== undefined) expect(result.riskLevel).toBe(vector.riskLevel);
+        // A case that asserts nothing would pass whatever we scored.
+        expect(vector.points ?? vector.score ?? vector.redScore ?? vector.riskLevel).toBeDefined();
+      });
+    });
+  }
+
+  it('tests every parameter at every printed band edge from both sides in the RCP vectors', () => {
+    // The lower and upper printed limit of each band, Chart 1; each must be a vector.
+    const printed: Record<string, number[]> = {
+      respiratoryRate: [8, 9, 11, 12, 20, 21, 24, 25],
+      spo2: [91, 92, 93, 94, 95, 96],
+      systolicBp: [90, 91, 100, 101, 110, 111, 219, 220],
+      heartRate: [40, 41, 50, 51, 90, 91, 110, 111, 130, 131],
+      temperatureC: [35, 35.1, 36, 36.1, 38, 38.1, 39, 39.1],
+    };
+    for (const [parameter, edges] of Object.entries(printed)) {
+      const tested = vectors.bands[parameter as keyof News2Vitals].cases.map(([value]) => value);
+      expect(tested, parameter).toEqual(expect.arrayContaining(edges));
+    }
+  });
+
+  it("records what it does not run, and the source's departures from the chart, with reasons", () => {
+    expect(vectors.scope).toMatch(/Scale 1 only/);
+    expect(vectors.notRun.some((n) => /Scale 2/.test(n.reason))).toBe(true);
+    for (const d of vectors.disagreements)
+      expect([d.finding, d.chart, d.verdict].every((t) => t.length > 0)).toBe(true);
   });
 });

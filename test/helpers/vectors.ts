@@ -3,16 +3,41 @@
  * Each file names its sources; the model unit tests and the OIP conformance test both run them.
  */
 import { readFileSync } from 'node:fs';
-import type { FraminghamInputs } from '../../ml-server/models/framingham.js';
+import type { FraminghamFactor, FraminghamInputs } from '../../ml-server/models/framingham.js';
 import type { News2Vitals } from '../../ml-server/models/news2.js';
 import type { RiskLevel } from '../../src/ml/risk-model.contract.js';
 
 type News2Parameter = keyof News2Vitals;
 
+/** A source the vectors cite: the RCP report, or an open implementation at a commit. */
+export interface VectorSource {
+  id: string;
+  cite: string;
+  repository?: string;
+  commit?: string;
+}
+
+/**
+ * One case an open implementation tests, in our format: the vital signs it sets on top of Chart
+ * 1's 0 column, and only what the source asserts — points of some parameters, the aggregate,
+ * whether any parameter scores 3, the clinical risk — or that our engine refuses the value.
+ */
+export interface News2PublishedCase {
+  ref: string;
+  set: Partial<News2Vitals>;
+  points?: Partial<Record<News2Parameter, number>>;
+  score?: number;
+  redScore?: boolean;
+  riskLevel?: RiskLevel;
+  refused?: true;
+  note?: string;
+}
+
 export interface News2Vectors {
-  sources: { id: string; cite: string }[];
+  scope: string;
+  sources: VectorSource[];
   bands: Record<News2Parameter, { source: string; rule: string; cases: [number | boolean | string, number][] }>;
-  betweenBands: { source: string; cases: [News2Parameter, number, number][] };
+  betweenBands: { source: string; note: string; cases: [News2Parameter, number, number][] };
   riskLevels: {
     source: string;
     parameterOrder: News2Parameter[];
@@ -26,20 +51,39 @@ export interface News2Vectors {
     score: number;
     riskLevel: RiskLevel;
   }[];
+  published: { source: string; file: string; test?: string; note: string; cases: News2PublishedCase[] }[];
+  notRun: { source: string; file: string; refs: string[]; reason: string }[];
+  disagreements: { source: string; file: string; refs: string[]; finding: string; chart: string; verdict: string }[];
 }
 
 export interface FraminghamVectors {
-  sources: { id: string; cite: string }[];
+  sources: VectorSource[];
   coefficients: Record<'MALE' | 'FEMALE', Record<string, number>> & { source: string };
   cases: {
     source: string;
+    ref: string;
     inputs: FraminghamInputs;
     riskPercent: number;
     digits: number;
     relativeLogHazard?: number;
     riskLevel: RiskLevel;
   }[];
+  /** The paper's worked examples of its points score sheet, which the equation only approximates. */
+  pointsSheet: {
+    source: string;
+    note: string;
+    cases: {
+      ref: string;
+      inputs: FraminghamInputs;
+      points: Record<FraminghamFactor, number>;
+      totalPoints: number;
+      sheetRiskPercent: number;
+      rowsEitherSide: [number, number];
+      heartAge: number;
+    }[];
+  };
   baseline: { source: string; MALE: number; FEMALE: number };
+  notUsed: { source: string; file: string; commit: string; reason: string }[];
 }
 
 const read = <T>(file: string): T =>
