@@ -17,9 +17,11 @@ import { framinghamVectors, news2Vectors } from '../helpers/vectors.js';
 /**
  * Open Inference Protocol v2 conformance of the reference model server: every endpoint's answer,
  * success and error alike, and every request the test sends, is judged by ajv against the JSON
- * Schema of the protocol's objects (ml-server/spec/oip-v2-rest.schema.json, written from the
- * specification's text, which it cites). The published NEWS2 and Framingham vectors then run
- * through the server, read by the API's own client.
+ * Schema of the protocol's objects (ml-server/spec/oip-v2-rest.schema.json, our transcription of
+ * the specification's text, which it cites; ml-server/spec/oip-v2-rest.schema.test.ts holds it to
+ * the table of endpoints and members that text lists, and this test calls every endpoint of that
+ * table). The published NEWS2 and Framingham vectors then run through the server, read by the
+ * API's own client.
  */
 const schema = JSON.parse(
   readFileSync(new URL('../../ml-server/spec/oip-v2-rest.schema.json', import.meta.url), 'utf8'),
@@ -46,6 +48,21 @@ function violations(name: ObjectName, body: unknown): string[] {
   if (!validate) throw new Error(`no schema for ${name}`);
   return validate(body) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`);
 }
+
+/** The specification's endpoints, as our table transcribes them (ml-server/spec/oip-v2-rest.spec-table.json). */
+const spec = JSON.parse(
+  readFileSync(new URL('../../ml-server/spec/oip-v2-rest.spec-table.json', import.meta.url), 'utf8'),
+) as {
+  endpoints: {
+    api: string;
+    method: 'GET' | 'POST';
+    path: string;
+    versioned: boolean;
+    request?: ObjectName;
+    response: ObjectName;
+    error?: ObjectName;
+  }[];
+};
 
 const news2 = news2Vectors();
 const framingham = framinghamVectors();
@@ -118,6 +135,29 @@ describe('OIP v2 conformance, judged by ajv against the protocol’s JSON object
     ).not.toEqual([]);
     expect(violations('inference_error_response', { message: 'no' })).not.toEqual([]);
   });
+
+  it.each(spec.endpoints)(
+    'every endpoint of the specification’s table answers: $api ($method $path)',
+    async ({ method, path, versioned, request, response, error }) => {
+      const { versions } = (await call('GET', `/v2/models/${NEWS2_MODEL}`)).body as { versions: string[] };
+      const forms = versioned
+        ? [path.replace('{model}', NEWS2_MODEL), path.replace('{model}', `${NEWS2_MODEL}/versions/${versions[0]}`)]
+        : [path];
+      const body = method === 'POST' ? news2Request('spec-table') : undefined;
+      if (request) expect(violations(request, body)).toEqual([]);
+      for (const form of forms) {
+        const res = await call(method, form, body);
+        expect(res.status, form).toBe(200);
+        expect(violations(response, res.body), form).toEqual([]);
+      }
+      // The error object, where the text names one and a request can provoke it: an unknown model.
+      if (error && path.includes('{model}')) {
+        const missing = await call(method, path.replace('{model}', 'no-such-model'), body);
+        expect(missing.status).toBe(404);
+        expect(violations(error, missing.body)).toEqual([]);
+      }
+    },
+  );
 
   it.each([
     ['/v2/health/live', 'live_server_response'],
