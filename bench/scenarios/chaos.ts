@@ -17,12 +17,12 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import {
-  AssessmentDocument,
   DiagnosisUpdatedDocument,
+  PatientAssessmentDocument,
   PatientDiagnosesDocument,
   RecordObservationsDocument,
   RequestDiagnosisDocument,
-} from '../../test/gql/graphql.js';
+} from '../../client/index.js';
 import { queryDatabase } from '../../test/helpers/database.js';
 import { execute } from '../../test/helpers/graphql.js';
 import { createPatient, VITALS_NEWS2_7 } from '../../test/helpers/patients.js';
@@ -175,7 +175,7 @@ export async function runChaosScenario({ seconds }: { seconds: number }): Promis
         if (stop) return;
         const t = now();
         const patientId = patients[n % PATIENTS] as string;
-        void timed(() => execute(url, AssessmentDocument, { patientId }, { token })).then(({ ms, value }) => {
+        void timed(() => execute(url, PatientAssessmentDocument, { patientId }, { token })).then(({ ms, value }) => {
           samples.push({ t, kind: 'assessment', ms, ok: Boolean(value?.data?.assessment) && !value?.errors });
         });
       }

@@ -3,7 +3,7 @@ import {
   type CreatePatientInput,
   type ObservationsInput,
   RecordObservationsDocument,
-} from '../gql/graphql.js';
+} from '../../client/index.js';
 import { execute } from './graphql.js';
 
 let seq = 0;

@@ -1,11 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  AssessmentFhirDocument,
-  type CreatePatientInput,
-  type ObservationsInput,
-  PatientObservationsDocument,
-  RecordObservationsDocument,
-} from '../gql/graphql.js';
+import { type CreatePatientInput, type ObservationsInput, RecordObservationsDocument } from '../../client/index.js';
+import { AssessmentFhirDocument, PatientObservationsDocument } from '../gql/graphql.js';
 import { fhirIssues, loadFhirValidator, r4Profile } from '../helpers/fhir.js';
 import { execute } from '../helpers/graphql.js';
 import { createPatientWith, VITALS_NEWS2_7, yearsAgo } from '../helpers/patients.js';

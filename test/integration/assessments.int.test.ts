@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createModelServer, type InferEvent, type ModelServer } from '../../ml-server/server.js';
 import {
-  AssessmentDocument,
   type CreatePatientInput,
   type ObservationsInput,
-  PatientAssessmentsDocument,
-  PatientDocument,
+  PatientAssessmentDocument,
+  PatientViewDocument,
   RecordObservationsDocument,
-} from '../gql/graphql.js';
+} from '../../client/index.js';
+import { createModelServer, type InferEvent, type ModelServer } from '../../ml-server/server.js';
+import { PatientAssessmentsDocument } from '../gql/graphql.js';
 import { FaultyModelServer } from '../helpers/faulty-model-server.js';
 import { execute } from '../helpers/graphql.js';
 import { createPatientWith, VITALS_NEWS2_7, yearsAgo } from '../helpers/patients.js';
@@ -43,7 +43,8 @@ describe('assessments with a healthy model server', () => {
   it('computes NEWS2 live, then answers from the cache without calling the model', async () => {
     const id = await patientWith(a, token, VITALS_NEWS2_7);
     const before = calls.length;
-    const live = (await execute(a.url, AssessmentDocument, { patientId: id }, { token })).expectData().assessment;
+    const live = (await execute(a.url, PatientAssessmentDocument, { patientId: id }, { token })).expectData()
+      .assessment;
     expect(live).toMatchObject({
       patientId: id,
       model: 'news2',
@@ -69,30 +70,32 @@ describe('assessments with a healthy model server', () => {
     });
     expect(calls.length).toBe(before + 1);
 
-    const cached = (await execute(a.url, AssessmentDocument, { patientId: id }, { token })).expectData().assessment;
+    const cached = (await execute(a.url, PatientAssessmentDocument, { patientId: id }, { token })).expectData()
+      .assessment;
     expect(cached).toEqual({ ...live, source: 'CACHE' });
     expect(calls.length).toBe(before + 1);
   });
 
   it('shares the cache between pods', async () => {
     const id = await patientWith(a, token, VITALS_NEWS2_7);
-    const onA = (await execute(a.url, AssessmentDocument, { patientId: id }, { token })).expectData().assessment;
+    const onA = (await execute(a.url, PatientAssessmentDocument, { patientId: id }, { token })).expectData().assessment;
     const before = calls.length;
-    const onB = (await execute(b.url, AssessmentDocument, { patientId: id }, { token })).expectData().assessment;
+    const onB = (await execute(b.url, PatientAssessmentDocument, { patientId: id }, { token })).expectData().assessment;
     expect(onB).toEqual({ ...onA, source: onA.source === 'LIVE' ? 'CACHE' : onA.source });
     expect(calls.length).toBe(before);
   });
 
   it('misses after new observations and scores the new snapshot', async () => {
     const id = await patientWith(a, token, VITALS_NEWS2_7);
-    await execute(a.url, AssessmentDocument, { patientId: id }, { token });
+    await execute(a.url, PatientAssessmentDocument, { patientId: id }, { token });
     await execute(
       a.url,
       RecordObservationsDocument,
       { patientId: id, input: { heartRate: 80, respiratoryRate: 16 } },
       { token },
     );
-    const after = (await execute(a.url, AssessmentDocument, { patientId: id }, { token })).expectData().assessment;
+    const after = (await execute(a.url, PatientAssessmentDocument, { patientId: id }, { token })).expectData()
+      .assessment;
     // RR 16 → 0, HR 80 → 0; the rest unchanged: 0+1+0+1+0+0+1 = 3, no single 3 → LOW.
     expect(after).toMatchObject({ score: 3, riskLevel: 'LOW', source: 'LIVE' });
   });
@@ -123,7 +126,7 @@ describe('assessments with a healthy model server', () => {
     const id = await patientWith(a, token, { ...VITALS_NEWS2_7, temperatureC: 36.6 });
     const before = calls.length;
     const answers = await Promise.all(
-      Array.from({ length: 8 }, () => execute(a.url, AssessmentDocument, { patientId: id }, { token })),
+      Array.from({ length: 8 }, () => execute(a.url, PatientAssessmentDocument, { patientId: id }, { token })),
     );
     for (const answer of answers) expect(answer.expectData().assessment.score).toBe(6);
     expect(calls.length - before).toBe(1);
@@ -135,7 +138,7 @@ describe('assessments with a healthy model server', () => {
     const before = calls.length;
     const answers = await Promise.all(
       Array.from({ length: 100 }, (_, i) =>
-        execute((i % 2 ? b : a).url, AssessmentDocument, { patientId: id }, { token }),
+        execute((i % 2 ? b : a).url, PatientAssessmentDocument, { patientId: id }, { token }),
       ),
     );
     const assessments = answers.map((answer) => answer.expectData().assessment);
@@ -160,7 +163,7 @@ describe('assessments with a healthy model server', () => {
       },
       { birthDate: yearsAgo(53), sex: 'MALE' },
     );
-    const res = (await execute(a.url, AssessmentDocument, { patientId: id }, { token })).expectData().assessment;
+    const res = (await execute(a.url, PatientAssessmentDocument, { patientId: id }, { token })).expectData().assessment;
     expect(res.model).toBe('framingham-cvd-10y');
     expect(res.score * 100).toBeCloseTo(10.37514, 3);
     expect(res.riskLevel).toBe('MEDIUM');
@@ -170,7 +173,7 @@ describe('assessments with a healthy model server', () => {
 
   it('answers BAD_USER_INPUT naming what is missing or out of the model domain', async () => {
     const sparse = await patientWith(a, token, { heartRate: 90 });
-    const res = await execute(a.url, AssessmentDocument, { patientId: sparse }, { token });
+    const res = await execute(a.url, PatientAssessmentDocument, { patientId: sparse }, { token });
     expect(res.codes).toEqual(['BAD_USER_INPUT']);
     expect(res.errors?.[0]?.message).toContain(
       'news2 needs respiratoryRate, spo2, onSupplementalOxygen, systolicBp, consciousness, temperatureC',
@@ -190,21 +193,26 @@ describe('assessments with a healthy model server', () => {
     );
     const framingham = await execute(
       a.url,
-      AssessmentDocument,
+      PatientAssessmentDocument,
       { patientId: young, model: 'FRAMINGHAM_CVD_10Y' },
       { token },
     );
     expect(framingham.codes).toEqual(['BAD_USER_INPUT']);
     expect(framingham.errors?.[0]?.message).toContain("framingham-cvd-10y does not apply to this patient's age");
     // Patient.assessment is simply null when nothing applies.
-    const read = await execute(a.url, PatientDocument, { id: sparse }, { token });
+    const read = await execute(a.url, PatientViewDocument, { id: sparse }, { token });
     expect(read.errors).toBeUndefined();
   });
 
   it("answers another clinician's patient with NOT_FOUND and computes nothing", async () => {
     const id = await patientWith(a, token, VITALS_NEWS2_7);
     const before = calls.length;
-    const res = await execute(a.url, AssessmentDocument, { patientId: id }, { token: await a.token('dr-other') });
+    const res = await execute(
+      a.url,
+      PatientAssessmentDocument,
+      { patientId: id },
+      { token: await a.token('dr-other') },
+    );
     expect(res.codes).toEqual(['NOT_FOUND']);
     expect(res.data).toBeNull();
     expect(calls.length).toBe(before);
@@ -248,7 +256,7 @@ describe('assessments when the model server fails', () => {
   };
   const timed = async (id: string) => {
     const started = performance.now();
-    const res = await execute(api.url, AssessmentDocument, { patientId: id }, { token });
+    const res = await execute(api.url, PatientAssessmentDocument, { patientId: id }, { token });
     return { res, ms: performance.now() - started };
   };
 
@@ -296,7 +304,7 @@ describe('assessments when the model server fails', () => {
     await faulty.setMode('error400');
     try {
       for (const id of ids) {
-        const res = await execute(api.url, AssessmentDocument, { patientId: id }, { token });
+        const res = await execute(api.url, PatientAssessmentDocument, { patientId: id }, { token });
         expect(res.codes).toEqual(['BAD_USER_INPUT']);
       }
       expect(await breakerState()).toBe(0);

@@ -3,9 +3,9 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CreatePatientDocument, PatientViewDocument } from '../../client/index.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { type AuditRow, AuditStream, auditNames } from '../../src/modules/audit/audit.stream.js';
-import { CreatePatientDocument, PatientDocument } from '../gql/graphql.js';
 import type { TestDatabase } from '../helpers/database.js';
 import { queryDatabase } from '../helpers/database.js';
 import { testEnv } from '../helpers/env.js';
@@ -144,7 +144,7 @@ describe('the audit stream drainer', () => {
       ).then((r) => r[0]?.n ?? 0);
 
     const streamed = api.deps.auditLog.stats.streamed;
-    expect((await execute(api.url, PatientDocument, { id }, { token })).expectData().patient?.id).toBe(id);
+    expect((await execute(api.url, PatientViewDocument, { id }, { token })).expectData().patient?.id).toBe(id);
     expect(api.deps.auditLog.stats.streamed).toBe(streamed + 1);
     await api.auditSettled();
     expect(await reads()).toBe(1);
@@ -152,7 +152,7 @@ describe('the audit stream drainer', () => {
     await nats.stop();
     // Down: the read is answered, and its event is already committed when the answer arrives.
     const started = performance.now();
-    expect((await execute(api.url, PatientDocument, { id }, { token })).expectData().patient?.id).toBe(id);
+    expect((await execute(api.url, PatientViewDocument, { id }, { token })).expectData().patient?.id).toBe(id);
     expect(performance.now() - started).toBeLessThan(1_500);
     expect(await reads()).toBe(2);
     expect(api.deps.auditLog.stats.streamed).toBe(streamed + 1);
@@ -161,7 +161,7 @@ describe('the audit stream drainer', () => {
     let answered = 2;
     const deadline = Date.now() + 30_000;
     for (;;) {
-      expect((await execute(api.url, PatientDocument, { id }, { token })).expectData().patient?.id).toBe(id);
+      expect((await execute(api.url, PatientViewDocument, { id }, { token })).expectData().patient?.id).toBe(id);
       answered += 1;
       if (api.deps.auditLog.stats.streamed > streamed + 1) break;
       if (Date.now() > deadline) throw new Error('audit appends never went back to the stream');

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AddCareTeamMemberDocument,
   CreatePatientDocument,
-  PatientDocument,
-  PatientsDocument,
+  PatientListDocument,
+  PatientViewDocument,
   RecordObservationsDocument,
-} from '../gql/graphql.js';
+} from '../../client/index.js';
 import { queryDatabase } from '../helpers/database.js';
 import { execute } from '../helpers/graphql.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
@@ -68,7 +68,7 @@ describe('audit events', () => {
   });
 
   it('records each read once per operation, before the answer is sent', async () => {
-    const res = await execute(api.url, PatientDocument, { id: patientId }, { token });
+    const res = await execute(api.url, PatientViewDocument, { id: patientId }, { token });
     res.expectData();
     // The response is only sent once the event is durable (in the audit stream); auditRows waits
     // for the drain into audit_event.
@@ -79,7 +79,7 @@ describe('audit events', () => {
   });
 
   it('records list reads for every patient returned, in one batch', async () => {
-    await execute(api.url, PatientsDocument, { first: 10 }, { token });
+    await execute(api.url, PatientListDocument, { first: 10 }, { token });
     const reads = (await auditRows(patientId)).filter((r) => r.subtype === 'patient.search');
     expect(reads).toHaveLength(1);
   });
@@ -88,7 +88,7 @@ describe('audit events', () => {
     await execute(api.url, RecordObservationsDocument, { patientId, input: { heartRate: 71 } }, { token });
     await execute(api.url, RecordObservationsDocument, { patientId, input: { heartRate: 900 } }, { token });
     const stranger = await api.token('stranger');
-    await execute(api.url, PatientDocument, { id: patientId }, { token: stranger });
+    await execute(api.url, PatientViewDocument, { id: patientId }, { token: stranger });
     await execute(api.url, AddCareTeamMemberDocument, { patientId, clinicianId: 'x' }, { token: stranger });
 
     const rows = await auditRows(patientId);
@@ -107,7 +107,7 @@ describe('audit events', () => {
     const insertsBefore = api.deps.auditLog.stats.writes;
     await Promise.all(
       Array.from({ length: 40 }, () =>
-        execute(api.url, PatientDocument, { id: patientId }, { token }).then((r) => r.expectData()),
+        execute(api.url, PatientViewDocument, { id: patientId }, { token }).then((r) => r.expectData()),
       ),
     );
     expect((await auditRows(patientId)).length).toBe(before + 40);
@@ -118,7 +118,7 @@ describe('audit events', () => {
 
   it('never puts patient names or MRNs in the logs', async () => {
     // Provoke logging on every path we have: success, bad input, not found.
-    await execute(api.url, PatientsDocument, { search: GIVEN }, { token });
+    await execute(api.url, PatientListDocument, { search: GIVEN }, { token });
     await execute(
       api.url,
       CreatePatientDocument,

@@ -1,7 +1,7 @@
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MeDocument } from '../../client/index.js';
 import { signToken } from '../../src/auth/jwt.js';
-import { MeDocument } from '../gql/graphql.js';
 import { execute, executeRaw } from '../helpers/graphql.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 import { connectWs } from '../helpers/ws.js';

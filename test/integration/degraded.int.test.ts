@@ -1,20 +1,20 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../bench/lib/processes.js';
-import type { JetStreamQueue } from '../../src/jobs/queue.js';
 import {
   AddCareTeamMemberDocument,
-  AssessmentDocument,
   CancelDiagnosisDocument,
-  DiagnosisDocument,
   DiagnosisUpdatedDocument,
+  DiagnosisViewDocument,
   MeDocument,
+  PatientAssessmentDocument,
   PatientDiagnosesDocument,
-  PatientDocument,
+  PatientViewDocument,
   RecordObservationsDocument,
   RemoveCareTeamMemberDocument,
   RequestDiagnosisDocument,
-} from '../gql/graphql.js';
+} from '../../client/index.js';
+import type { JetStreamQueue } from '../../src/jobs/queue.js';
 import { execute } from '../helpers/graphql.js';
 import { createPatient, VITALS_NEWS2_7 } from '../helpers/patients.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
@@ -97,7 +97,7 @@ describe('degraded operation while Redis or NATS is down', () => {
     (await execute(api.url, RequestDiagnosisDocument, { patientId, input: { symptoms } }, { token })).expectData()
       .requestDiagnosis;
   const diagnosis = async (id: string) =>
-    (await execute(api.url, DiagnosisDocument, { id }, { token })).expectData().diagnosis;
+    (await execute(api.url, DiagnosisViewDocument, { id }, { token })).expectData().diagnosis;
 
   beforeAll(async () => {
     [redis, nats] = await Promise.all([startOwnRedis(), startOwnNats()]);
@@ -193,7 +193,7 @@ describe('degraded operation while Redis or NATS is down', () => {
     );
 
     // Patient reads and writes, and a LIVE assessment (new observations: nothing cached to serve).
-    expect((await execute(api.url, PatientDocument, { id: patientId }, { token })).expectData().patient?.id).toBe(
+    expect((await execute(api.url, PatientViewDocument, { id: patientId }, { token })).expectData().patient?.id).toBe(
       patientId,
     );
     (
@@ -207,7 +207,8 @@ describe('degraded operation while Redis or NATS is down', () => {
         { token },
       )
     ).expectData();
-    const assessment = (await execute(api.url, AssessmentDocument, { patientId }, { token })).expectData().assessment;
+    const assessment = (await execute(api.url, PatientAssessmentDocument, { patientId }, { token })).expectData()
+      .assessment;
     expect(assessment.source).toBe('LIVE');
     expect(assessment.score).toBe(7);
 

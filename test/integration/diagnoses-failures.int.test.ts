@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../bench/lib/processes.js';
-import { DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
+import { DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../../client/index.js';
 import { queryDatabase } from '../helpers/database.js';
 import { execute } from '../helpers/graphql.js';
 import { createPatient } from '../helpers/patients.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CreatePatientDocument, DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../../client/index.js';
 import { RESULT_LIMITS } from '../../src/modules/diagnosis/diagnosis.result.js';
-import { CreatePatientDocument, DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
 import { queryDatabase } from '../helpers/database.js';
 import { execute } from '../helpers/graphql.js';
 import { ObedientLlm } from '../helpers/obedient-llm.js';

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CancelDiagnosisDocument,
-  DiagnosisDocument,
-  DiagnosisFhirDocument,
   DiagnosisUpdatedDocument,
+  DiagnosisViewDocument,
   PatientDiagnosesDocument,
   RequestDiagnosisDocument,
   ReviewDiagnosisDocument,
-} from '../gql/graphql.js';
+} from '../../client/index.js';
+import { DiagnosisFhirDocument } from '../gql/graphql.js';
 import { queryDatabase } from '../helpers/database.js';
 import { fhirIssues } from '../helpers/fhir.js';
 import { execute } from '../helpers/graphql.js';
@@ -53,7 +53,7 @@ async function completed() {
   await expect
     .poll(async () => (await queryDatabase(a.db.url, 'select status from diagnosis where id = $1', [id]))[0])
     .toEqual({ status: 'COMPLETED' });
-  const diagnosis = (await execute(a.url, DiagnosisDocument, { id }, { token })).expectData().diagnosis;
+  const diagnosis = (await execute(a.url, DiagnosisViewDocument, { id }, { token })).expectData().diagnosis;
   if (!diagnosis) throw new Error('no diagnosis');
   return { patientId, diagnosis };
 }
@@ -98,7 +98,8 @@ describe('reviewDiagnosis', () => {
         },
       });
       expect(reviewed.result).toEqual(diagnosis.result);
-      const report = reviewed.fhir as Record<string, unknown>;
+      const report = (await execute(b.url, DiagnosisFhirDocument, { id: diagnosis.id }, { token })).expectData()
+        .diagnosis?.fhir as Record<string, unknown>;
       expect(fhirIssues(report)).toEqual([]);
       expect(report).toMatchObject({
         status: 'amended',
@@ -137,7 +138,7 @@ describe('reviewDiagnosis', () => {
       await ws.dispose();
     }
 
-    const viaB = (await execute(b.url, DiagnosisDocument, { id: diagnosis.id }, { token })).expectData().diagnosis;
+    const viaB = (await execute(b.url, DiagnosisViewDocument, { id: diagnosis.id }, { token })).expectData().diagnosis;
     expect(viaB).toMatchObject({ reportStatus: 'AMENDED', version: diagnosis.version + 1 });
     const [row] = await queryDatabase(
       a.db.url,
@@ -165,7 +166,7 @@ describe('reviewDiagnosis', () => {
       );
       expect(again.codes).toEqual(['BAD_USER_INPUT']);
     }
-    const after = (await execute(a.url, DiagnosisDocument, { id: diagnosis.id }, { token })).expectData().diagnosis;
+    const after = (await execute(a.url, DiagnosisViewDocument, { id: diagnosis.id }, { token })).expectData().diagnosis;
     expect(after).toMatchObject({ reportStatus: 'AMENDED', version: diagnosis.version + 1 });
 
     // Audited, as a success and as refusals.
@@ -187,13 +188,17 @@ describe('reviewDiagnosis', () => {
     ] as const) {
       const { diagnosis } = await completed();
       const res = await execute(b.url, ReviewDiagnosisDocument, { id: diagnosis.id, input: { decision } }, { token });
-      const reviewed = res.expectData().reviewDiagnosis;
-      expect(reviewed).toMatchObject({
+      expect(res.expectData().reviewDiagnosis).toMatchObject({
         reportStatus: status,
         review: { decision, amendedSummary: null, note: null },
-        fhir: { status: decision === 'ACCEPTED' ? 'final' : 'entered-in-error', conclusion: diagnosis.result?.summary },
       });
-      expect(fhirIssues(reviewed.fhir)).toEqual([]);
+      const report = (await execute(b.url, DiagnosisFhirDocument, { id: diagnosis.id }, { token })).expectData()
+        .diagnosis?.fhir;
+      expect(report).toMatchObject({
+        status: decision === 'ACCEPTED' ? 'final' : 'entered-in-error',
+        conclusion: diagnosis.result?.summary,
+      });
+      expect(fhirIssues(report)).toEqual([]);
     }
   });
 
@@ -223,7 +228,8 @@ describe('reviewDiagnosis', () => {
       const missing = await execute(a.url, ReviewDiagnosisDocument, { id, input: { decision: 'ACCEPTED' } }, { token });
       expect(missing.codes).toEqual(['NOT_FOUND']);
     }
-    const unchanged = (await execute(a.url, DiagnosisDocument, { id: diagnosis.id }, { token })).expectData().diagnosis;
+    const unchanged = (await execute(a.url, DiagnosisViewDocument, { id: diagnosis.id }, { token })).expectData()
+      .diagnosis;
     expect(unchanged).toMatchObject({ version: diagnosis.version, reportStatus: 'PRELIMINARY', review: null });
 
     // Not COMPLETED: a cancelled one is BAD_USER_INPUT for its clinician, NOT_FOUND for a stranger.
@@ -236,7 +242,7 @@ describe('reviewDiagnosis', () => {
       const queued = await execute(a.url, ReviewDiagnosisDocument, { id, input: { decision: 'ACCEPTED' } }, { token });
       expect(queued.codes).toEqual(['BAD_USER_INPUT']);
       expect(
-        (await execute(a.url, DiagnosisDocument, { id }, { token })).expectData().diagnosis?.reportStatus,
+        (await execute(a.url, DiagnosisViewDocument, { id }, { token })).expectData().diagnosis?.reportStatus,
       ).toBeNull();
       const queuedHidden = await execute(
         a.url,

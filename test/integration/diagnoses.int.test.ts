@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DiagnosisProvider } from '../../worker/llm/provider.js';
-import { ProviderOutputError } from '../../worker/llm/provider.js';
 import {
   CancelDiagnosisDocument,
-  DiagnosisDocument,
   DiagnosisUpdatedDocument,
+  DiagnosisViewDocument,
   PatientDiagnosesDocument,
-  PatientDiagnosisListDocument,
   RequestDiagnosisDocument,
-} from '../gql/graphql.js';
+} from '../../client/index.js';
+import type { DiagnosisProvider } from '../../worker/llm/provider.js';
+import { ProviderOutputError } from '../../worker/llm/provider.js';
+import { PatientDiagnosisListDocument } from '../gql/graphql.js';
 import { queryDatabase } from '../helpers/database.js';
 import { execute } from '../helpers/graphql.js';
 import { createPatient } from '../helpers/patients.js';
@@ -106,7 +106,7 @@ describe('diagnoses across pods', () => {
         attempts: 1,
         result: { provider: 'rules' },
       });
-      const viaB = (await execute(b.url, DiagnosisDocument, { id }, { token })).expectData().diagnosis;
+      const viaB = (await execute(b.url, DiagnosisViewDocument, { id }, { token })).expectData().diagnosis;
       expect(viaB).toMatchObject({ status: 'COMPLETED', version: finalVersion, progress: 1 });
       expect(viaB?.completedAt).not.toBeNull();
       const list = (await execute(b.url, PatientDiagnosisListDocument, { id: patientId }, { token })).expectData();
@@ -160,7 +160,7 @@ describe('diagnoses across pods', () => {
       expect(byId[0]?.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
       const byPatient = await ws.run(PatientDiagnosesDocument, { patientId });
       expect(byPatient[0]?.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
-      const query = await execute(b.url, DiagnosisDocument, { id }, { token: await b.token('dr-nosy') });
+      const query = await execute(b.url, DiagnosisViewDocument, { id }, { token: await b.token('dr-nosy') });
       expect(query.data).toEqual({ diagnosis: null });
       expect(query.codes).toEqual(['NOT_FOUND']);
     } finally {
@@ -236,7 +236,7 @@ describe('cancel', () => {
       expect(updates.results.at(-1)?.data?.diagnosisUpdated.status).toBe('CANCELLED');
 
       await new Promise((r) => setTimeout(r, 1_500)); // longer than the rest of the model's work
-      const after = (await execute(slowApi.url, DiagnosisDocument, { id }, { token: t })).expectData().diagnosis;
+      const after = (await execute(slowApi.url, DiagnosisViewDocument, { id }, { token: t })).expectData().diagnosis;
       expect(after).toMatchObject({ status: 'CANCELLED', result: null, version: cancelled.version });
       const again = await execute(slowApi.url, CancelDiagnosisDocument, { id }, { token: t });
       expect(again.codes).toEqual(['BAD_USER_INPUT']);

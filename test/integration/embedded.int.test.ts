@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  AssessmentDocument,
   CreatePatientDocument,
   MeDocument,
-  PatientDocument,
+  PatientAssessmentDocument,
+  PatientViewDocument,
   RecordObservationsDocument,
-} from '../gql/graphql.js';
+} from '../../client/index.js';
 import { embeddedEnv, runTokenScript, spawnEmbedded, startEmbedded } from '../helpers/embedded.js';
 import { execute } from '../helpers/graphql.js';
 import { VITALS_NEWS2_7 } from '../helpers/patients.js';
@@ -52,9 +52,9 @@ describe('npm start (embedded mode)', () => {
       },
       { token: first.token },
     );
-    const live = await execute(first.url, AssessmentDocument, { patientId: id }, { token: first.token });
+    const live = await execute(first.url, PatientAssessmentDocument, { patientId: id }, { token: first.token });
     expect(live.expectData().assessment).toMatchObject({ score: 7, source: 'LIVE' });
-    const cached = await execute(first.url, AssessmentDocument, { patientId: id }, { token: first.token });
+    const cached = await execute(first.url, PatientAssessmentDocument, { patientId: id }, { token: first.token });
     expect(cached.expectData().assessment.source).toBe('CACHE');
     const page = await fetch(first.url, { headers: { accept: 'text/html' } });
     expect(page.status).toBe(200);
@@ -64,7 +64,7 @@ describe('npm start (embedded mode)', () => {
     const second = await startEmbedded(dir);
     try {
       // Same secret (kept under the data directory), same PGlite files.
-      const read = await execute(second.url, PatientDocument, { id }, { token: first.token });
+      const read = await execute(second.url, PatientViewDocument, { id }, { token: first.token });
       expect(read.expectData().patient?.mrn).toBe('EMB-1');
     } finally {
       expect(await second.stop()).toBe(0);

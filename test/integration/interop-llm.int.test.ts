@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../../client/index.js';
 import type { LlmStructuredOutputMode } from '../../src/config.js';
-import { DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
 import { queryDatabase } from '../helpers/database.js';
 import { execute } from '../helpers/graphql.js';
 import { type FakeLlmBehaviour, FakeOpenAiServer } from '../helpers/openai-compatible.js';

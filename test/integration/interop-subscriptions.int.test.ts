@@ -6,8 +6,8 @@ import { createClient as createWsClient, type Client as WsClient } from 'graphql
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pipe, subscribe } from 'wonka';
 import WebSocket from 'ws';
+import { RequestDiagnosisDocument } from '../../client/index.js';
 import { STREAM_TOKEN_HEADER } from '../../src/graphql/sse-single-connection.js';
-import { RequestDiagnosisDocument } from '../gql/graphql.js';
 import { execute } from '../helpers/graphql.js';
 import { createPatient } from '../helpers/patients.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';

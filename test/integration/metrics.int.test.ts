@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../bench/lib/processes.js';
-import { CreatePatientDocument, PatientDiagnosesDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
+import { CreatePatientDocument, PatientDiagnosesDocument, RequestDiagnosisDocument } from '../../client/index.js';
 import { execute } from '../helpers/graphql.js';
 import { createPatient } from '../helpers/patients.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';

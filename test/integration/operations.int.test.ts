@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MeDocument } from '../gql/graphql.js';
+import { MeDocument } from '../../client/index.js';
 import { execute } from '../helpers/graphql.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 

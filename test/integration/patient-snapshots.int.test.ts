@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AddCareTeamMemberDocument,
-  AssessmentDocument,
   CreatePatientDocument,
-  PatientDocument,
+  PatientAssessmentDocument,
+  PatientViewDocument,
   RecordObservationsDocument,
   RemoveCareTeamMemberDocument,
-} from '../gql/graphql.js';
+} from '../../client/index.js';
 import { execute } from '../helpers/graphql.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 import { type OwnServer, startOwnRedis } from '../helpers/services.js';
@@ -70,9 +70,9 @@ async function patientWithColleague(): Promise<string> {
   return id;
 }
 
-const readOn = (api: TestApi, token: string, id: string) => execute(api.url, PatientDocument, { id }, { token });
+const readOn = (api: TestApi, token: string, id: string) => execute(api.url, PatientViewDocument, { id }, { token });
 const assessOn = (api: TestApi, token: string, patientId: string) =>
-  execute(api.url, AssessmentDocument, { patientId }, { token });
+  execute(api.url, PatientAssessmentDocument, { patientId }, { token });
 
 describe('patient snapshots cached per pod', () => {
   it('serve repeated reads from memory, without a PostgreSQL read', async () => {

@@ -3,12 +3,12 @@ import {
   AddCareTeamMemberDocument,
   CreatePatientDocument,
   type CreatePatientInput,
-  PatientDocument,
-  PatientObservationsDocument,
-  PatientsDocument,
-  type PatientsQuery,
+  PatientListDocument,
+  type PatientListQuery,
+  PatientViewDocument,
   RecordObservationsDocument,
-} from '../gql/graphql.js';
+} from '../../client/index.js';
+import { PatientObservationsDocument } from '../gql/graphql.js';
 import { queryDatabase } from '../helpers/database.js';
 import { execute, type GraphQLResponse } from '../helpers/graphql.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
@@ -51,12 +51,13 @@ describe('createPatient and patient', () => {
     const input = newPatient({ givenName: 'Ada', familyName: 'Lovelace', birthDate: '1980-12-10', sex: 'OTHER' });
     const created = (await execute(api.url, CreatePatientDocument, { input }, { token: alice })).expectData()
       .createPatient;
-    expect(created).toMatchObject({ ...input, latestObservations: null });
+    expect(created).toMatchObject(input);
     expect(created.careTeam).toEqual([{ id: 'alice', name: 'Dr Alice', roles: ['clinician'] }]);
     expect(new Date(created.createdAt).getTime()).toBeGreaterThan(Date.now() - 60_000);
 
-    const read = (await execute(api.url, PatientDocument, { id: created.id }, { token: alice })).expectData().patient;
-    expect(read).toEqual(created);
+    const read = (await execute(api.url, PatientViewDocument, { id: created.id }, { token: alice })).expectData()
+      .patient;
+    expect(read).toMatchObject({ ...created, latestObservations: null });
   });
 
   it('rejects a second patient with the same MRN and writes nothing', async () => {
@@ -111,9 +112,9 @@ describe('createPatient and patient', () => {
 describe('the care-team rule', () => {
   it("answers another clinician's patient exactly like a missing one", async () => {
     const patient = await create(alice);
-    const hidden = await execute(api.url, PatientDocument, { id: patient.id }, { token: bob });
-    const missing = await execute(api.url, PatientDocument, { id: crypto.randomUUID() }, { token: bob });
-    const malformed = await execute(api.url, PatientDocument, { id: 'not-a-uuid' }, { token: bob });
+    const hidden = await execute(api.url, PatientViewDocument, { id: patient.id }, { token: bob });
+    const missing = await execute(api.url, PatientViewDocument, { id: crypto.randomUUID() }, { token: bob });
+    const malformed = await execute(api.url, PatientViewDocument, { id: 'not-a-uuid' }, { token: bob });
     for (const res of [hidden, missing, malformed]) {
       expect(res.status).toBe(200);
       expect(res.data).toEqual({ patient: null });
@@ -156,14 +157,14 @@ describe('the care-team rule', () => {
 
   it('lets admins see every patient', async () => {
     const patient = await create(alice);
-    const res = await execute(api.url, PatientDocument, { id: patient.id }, { token: admin });
+    const res = await execute(api.url, PatientViewDocument, { id: patient.id }, { token: admin });
     expect(res.expectData().patient?.id).toBe(patient.id);
   });
 
   it('grants access once a clinician is added to the care team, idempotently', async () => {
     const patient = await create(alice);
     const carol = await api.token('carol', { name: 'Dr Carol' });
-    expect((await execute(api.url, PatientDocument, { id: patient.id }, { token: carol })).data).toEqual({
+    expect((await execute(api.url, PatientViewDocument, { id: patient.id }, { token: carol })).data).toEqual({
       patient: null,
     });
 
@@ -177,7 +178,7 @@ describe('the care-team rule', () => {
       );
       expect(res.expectData().addCareTeamMember.careTeam.map((c) => c.id)).toEqual(['alice', 'carol']);
     }
-    const read = await execute(api.url, PatientDocument, { id: patient.id }, { token: carol });
+    const read = await execute(api.url, PatientViewDocument, { id: patient.id }, { token: carol });
     expect(read.expectData().patient?.careTeam).toEqual([
       { id: 'alice', name: 'Dr Alice', roles: ['clinician'] },
       { id: 'carol', name: 'Dr Carol', roles: ['clinician'] },
@@ -189,7 +190,7 @@ describe('the care-team rule', () => {
     const eve = await api.token(`eve-${seq}`);
     const mine = await create(dave);
     await create(eve);
-    const res = await execute(api.url, PatientsDocument, { first: 100 }, { token: dave });
+    const res = await execute(api.url, PatientListDocument, { first: 100 }, { token: dave });
     expect(res.expectData().patients.edges.map((e) => e.node.id)).toEqual([mine.id]);
   });
 });
@@ -204,9 +205,9 @@ describe('patients: pagination and search', () => {
     let after: string | null = null;
     let pages = 0;
     for (;;) {
-      const res: GraphQLResponse<PatientsQuery> = await execute(
+      const res: GraphQLResponse<PatientListQuery> = await execute(
         api.url,
-        PatientsDocument,
+        PatientListDocument,
         { first: 3, after },
         { token: frank },
       );
@@ -223,11 +224,11 @@ describe('patients: pagination and search', () => {
   });
 
   it('rejects a forged cursor and an oversized page with BAD_USER_INPUT', async () => {
-    const bad = await execute(api.url, PatientsDocument, { after: 'bm90LWEtY3Vyc29y' }, { token: alice });
+    const bad = await execute(api.url, PatientListDocument, { after: 'bm90LWEtY3Vyc29y' }, { token: alice });
     expect(bad.codes).toEqual(['BAD_USER_INPUT']);
-    const big = await execute(api.url, PatientsDocument, { first: 101 }, { token: alice });
+    const big = await execute(api.url, PatientListDocument, { first: 101 }, { token: alice });
     expect(big.codes).toEqual(['BAD_USER_INPUT']);
-    const negative = await execute(api.url, PatientsDocument, { first: -1 }, { token: alice });
+    const negative = await execute(api.url, PatientListDocument, { first: -1 }, { token: alice });
     expect(negative.codes).toEqual(['BAD_USER_INPUT']);
   });
 
@@ -237,7 +238,7 @@ describe('patients: pagination and search', () => {
     const b = await create(gina, { mrn: 'ZX-200', givenName: 'Pierre', familyName: 'Curie' });
     const c = await create(gina, { mrn: 'QQ-1', givenName: 'Ro_s%lind', familyName: 'Franklin' });
     const ids = async (search: string) =>
-      (await execute(api.url, PatientsDocument, { search, first: 50 }, { token: gina }))
+      (await execute(api.url, PatientListDocument, { search, first: 50 }, { token: gina }))
         .expectData()
         .patients.edges.map((e) => e.node.id)
         .sort();
@@ -347,7 +348,7 @@ describe('recordObservations', () => {
       ),
     );
     for (const r of results) r.expectData();
-    const read = await execute(api.url, PatientDocument, { id: patient.id }, { token: alice });
+    const read = await execute(api.url, PatientViewDocument, { id: patient.id }, { token: alice });
     expect(read.expectData().patient?.latestObservations).toMatchObject(Object.assign({}, ...inputs));
     const rows = await queryDatabase(api.db.url, 'select count(*)::int as n from observation where patient_id = $1', [
       patient.id,

@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CreatePatientDocument,
+  MeDocument,
+  PatientDiagnosesDocument,
+  RequestDiagnosisDocument,
+} from '../../client/index.js';
 import { signToken } from '../../src/auth/jwt.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { Metrics } from '../../src/lib/metrics.js';
 import { LEASE_SHARE, RateLimiter } from '../../src/lib/rate-limit.js';
 import { connectRedis } from '../../src/lib/redis.js';
-import {
-  CreatePatientDocument,
-  MeDocument,
-  PatientDiagnosesDocument,
-  RequestDiagnosisDocument,
-} from '../gql/graphql.js';
 import { testEnv } from '../helpers/env.js';
 import { execute, type GraphQLResponse } from '../helpers/graphql.js';
 import { operationsExecuted, rateLimitRejections, runWs } from '../helpers/limits.js';

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../bench/lib/processes.js';
+import { PatientAssessmentDocument, PatientDiagnosesDocument, RecordObservationsDocument } from '../../client/index.js';
 import { createModelServer, type ModelServer } from '../../ml-server/server.js';
 import { signToken } from '../../src/auth/jwt.js';
-import { AssessmentDocument, PatientDiagnosesDocument, RecordObservationsDocument } from '../gql/graphql.js';
 import type { TestDatabase } from '../helpers/database.js';
 import { TEST_JWT_SECRET } from '../helpers/env.js';
 import { FaultyModelServer } from '../helpers/faulty-model-server.js';
@@ -87,7 +87,7 @@ describe('graceful shutdown of an API pod', () => {
     ws.stream(PatientDiagnosesDocument, { patientId });
 
     const inFlight = Array.from({ length: 5 }, () =>
-      execute(url, AssessmentDocument, { patientId }, { token, headers: { connection: 'close' } }),
+      execute(url, PatientAssessmentDocument, { patientId }, { token, headers: { connection: 'close' } }),
     );
     await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGTERM');

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { CreatePatientDocument, DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
+import { CreatePatientDocument, DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../../client/index.js';
 import { queryDatabase } from '../helpers/database.js';
 import { execute, executeRaw } from '../helpers/graphql.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';

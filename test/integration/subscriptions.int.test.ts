@@ -2,7 +2,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PatientDiagnosesDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
+import { PatientDiagnosesDocument, RequestDiagnosisDocument } from '../../client/index.js';
 import { testEnv } from '../helpers/env.js';
 import { execute } from '../helpers/graphql.js';
 import { createPatient } from '../helpers/patients.js';

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CreatePatientDocument, DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
+import { CreatePatientDocument, DiagnosisUpdatedDocument, RequestDiagnosisDocument } from '../../client/index.js';
 import { queryDatabase } from '../helpers/database.js';
 import { execute } from '../helpers/graphql.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';

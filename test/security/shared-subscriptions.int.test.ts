@@ -1,6 +1,6 @@
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PatientDiagnosesDocument, RequestDiagnosisDocument } from '../gql/graphql.js';
+import { PatientDiagnosesDocument, RequestDiagnosisDocument } from '../../client/index.js';
 import { TEST_JWT_SECRET } from '../helpers/env.js';
 import { execute } from '../helpers/graphql.js';
 import { createPatient } from '../helpers/patients.js';
