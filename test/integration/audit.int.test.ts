@@ -74,7 +74,7 @@ describe('audit events', () => {
     // for the drain into audit_event.
     const reads = (await auditRows(patientId)).filter((r) => r.action === 'R');
     expect(reads).toEqual([
-      expect.objectContaining({ subtype: 'patient.read', outcome: 0, operation_name: 'Patient' }),
+      expect.objectContaining({ subtype: 'patient.read', outcome: 0, operation_name: 'PatientView' }),
     ]);
   });
 

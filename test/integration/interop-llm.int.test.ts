@@ -80,7 +80,7 @@ describe('the openai provider against OpenAI-compatible servers, to COMPLETED', 
       answer: JSON.stringify(answer),
     });
     expect(final?.status).toBe('COMPLETED');
-    expect(final?.result).toEqual({ summary: answer.summary, provider: 'openai' });
+    expect(final?.result).toMatchObject({ summary: answer.summary, provider: 'openai', generator: 'LANGUAGE_MODEL' });
     expect(stored?.differentials).toEqual([expect.objectContaining(answer.differentials[0])]);
     expect(requests.map((r) => r.shape)).toEqual(['json_schema']);
   }, 60_000);
