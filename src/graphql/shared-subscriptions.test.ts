@@ -1,7 +1,16 @@
-import { type ExecutionResult, getOperationAST, parse } from 'graphql';
+import { type ExecutionResult, buildSchema as fromSdl, GraphQLError, getOperationAST, parse } from 'graphql';
+import { makeServer } from 'graphql-ws';
 import { describe, expect, it } from 'vitest';
 import { buildSchema, buildSubgraphSchema } from './schema.js';
-import { credentialDigest, isReplayable, SharedSubscriptions, subscriptionGroupKey } from './shared-subscriptions.js';
+import {
+  credentialDigest,
+  type DirectDelivery,
+  type FrameSocket,
+  isReplayable,
+  nextFrame,
+  SharedSubscriptions,
+  subscriptionGroupKey,
+} from './shared-subscriptions.js';
 
 /** A controllable upstream: push results, end it, and see whether it was closed. */
 function upstream() {
@@ -79,6 +88,125 @@ describe('SharedSubscriptions', () => {
     const error = { errors: [{ message: 'not found' }] };
     expect(await shared.join('e', async () => error as never, true)).toBe(error);
     expect(shared.has('e')).toBe(false);
+  });
+});
+
+/**
+ * One connection to graphql-ws' own server core (`makeServer`, as its `ws` adapter drives it),
+ * whose subscriptions join `shared`'s group `k`; `direct` members write to the same transcript.
+ */
+function connection(shared: SharedSubscriptions, upstreamOf: () => AsyncIterable<ExecutionResult>, direct: boolean) {
+  const sent: string[] = [];
+  const frames: FrameSocket = { readyState: 1, OPEN: 1, send: (frame) => sent.push(frame) };
+  let directWrites = 0;
+  const counted: FrameSocket = {
+    ...frames,
+    send: (frame) => {
+      directWrites += 1;
+      frames.send(frame);
+    },
+  };
+  let onMessage: ((data: string) => Promise<void>) | undefined;
+  const server = makeServer<Record<string, unknown>, { direct: boolean }>({
+    schema: fromSdl('type Query { n: Int } type Subscription { n: Int }'),
+    onSubscribe: (_ctx, id, payload) => ({
+      schema: fromSdl('type Query { n: Int } type Subscription { n: Int }'),
+      document: parse(payload.query),
+      rootValue: { id },
+    }),
+    subscribe: (args) => {
+      const id = (args.rootValue as { id: string }).id;
+      const target: DirectDelivery | undefined = direct ? { socket: counted, id } : undefined;
+      return shared.join('k', async () => upstreamOf(), true, target) as never;
+    },
+  });
+  server.opened(
+    {
+      protocol: 'graphql-transport-ws',
+      send: async (data) => {
+        sent.push(data);
+      },
+      close: (code) => {
+        sent.push(`close ${code}`);
+      },
+      onMessage: (cb) => {
+        onMessage = cb;
+      },
+    },
+    { direct },
+  );
+  const receive = (message: object) => (onMessage as (data: string) => Promise<void>)(JSON.stringify(message));
+  return { sent, receive, directWrites: () => directWrites, frames };
+}
+
+describe('members that write to their socket themselves', () => {
+  it('send the bytes graphql-ws sends, in the same order, errors through graphql-ws, and end with its complete', async () => {
+    const shared = new SharedSubscriptions();
+    const up = upstream();
+    const viaGraphqlWs = connection(shared, () => up.iterable, false);
+    const viaSocket = connection(shared, () => up.iterable, true);
+    // An id that JSON has to escape, the same on both connections.
+    const id = 'sub "1" \\ é';
+    for (const c of [viaGraphqlWs, viaSocket]) {
+      void c.receive({ type: 'connection_init' });
+      await tick();
+      void c.receive({ id, type: 'subscribe', payload: { query: 'subscription { n }' } });
+    }
+    await tick();
+    up.push({ data: { n: 1 } });
+    // Pushed back to back: the error is sent by graphql-ws (asynchronously) and what follows it must wait.
+    up.push({ data: { n: 2 }, extensions: { at: 'x' } } as never);
+    up.push({ data: null, errors: [new GraphQLError('partial', { extensions: { code: 'INTERNAL' } })] } as never);
+    up.push({ data: { n: 3 } });
+    await tick();
+    // A member joining the running group starts from the latest event, as before.
+    const late = connection(shared, () => up.iterable, true);
+    void late.receive({ type: 'connection_init' });
+    await tick();
+    void late.receive({ id, type: 'subscribe', payload: { query: 'subscription { n }' } });
+    await tick();
+    up.push({ data: { n: 4 } });
+    up.push(null); // the upstream ends (a terminal state): every member completes
+    await tick();
+
+    expect(viaGraphqlWs.sent).toEqual([
+      '{"type":"connection_ack"}',
+      `{"id":${JSON.stringify(id)},"type":"next","payload":{"data":{"n":1}}}`,
+      `{"id":${JSON.stringify(id)},"type":"next","payload":{"data":{"n":2},"extensions":{"at":"x"}}}`,
+      `{"id":${JSON.stringify(id)},"type":"next","payload":{"data":null,"errors":[{"message":"partial","extensions":{"code":"INTERNAL"}}]}}`,
+      `{"id":${JSON.stringify(id)},"type":"next","payload":{"data":{"n":3}}}`,
+      `{"id":${JSON.stringify(id)},"type":"next","payload":{"data":{"n":4}}}`,
+      `{"id":${JSON.stringify(id)},"type":"complete"}`,
+    ]);
+    expect(viaSocket.sent).toEqual(viaGraphqlWs.sent);
+    expect(viaSocket.directWrites()).toBe(4); // every event but the one with errors
+    expect(late.sent).toEqual([viaGraphqlWs.sent[0], ...viaGraphqlWs.sent.slice(4)]);
+    expect(shared.has('k')).toBe(false);
+  });
+
+  it('write nothing before graphql-ws asks, after the client completes, or to a socket no longer open', async () => {
+    const shared = new SharedSubscriptions();
+    const up = upstream();
+    const start = async () => up.iterable;
+    const sent: string[] = [];
+    const socket = { readyState: 1, OPEN: 1, send: (frame: string) => sent.push(frame) };
+    const a = (await shared.join('k', start, true, { socket, id: 'a' })) as AsyncIterableIterator<unknown>;
+    up.push({ data: 1 });
+    await tick();
+    expect(sent).toEqual([]); // graphql-ws has not registered the subscription yet
+    const pending = a.next();
+    expect(sent).toEqual([nextFrame('a', '{"data":1}')]);
+    socket.readyState = 2; // closing
+    up.push({ data: 2 });
+    await tick();
+    expect(sent).toHaveLength(1);
+    socket.readyState = 1;
+    await a.return?.();
+    expect(await pending).toEqual({ value: undefined, done: true });
+    up.push({ data: 3 });
+    await tick();
+    expect(sent).toHaveLength(1);
+    expect(up.state.returned).toBe(true);
   });
 });
 

@@ -235,11 +235,13 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
               contextValue: null,
               rootValue: {
                 execute,
+                // The member writes its events to this socket itself (see SharedSubscriptions).
                 subscribe: async (args: ExecutionArgs) =>
                   shared.join(
                     key,
                     async () => subscribe({ ...args, contextValue: await contextFactory(), rootValue: undefined }),
                     replay,
+                    { socket: ctx.extra.socket, id },
                   ),
               },
             };
