@@ -27,6 +27,7 @@ describe('loadConfig: rate and query limits', () => {
       maxCost: 10_000,
       maxBodyBytes: 1024 * 1024,
       maxSubscriptionsPerSocket: 50,
+      connectionInitTimeoutMs: 3_000,
       introspection: true,
       persistedOperationsFile: undefined,
       persistedOperationsOnly: false,
@@ -63,6 +64,7 @@ describe('loadConfig: rate and query limits', () => {
       GRAPHQL_MAX_COST: '900',
       MAX_BODY_BYTES: '65536',
       WS_MAX_SUBSCRIPTIONS: '20',
+      WS_CONNECTION_INIT_TIMEOUT_MS: '10000',
       PERSISTED_OPERATIONS_FILE: '/etc/cc/operations.json',
       PERSISTED_OPERATIONS_ONLY: 'true',
     });
@@ -82,6 +84,7 @@ describe('loadConfig: rate and query limits', () => {
       maxCost: 900,
       maxBodyBytes: 65_536,
       maxSubscriptionsPerSocket: 20,
+      connectionInitTimeoutMs: 10_000,
       persistedOperationsFile: '/etc/cc/operations.json',
       persistedOperationsOnly: true,
     });

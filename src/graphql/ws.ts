@@ -131,6 +131,7 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
     {
       // Never an error's message in a close reason (graphql-ws puts it there outside production).
       isProd: true,
+      connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
       onConnect: async (ctx) => {
         const state: SocketState = { subscriptions: new Set() };
         (ctx.extra as { state?: SocketState }).state = state;
