@@ -22,6 +22,8 @@ const { values } = parseArgs({
     clients: { type: 'string' },
     'heap-snapshot': { type: 'string' },
     'cpu-profile': { type: 'string' },
+    'in-flight': { type: 'string' },
+    attempts: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
@@ -32,6 +34,8 @@ const scale = {
   clients: number(values.clients),
   heapSnapshot: values['heap-snapshot'],
   cpuProfile: values['cpu-profile'],
+  inFlight: number(values['in-flight']),
+  attempts: number(values.attempts),
 };
 
 const SCENARIOS: Record<string, (o: { seconds: number }) => Promise<Record<string, unknown>>> = {
@@ -56,7 +60,10 @@ for (const name of chosen) {
     date: started.toISOString(),
     command:
       name === 'scale'
-        ? `npm run bench -- --scenario scale${values.connections ? ` --connections ${values.connections}` : ''}`
+        ? `npm run bench -- --scenario scale${['connections', 'pods', 'clients', 'in-flight', 'attempts']
+            .filter((o) => values[o as keyof typeof values] !== undefined)
+            .map((o) => ` --${o} ${values[o as keyof typeof values]}`)
+            .join('')}`
         : `npm run bench -- --scenario ${name} --seconds ${seconds}`,
     machine: {
       cpus: cpus().length,

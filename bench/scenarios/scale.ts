@@ -16,6 +16,7 @@
  * missing, doubled or out of order fails the scenario.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { basename, dirname, resolve } from 'node:path';
 import { parse, print } from 'graphql';
 import { connectRedis, type Redis } from '../../src/lib/redis.js';
 import { RedisLiveStateWriter } from '../../src/modules/diagnosis/diagnosis.live.js';
@@ -40,8 +41,16 @@ export interface ScaleOptions {
   events?: number;
   /** Writes a heap snapshot of the first pod, once its sockets are idle, to this file. */
   heapSnapshot?: string | undefined;
-  /** Writes a CPU profile of the first pod during the broadcast and spread deliveries to `<this>-{broadcast,spread}.cpuprofile`. */
+  /**
+   * Writes CPU profiles of the first pod through the connects, the broadcast and the spread
+   * deliveries to `<this>-{connect,broadcast,spread}.cpuprofile`, and of the first client process,
+   * its whole life, to `<this>-client.cpuprofile`.
+   */
   cpuProfile?: string | undefined;
+  /** Sockets each client process has between opening and live at once (default 64). */
+  inFlight?: number;
+  /** Attempts per socket before it counts as lost (default 6: five retries with back-off). */
+  attempts?: number;
 }
 
 interface ScalePod extends BenchPod {
@@ -85,9 +94,13 @@ class ClientProcess {
     });
   }
 
-  static start(): ClientProcess {
+  /** `profile`: a CPU profile of the whole process, written when it exits. */
+  static start(profile?: string): ClientProcess {
+    const profiling = profile
+      ? ['--cpu-prof', `--cpu-prof-dir=${dirname(profile)}`, `--cpu-prof-name=${basename(profile)}`]
+      : [];
     const child = fork(new URL('../lib/scale-client.ts', import.meta.url).pathname, [], {
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--import', 'tsx', ...profiling],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     return new ClientProcess(child);
@@ -140,6 +153,8 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
   const clientCount = options.clients ?? Math.max(2, Math.ceil(connections / SOCKETS_PER_PROCESS));
   const diagnosisCount = options.diagnoses ?? Math.max(1, Math.round(connections / 10));
   const events = options.events ?? 3;
+  const inFlight = options.inFlight ?? 64;
+  const attempts = options.attempts ?? 6;
   if (connections / podCount > SOCKETS_PER_PROCESS || connections / clientCount > SOCKETS_PER_PROCESS + 1_000)
     throw new Error(`${connections} sockets need more than ${podCount} pods / ${clientCount} client processes`);
   const log = (line: string) => console.log(`scale: ${line}`);
@@ -221,9 +236,20 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
       before.push(await metrics(pod.base));
     }
 
+    const profile = (phase: string) =>
+      options.cpuProfile
+        ? startCpuProfile((pods[0] as ScalePod).inspectPort, `${options.cpuProfile}-${phase}.cpuprofile`)
+        : Promise.resolve(async () => undefined);
+
     // Connect: every client process at once, each socket live when its current state arrives.
+    const stopConnectProfile = await profile('connect');
     const perClient = Math.ceil(connections / clientCount);
-    for (let c = 0; c < clientCount; c++) clients.push(ClientProcess.start());
+    for (let c = 0; c < clientCount; c++)
+      clients.push(
+        ClientProcess.start(
+          c === 0 && options.cpuProfile ? resolve(`${options.cpuProfile}-client.cpuprofile`) : undefined,
+        ),
+      );
     const connectStart = Date.now();
     const opened = clients.map((client, c) => {
       const count = Math.max(0, Math.min(perClient, connections - c * perClient));
@@ -231,34 +257,47 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
       client.send({
         type: 'open',
         urls: pods.map((p) => p.ws),
-        // Two source addresses per process: ~8.5k ports each of the ~28k a source address has.
-        localAddresses: [`127.0.0.${10 + 2 * c}`, `127.0.0.${11 + 2 * c}`],
+        // Four source addresses per process: ~4.3k ports each of the ~28k a source address has
+        // (an explicit bind searches for a free port, and the search grows as ports fill up).
+        localAddresses: [0, 1, 2, 3].map((a) => `127.0.0.${10 + 4 * c + a}`),
         first: c * perClient,
         count,
         token,
         query: SUBSCRIPTION,
         op: 'a',
         diagnosisId: broadcastId,
-        concurrency: 64,
+        concurrency: inFlight,
+        attempts,
       });
       return done;
     });
     const progress = setInterval(() => {
       const live = clients.reduce((n, c) => n + (c.latest?.live.a ?? 0), 0);
       const failed = clients.reduce((n, c) => n + (c.latest?.failed ?? 0) + (c.latest?.closed ?? 0), 0);
-      log(`connecting: ${live} live, ${failed} failed, ${Math.round((Date.now() - connectStart) / 1000)} s`);
+      const retried = clients.reduce((n, c) => n + (c.latest?.retries ?? 0), 0);
+      log(
+        `connecting: ${live} live, ${failed} failed, ${retried} retries, ${Math.round((Date.now() - connectStart) / 1000)} s`,
+      );
     }, 10_000);
     const connectDone = await Promise.all(opened).finally(() => clearInterval(progress));
+    await stopConnectProfile();
     const live = connectDone.reduce((n, d) => n + d.live, 0);
     const connectFailed = connectDone.reduce((n, d) => n + d.failed, 0);
     const lastLiveAt = Math.max(...connectDone.map((d) => d.lastLiveAt));
     const connectSeconds = (lastLiveAt - connectStart) / 1000;
+    const retryReasons: Record<string, number> = {};
+    for (const d of connectDone)
+      for (const [reason, n] of Object.entries(d.retryReasons)) retryReasons[reason] = (retryReasons[reason] ?? 0) + n;
     const connect = {
       connections,
       live,
       failed: connectFailed,
       seconds: Math.round(connectSeconds * 10) / 10,
       perSecond: Math.round(live / connectSeconds),
+      inFlightPerClient: inFlight,
+      // Connects tried again after a refusal, reset, timeout or 4408 before live (none is lost unless it gave up).
+      retries: connectDone.reduce((n, d) => n + d.retries, 0),
+      retryReasons,
       errors: connectDone.flatMap((d) => d.errors).slice(0, 10),
     };
     log(`connected: ${JSON.stringify(connect)}`);
@@ -336,10 +375,6 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
     // (a) One event to every subscriber of one diagnosis, `events` times, one after another.
     const broadcastPublished: Published[] = [];
     const publishBroadcast = publishers[0] as () => Promise<{ sent: number; version: number }>;
-    const profile = (phase: string) =>
-      options.cpuProfile
-        ? startCpuProfile((pods[0] as ScalePod).inspectPort, `${options.cpuProfile}-${phase}.cpuprofile`)
-        : Promise.resolve(async () => undefined);
     const stopBroadcastProfile = await profile('broadcast');
     for (let e = 0; e < events; e++) {
       const { sent, version } = await publishBroadcast();
