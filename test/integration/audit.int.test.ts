@@ -5,6 +5,7 @@ import {
   PatientListDocument,
   PatientViewDocument,
   RecordObservationsDocument,
+  RemoveCareTeamMemberDocument,
 } from '../../client/index.js';
 import { queryDatabase } from '../helpers/database.js';
 import { execute } from '../helpers/graphql.js';
@@ -100,6 +101,44 @@ describe('audit events', () => {
       ['R', 'patient.read', 4],
       ['U', 'patient.careTeam.add', 4],
     ]);
+  });
+
+  it('names the clinician a care-team change was about, refused changes included', async () => {
+    await execute(api.url, AddCareTeamMemberDocument, { patientId, clinicianId: 'dr-added' }, { token }).then((r) =>
+      r.expectData(),
+    );
+    await execute(api.url, RemoveCareTeamMemberDocument, { patientId, clinicianId: 'dr-added' }, { token }).then((r) =>
+      r.expectData(),
+    );
+    // The last member cannot go: refused, and still the clinician it was about is on record.
+    const last = await execute(api.url, RemoveCareTeamMemberDocument, { patientId, clinicianId: 'auditor' }, { token });
+    expect(last.codes).toEqual(['BAD_USER_INPUT']);
+    await api.auditSettled();
+    const rows = await queryDatabase<{
+      subtype: string;
+      outcome: number;
+      agent_id: string;
+      entity_clinician_id: string | null;
+    }>(
+      api.db.url,
+      `select subtype, outcome, agent_id, entity_clinician_id from audit_event
+        where patient_id = $1 and subtype like 'patient.careTeam.%' order by recorded_at`,
+      [patientId],
+    );
+    expect(rows).toEqual([
+      { subtype: 'patient.careTeam.add', outcome: 4, agent_id: 'stranger', entity_clinician_id: 'x' },
+      { subtype: 'patient.careTeam.add', outcome: 0, agent_id: 'auditor', entity_clinician_id: 'dr-added' },
+      { subtype: 'patient.careTeam.remove', outcome: 0, agent_id: 'auditor', entity_clinician_id: 'dr-added' },
+      { subtype: 'patient.careTeam.remove', outcome: 4, agent_id: 'auditor', entity_clinician_id: 'auditor' },
+    ]);
+    // Every other access names no second clinician.
+    const others = await queryDatabase<{ n: number }>(
+      api.db.url,
+      `select count(*)::int as n from audit_event
+        where patient_id = $1 and subtype not like 'patient.careTeam.%' and entity_clinician_id is not null`,
+      [patientId],
+    );
+    expect(others).toEqual([{ n: 0 }]);
   });
 
   it('audits many concurrent reads with fewer writes than reads (group commit), losing none', async () => {

@@ -25,6 +25,11 @@ export interface AuditRecord {
   /** The client's GraphQL operation name, when it gave one. */
   operationName: string | null;
   requestId: string | null;
+  /**
+   * The clinician the access was about, beside the patient (a second FHIR AuditEvent.entity, a
+   * Practitioner): the care-team member added or removed. Null for every other access.
+   */
+  entityClinicianId: string | null;
 }
 
 /**
@@ -42,6 +47,7 @@ export class AuditEvent implements AuditRecord {
   subtype: string;
   operationName: string | null;
   requestId: string | null;
+  entityClinicianId: string | null;
   /** The pod that observed the access (FHIR AuditEvent.source.observer). */
   source: string;
 
@@ -53,6 +59,7 @@ export class AuditEvent implements AuditRecord {
     this.subtype = record.subtype;
     this.operationName = record.operationName;
     this.requestId = record.requestId;
+    this.entityClinicianId = record.entityClinicianId;
     this.source = source;
     this.recordedAt = recordedAt;
   }
@@ -76,5 +83,6 @@ export const AuditEventSchema = new EntitySchema<AuditEvent>({
     operationName: { type: 'string', columnType: 'text', nullable: true },
     requestId: { type: 'string', columnType: 'text', nullable: true },
     source: { type: 'string', columnType: 'text' },
+    entityClinicianId: { type: 'string', columnType: 'text', nullable: true },
   },
 });

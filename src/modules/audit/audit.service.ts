@@ -3,7 +3,7 @@ import { errorFields, type Logger } from '../../lib/logger.js';
 import type { AuditRow, AuditStream } from './audit.stream.js';
 import { type AuditAction, AuditEvent, AuditOutcome, type AuditRecord } from './audit-event.entity.js';
 
-/** Rows per INSERT: 10 columns each keeps a batch far below Postgres' 65,535 parameters. */
+/** Rows per INSERT: 11 columns each keeps a batch far below Postgres' 65,535 parameters. */
 const MAX_BATCH = 2_000;
 const AUDIT_COLUMNS = [
   'id',
@@ -16,6 +16,7 @@ const AUDIT_COLUMNS = [
   'operation_name',
   'request_id',
   'source',
+  'entity_clinician_id',
 ] as const;
 const ROW_PLACEHOLDERS = `(${AUDIT_COLUMNS.map(() => '?').join(', ')})`;
 
@@ -32,23 +33,15 @@ function auditValues(e: AuditEvent): unknown[] {
     e.operationName,
     e.requestId,
     e.source,
+    e.entityClinicianId,
   ];
 }
 
-/** An event as the stream carries it (see {@link AuditRow}). */
+/** An event as the stream carries it (see {@link AuditRow}): its column values, the time as ISO text. */
 function auditRow(e: AuditEvent): AuditRow {
-  return [
-    e.id,
-    e.recordedAt.toISOString(),
-    e.action,
-    e.outcome,
-    e.agentId,
-    e.patientId,
-    e.subtype,
-    e.operationName,
-    e.requestId,
-    e.source,
-  ];
+  const values = auditValues(e);
+  values[1] = e.recordedAt.toISOString();
+  return values as unknown as AuditRow;
 }
 
 /**
@@ -204,6 +197,8 @@ export interface AuditNote {
   patientId: string | null;
   subtype: string;
   outcome?: AuditOutcome;
+  /** The clinician the access was about (a care-team member added or removed), once known. */
+  entityClinicianId?: string;
 }
 
 /**
@@ -275,6 +270,7 @@ export class AuditTrail {
       subtype: note.subtype,
       operationName: this.operationName,
       requestId: this.requestId,
+      entityClinicianId: note.entityClinicianId ?? null,
     };
   }
 }

@@ -29,7 +29,9 @@ export function auditNames(namespace: string): AuditNames {
 /**
  * One audit event on the wire and in the drainer: its column values in `audit_event`'s order
  * (id, recorded_at as ISO text, action, outcome, agent_id, patient_id, subtype, operation_name,
- * request_id, source). Ids and codes only, like the row: never patient data.
+ * request_id, source, entity_clinician_id). Ids and codes only, like the row: never patient data.
+ * A row of the ten columns before entity_clinician_id (appended by a pod of the previous release
+ * during a rolling update) is still read, with no entity clinician.
  */
 export type AuditRow = readonly [
   string,
@@ -42,6 +44,7 @@ export type AuditRow = readonly [
   string | null,
   string | null,
   string,
+  string | null,
 ];
 
 /** Writes a batch of rows to `audit_event`, ignoring rows whose id is already there. */
@@ -263,10 +266,14 @@ function parseRows(m: JsMsg): AuditRow[] | null {
   try {
     const value = m.json<unknown>();
     if (!Array.isArray(value)) return null;
+    const rows: AuditRow[] = [];
     for (const row of value) {
-      if (!Array.isArray(row) || row.length !== 10 || typeof row[0] !== 'string') return null;
+      if (!Array.isArray(row) || typeof row[0] !== 'string') return null;
+      if (row.length === 10) rows.push([...row, null] as unknown as AuditRow);
+      else if (row.length === 11) rows.push(row as unknown as AuditRow);
+      else return null;
     }
-    return value as AuditRow[];
+    return rows;
   } catch {
     return null;
   }

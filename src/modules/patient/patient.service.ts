@@ -29,6 +29,12 @@ import {
 } from './patient.validation.js';
 
 /** Audit subtypes: what was done, independent of the GraphQL field that did it. */
+/** The clinician a care-team change is about, for its audit event (refused changes too), when the id is valid. */
+function memberNote(clinicianId: string): Pick<AuditNote, 'entityClinicianId'> {
+  const member = clinicianIdSchema.safeParse(clinicianId);
+  return member.success ? { entityClinicianId: member.data } : {};
+}
+
 export const PatientAudit = {
   read: 'patient.read',
   search: 'patient.search',
@@ -170,7 +176,12 @@ export class PatientService {
 
   /** Adds a clinician (by token `sub`) to the care team. Adding a member twice changes nothing. */
   async addCareTeamMember(patientId: string, clinicianId: string): Promise<Patient> {
-    const note: AuditNote = { action: 'U', patientId, subtype: PatientAudit.addCareTeamMember };
+    const note: AuditNote = {
+      action: 'U',
+      patientId,
+      subtype: PatientAudit.addCareTeamMember,
+      ...memberNote(clinicianId),
+    };
     return this.audited(note, async () => {
       await this.requireVisible(patientId);
       const memberId = parseInput(clinicianIdSchema, clinicianId);
@@ -197,7 +208,12 @@ export class PatientService {
    * member answers the patient unchanged and audits no change.
    */
   async removeCareTeamMember(patientId: string, clinicianId: string): Promise<Patient> {
-    const note: AuditNote = { action: 'U', patientId, subtype: PatientAudit.removeCareTeamMember };
+    const note: AuditNote = {
+      action: 'U',
+      patientId,
+      subtype: PatientAudit.removeCareTeamMember,
+      ...memberNote(clinicianId),
+    };
     return this.audited(note, async () => {
       await this.requireVisible(patientId);
       const memberId = parseInput(clinicianIdSchema, clinicianId);
