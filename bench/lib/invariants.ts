@@ -33,7 +33,11 @@ export interface TransitionRow {
   diagnosis_id: string;
   version: number;
   status: string;
+  /** FINAL, AMENDED or REJECTED on a clinician's sign-off, which is not a second terminal transition. */
+  report_status: string | null;
 }
+
+const SIGN_OFF = new Set(['FINAL', 'AMENDED', 'REJECTED']);
 
 /** A row of the durable record (`diagnosis`). */
 export interface DiagnosisRow {
@@ -84,7 +88,7 @@ export class DiagnosisLedger {
     const byId = new Map(rows.map((r) => [r.id, r]));
     const terminalsOf = new Map<string, TransitionRow[]>();
     for (const t of transitions) {
-      if (!TERMINAL.has(t.status)) continue;
+      if (!TERMINAL.has(t.status) || (t.report_status !== null && SIGN_OFF.has(t.report_status))) continue;
       terminalsOf.set(t.diagnosis_id, [...(terminalsOf.get(t.diagnosis_id) ?? []), t]);
     }
     const byTerminalStatus: Record<string, number> = {};

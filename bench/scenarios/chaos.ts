@@ -225,7 +225,7 @@ export async function runChaosScenario({ seconds }: { seconds: number }): Promis
     await Promise.race([Promise.all(streams), new Promise((resolve) => setTimeout(resolve, 60_000))]);
     const transitions = await queryDatabase<TransitionRow>(
       stack.base.db.url,
-      'select diagnosis_id::text, version, status from diagnosis_transition',
+      'select diagnosis_id::text, version, status, report_status from diagnosis_transition',
     );
     const report = ledger.check(rows, transitions);
 

@@ -261,7 +261,7 @@ describe.skipIf(!nginxBinary())('chaos: pod, worker and Redis faults under load,
     );
     const transitions = await queryDatabase<TransitionRow>(
       db.url,
-      'select diagnosis_id::text, version, status from diagnosis_transition',
+      'select diagnosis_id::text, version, status, report_status from diagnosis_transition',
     );
     const report = ledger.check(rows, transitions);
     expect(report.violations).toEqual([]);

@@ -124,6 +124,17 @@ describe('reviewDiagnosis', () => {
         entity: [{ what: { identifier: { value: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) } } }],
       });
       expect(reviewed.completedAt).toBe(diagnosis.completedAt);
+      // The history: one completion (a preliminary report), then the sign-off — not two completions.
+      const history = await queryDatabase(
+        a.db.url,
+        `select version, status, report_status from diagnosis_transition
+          where diagnosis_id = $1 and status = 'COMPLETED' order by version`,
+        [diagnosis.id],
+      );
+      expect(history).toEqual([
+        { version: diagnosis.version, status: 'COMPLETED', report_status: 'PRELIMINARY' },
+        { version: reviewed.version, status: 'COMPLETED', report_status: 'AMENDED' },
+      ]);
 
       // Pod B's patient subscribers get it through the pub/sub.
       await feed.until((rs) => rs.some((r) => r.data?.patientDiagnoses.reportStatus === 'AMENDED'));

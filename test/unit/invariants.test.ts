@@ -13,8 +13,10 @@ describe('the chaos invariant checker', () => {
     const report = ledger.check(
       [done('a')],
       [
-        { diagnosis_id: 'a', version: 1, status: 'QUEUED' },
-        { diagnosis_id: 'a', version: 4, status: 'COMPLETED' },
+        { diagnosis_id: 'a', version: 1, status: 'QUEUED', report_status: null },
+        { diagnosis_id: 'a', version: 4, status: 'COMPLETED', report_status: 'PRELIMINARY' },
+        // A clinician's sign-off: the status stays COMPLETED, and it is not a second completion.
+        { diagnosis_id: 'a', version: 5, status: 'COMPLETED', report_status: 'AMENDED' },
       ],
     );
     expect(report.violations).toEqual([]);
@@ -30,8 +32,8 @@ describe('the chaos invariant checker', () => {
     const report = ledger.check(
       [done('stuck', 'RUNNING', 2), done('twice', 'COMPLETED', 6)],
       [
-        { diagnosis_id: 'twice', version: 5, status: 'COMPLETED' },
-        { diagnosis_id: 'twice', version: 6, status: 'COMPLETED' },
+        { diagnosis_id: 'twice', version: 5, status: 'COMPLETED', report_status: 'PRELIMINARY' },
+        { diagnosis_id: 'twice', version: 6, status: 'COMPLETED', report_status: 'PRELIMINARY' },
       ],
     );
     expect(report.violations).toEqual(

@@ -1,11 +1,13 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { DiagnosisView } from './diagnosis.view.js';
+import { type DiagnosisView, reportStatusOf } from './diagnosis.view.js';
 
 /**
  * Writes a live state to the durable record and appends it to the diagnosis' transition history,
  * in one statement. Only ever moves forward (`version` guard), so a late or repeated write — a
  * retry, a reconciliation after a crash — can never roll a diagnosis back or record a transition
- * twice. The Postgres step of every transition in diagnosis.transitions.ts.
+ * twice. The Postgres step of every transition in diagnosis.transitions.ts. The history row keeps
+ * the report's status with the status, so a sign-off (COMPLETED, FINAL) is told from the model's
+ * completion (COMPLETED, PRELIMINARY).
  */
 export async function persistView(em: EntityManager, view: DiagnosisView): Promise<boolean> {
   const result = await em.getConnection().execute(
@@ -15,8 +17,8 @@ export async function persistView(em: EntityManager, view: DiagnosisView): Promi
               review_decision = ?, reviewed_by_id = ?, review_note = ?, amended_summary = ?, reviewed_at = ?
         where id = ? and version < ?
         returning id, version, status, attempts, stage, error, updated_at)
-     insert into diagnosis_transition (diagnosis_id, version, status, attempts, stage, error, at)
-     select id, version, status, attempts, stage, error, updated_at from u
+     insert into diagnosis_transition (diagnosis_id, version, status, attempts, stage, error, report_status, at)
+     select id, version, status, attempts, stage, error, ?, updated_at from u
      on conflict do nothing`,
     [
       view.status,
@@ -36,6 +38,7 @@ export async function persistView(em: EntityManager, view: DiagnosisView): Promi
       view.review ? new Date(view.review.reviewedAt) : null,
       view.id,
       view.version,
+      reportStatusOf(view),
     ],
     'run',
   );
