@@ -255,6 +255,18 @@ export function withoutInputValue(error: GraphQLError): string | null {
   return `Variable "$${variable}" got an invalid value${at}; ${withoutScalarValue(inner)}`;
 }
 
+/**
+ * graphql-js' validation messages quote a literal the document holds — `Expected value of type
+ * "Date!", found "…"`, `Int cannot represent non-integer value: "…"`, `Value "…" does not exist in
+ * "Sex" enum.` — and a hand-written document may hold patient data. The message without the value,
+ * keeping the type and why (the error's location points at the literal); any other message as it is.
+ */
+export function withoutLiteralValue(message: string): string {
+  const expected = /^Expected value of type ("[^"]+"), found /s.exec(message);
+  if (expected) return `Expected value of type ${expected[1]}`;
+  return withoutScalarValue(message);
+}
+
 /** `Int cannot represent non-integer value: "x"` → `Int cannot represent non-integer value`. */
 function withoutScalarValue(message: string): string {
   const refused = /^(.+ cannot represent [^:]*): /s.exec(message);
@@ -303,13 +315,16 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 }
 
-/** Parse and validation errors are the client's mistake: give them the contract's code. */
+/**
+ * Parse and validation errors are the client's mistake: give them the contract's code, and quote
+ * no literal of the document back ({@link withoutLiteralValue}).
+ */
 function useErrorCodes(): Plugin {
   const withCode = (errors: readonly Error[]) =>
     errors.map((e) =>
       e instanceof GraphQLError && e.extensions.code
         ? e
-        : new GraphQLError(e.message, {
+        : new GraphQLError(withoutLiteralValue(e.message), {
             nodes: e instanceof GraphQLError ? e.nodes : undefined,
             extensions: { ...(e instanceof GraphQLError ? e.extensions : {}), code: ErrorCode.BadUserInput },
           }),

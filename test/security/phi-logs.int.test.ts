@@ -277,6 +277,26 @@ describe('patient data never reaches a log', () => {
     const badSex = await gql(CREATE, { input: patientInput({ sex: mark() }) });
     expect(codes(badSex)).toEqual(['BAD_USER_INPUT']);
     for (const res of [badDate, badType, badSex]) expect(JSON.stringify(res.errors)).not.toContain(TAG);
+    // The same values written into the document as literals: refused by validation, never quoted
+    // (graphql-js would say `Expected value of type "Date!", found "…"`, `… non-integer value: "…"`,
+    // `Value "…" does not exist in "Sex" enum`).
+    const literals = [
+      `mutation { createPatient(input: { mrn: "M1", givenName: "A", familyName: "B", birthDate: "${mark()}", sex: MALE }) { id } }`,
+      `mutation { createPatient(input: { mrn: "M1", givenName: "A", familyName: "B", birthDate: "1950-01-01", sex: ${mark()} }) { id } }`,
+      `mutation { recordObservations(patientId: "${patientId}", input: { heartRate: "${mark()}", spo2: ${mark()} }) { id } }`,
+      `mutation { createPatient(input: { mrn: ${mark()}, givenName: 7, familyName: ["${mark()}"], birthDate: "1950-01-01", sex: "${mark()}" }) { id } }`,
+      `query { patient(id: { id: "${mark()}" }) { id } }`,
+    ];
+    for (const query of literals) {
+      const res = await gql(query);
+      expect(res.errors?.length, query).toBeGreaterThan(0);
+      expect(new Set(codes(res)), query).toEqual(new Set(['BAD_USER_INPUT']));
+      expect(JSON.stringify(res.errors), query).not.toContain(TAG);
+      // Why stays: the type expected.
+      for (const error of res.errors ?? []) {
+        expect(error.message, query).toMatch(/type|enum|represent|Date must be/);
+      }
+    }
     const outOfRange = await gql(
       `mutation RecordObservations($id: ID!, $input: ObservationsInput!) { recordObservations(patientId: $id, input: $input) { id } }`,
       { id: patientId, input: { spo2: BAD_SPO2 } },
