@@ -90,7 +90,7 @@ export async function createContext(deps: ContextDeps, initial: InitialContext):
     requestId,
     audit,
     patients,
-    assessments: new AssessmentService(deps.assessmentEngine, audit),
+    assessments: new AssessmentService(deps.assessmentEngine, audit, patients),
     diagnoses: new DiagnosisService(em, viewer, audit, patients, deps.diagnosis),
   };
 }

@@ -52,6 +52,16 @@ describe('estimateCost', () => {
     expect(cost(`{ ...F0 } ${levels}`)).toBe(30 ** 4);
   });
 
+  it("sizes a list by its own last: literal, variable, the field's default (20)", () => {
+    const history = (args: string) => `{ patient(id: "x") { assessmentHistory(model: NEWS2${args}) { score } } }`;
+    expect(cost(history(', last: 3'))).toBe(1 + 3);
+    expect(cost(history(''))).toBe(1 + 20);
+    expect(cost(history(', last: null'))).toBe(1 + 20);
+    const query =
+      'query($n: Int) { patients(first: 50) { edges { node { assessmentHistory(model: NEWS2, last: $n) { score } } } } }';
+    expect(cost(query, { n: 100 })).toBe(1 + 50 * (2 + 100));
+  });
+
   it('gives a list without a size argument the assumed size', () => {
     expect(cost('{ patient(id: "x") { careTeam { id } } }')).toBe(1 + ASSUMED_LIST_SIZE);
   });

@@ -25,6 +25,10 @@ import { DEFAULT_PAGE_SIZE } from '../lib/pagination.js';
  */
 export const ASSUMED_LIST_SIZE = 10;
 
+/** Arguments that say how long a field's list (or its connection's page) is. */
+const SIZE_ARGUMENTS = ['first', 'last'] as const;
+type SizeArgument = (typeof SIZE_ARGUMENTS)[number];
+
 /**
  * The number of objects (values of an object type) an operation could return, with the list
  * sizes it will really run with; it may be `Infinity`.
@@ -34,7 +38,8 @@ export const ASSUMED_LIST_SIZE = 10;
  * once per spread. List sizes come from the arguments as execution will see them:
  * - a connection's `first` (a literal, a variable's value, the variable's default, else the
  *   field's default page size {@link DEFAULT_PAGE_SIZE} — what `pageSize()` will fetch) sizes
- *   its `edges`/`nodes`;
+ *   its `edges`/`nodes`; a list field's own `first` or `last` (`assessmentHistory(last:)`) sizes
+ *   that list the same way;
  * - `_entities(representations:)` counts its representations (literal or variable);
  * - any other list counts {@link ASSUMED_LIST_SIZE}.
  * Scalars cost nothing (the token limit bounds how many a document can name); so do
@@ -116,7 +121,8 @@ class Estimator {
     if (!definition) return 0;
     const named = getNamedType(definition.type);
     if (!isCompositeType(named)) return 0;
-    const first = definition.args.some((a) => a.name === 'first') ? this.first(node, definition) : undefined;
+    const sizedBy = SIZE_ARGUMENTS.find((name) => definition.args.some((a) => a.name === name));
+    const first = sizedBy ? this.size(node, definition, sizedBy) : undefined;
     const representations = definition.args.some((a) => a.name === 'representations')
       ? this.listLength(argument(node, 'representations')?.value)
       : undefined;
@@ -134,11 +140,14 @@ class Estimator {
     return multiplier * (1 + below);
   }
 
-  /** The page size a `first` argument will run with (see `pageSize()` in lib/pagination.ts). */
-  private first(node: FieldNode, definition: GraphQLField<unknown, unknown>): number {
-    const value = this.value(argument(node, 'first')?.value);
+  /**
+   * The list size a `first` or `last` argument will run with (see `pageSize()` in
+   * lib/pagination.ts and `historyLength()` in the assessment service).
+   */
+  private size(node: FieldNode, definition: GraphQLField<unknown, unknown>, name: SizeArgument): number {
+    const value = this.value(argument(node, name)?.value);
     if (value === undefined || value === null) {
-      const fallback = definition.args.find((a) => a.name === 'first')?.defaultValue;
+      const fallback = definition.args.find((a) => a.name === name)?.defaultValue;
       return typeof fallback === 'number' ? fallback : DEFAULT_PAGE_SIZE;
     }
     // Not a number: variable coercion refuses it before anything runs; price it as the default.

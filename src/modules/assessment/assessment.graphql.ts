@@ -3,7 +3,12 @@ import { FRAMINGHAM_MODEL, NEWS2_MODEL, RISK_LEVELS } from '../../ml/risk-model.
 import { PatientRef } from '../patient/patient.graphql.js';
 import { toFhirRiskAssessment } from './assessment.fhir.js';
 import { fieldOfInput, type RiskModelName } from './assessment.inputs.js';
-import type { PatientAssessment } from './assessment.service.js';
+import {
+  DEFAULT_HISTORY_LENGTH,
+  type HistoryPoint,
+  MAX_HISTORY_LENGTH,
+  type PatientAssessment,
+} from './assessment.service.js';
 
 const RiskLevelEnum = builder.enumType('RiskLevel', {
   description: "A model's risk band. NEWS2: LOW (0–4), LOW_MEDIUM (3 in one parameter), MEDIUM (5–6), HIGH (7+).",
@@ -122,5 +127,59 @@ builder.objectField(PatientRef, 'assessment', (t) =>
       'The risk assessment (as `Query.assessment`); null when no model can assess the observations recorded.',
     args: { model: t.arg({ type: RiskModelEnum, required: false }) },
     resolve: (patient, args, ctx) => ctx.assessments.forPatient(patient, { model: args.model, required: false }),
+  }),
+);
+
+const AssessmentHistoryPointRef = builder.objectRef<HistoryPoint>('AssessmentHistoryPoint').implement({
+  description:
+    "One point of a patient's score history: the model's score of the observation snapshot one recording made " +
+    '(every field as of that recording), scored by the model version serving now.',
+  fields: (t) => ({
+    observationId: t.exposeID('observationId', {
+      description: 'The recording (`Patient.observations`) whose snapshot was scored.',
+    }),
+    observedAt: t.field({
+      type: 'DateTime',
+      description: 'When that recording took effect: the snapshot holds from then until the next one.',
+      resolve: (p) => p.observedAt,
+    }),
+    model: t.exposeString('model', { description: 'The model (`news2`, `framingham-cvd-10y`).' }),
+    modelVersion: t.exposeString('modelVersion', { description: 'The version of the model that computed this score.' }),
+    score: t.exposeFloat('score', { description: 'As `RiskAssessment.score`.' }),
+    riskLevel: t.field({ type: RiskLevelEnum, description: 'The risk band.', resolve: (p) => p.riskLevel }),
+    source: t.field({
+      type: SourceEnum,
+      description:
+        'How this score was obtained now: computed for this request, or from the cache (as `RiskAssessment.source`).',
+      resolve: (p) => p.source,
+    }),
+    computedAt: t.field({
+      type: 'DateTime',
+      description:
+        'When the model computed this score (at or after `observedAt`: a past snapshot may be scored later).',
+      resolve: (p) => new Date(p.computedAt),
+    }),
+  }),
+});
+
+builder.objectField(PatientRef, 'assessmentHistory', (t) =>
+  t.field({
+    type: [AssessmentHistoryPointRef],
+    nullable: true,
+    description:
+      "The model's score after each of the patient's `last` most recent recordings, oldest first: each recording's " +
+      'snapshot (every field as of then, built as `latestObservations` is; age as of that day) scored as `assessment` ' +
+      'is — from the cache for inputs already scored, the rest in one batched model call. A recording the model could ' +
+      'not score (an input not yet recorded, outside its domain) has no point. Null with an error when a point can ' +
+      'neither be computed nor found in the cache (ML_UNAVAILABLE): never a history with holes.',
+    args: {
+      model: t.arg({ type: RiskModelEnum, required: true, description: 'Which model.' }),
+      last: t.arg.int({
+        required: false,
+        defaultValue: DEFAULT_HISTORY_LENGTH,
+        description: `How many of the most recent recordings (default ${DEFAULT_HISTORY_LENGTH}, at most ${MAX_HISTORY_LENGTH}).`,
+      }),
+    },
+    resolve: (patient, args, ctx) => ctx.assessments.history(patient, { model: args.model, last: args.last }),
   }),
 );

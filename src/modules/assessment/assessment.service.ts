@@ -3,8 +3,16 @@ import { AppError, BadUserInputError } from '../../errors.js';
 import { todayUtc } from '../../lib/dates.js';
 import type { AuditTrail } from '../audit/audit.service.js';
 import type { Patient } from '../patient/patient.entity.js';
+import type { PatientService, SnapshotAt } from '../patient/patient.service.js';
 import type { Assessment, AssessmentEngine } from './assessment.engine.js';
-import { type InputRow, inputsFor, outsideDomain, RISK_MODELS, type RiskModelName } from './assessment.inputs.js';
+import {
+  type InputRow,
+  inputsFor,
+  outsideDomain,
+  type PatientFacts,
+  RISK_MODELS,
+  type RiskModelName,
+} from './assessment.inputs.js';
 
 /** An assessment as the API shows it: for one patient, with the inputs it was computed from. */
 export interface PatientAssessment extends Assessment {
@@ -18,7 +26,56 @@ interface LoadKey {
   row: InputRow;
 }
 
-export const AssessmentAudit = { read: 'patient.assessment.read' } as const;
+/** One point of a patient's score history: the score of the snapshot one recording made. */
+export interface HistoryPoint extends Assessment {
+  patientId: string;
+  /** The recording whose snapshot was scored. */
+  observationId: string;
+  /** When that recording took effect. */
+  observedAt: Date;
+}
+
+interface HistoryKey {
+  patient: Patient;
+  model: RiskModelName;
+  last: number;
+}
+
+export const AssessmentAudit = { read: 'patient.assessment.read', history: 'patient.assessment.history.read' } as const;
+
+/** The most recordings one history reads (`last`); the default is {@link DEFAULT_HISTORY_LENGTH}. */
+export const MAX_HISTORY_LENGTH = 100;
+export const DEFAULT_HISTORY_LENGTH = 20;
+
+/** Validates `last`: an integer from 0 to {@link MAX_HISTORY_LENGTH}. */
+export function historyLength(last: number | null | undefined): number {
+  if (last === null || last === undefined) return DEFAULT_HISTORY_LENGTH;
+  if (!Number.isInteger(last) || last < 0 || last > MAX_HISTORY_LENGTH) {
+    throw new BadUserInputError(`last must be an integer from 0 to ${MAX_HISTORY_LENGTH}`, 'last');
+  }
+  return last;
+}
+
+/**
+ * The model's input row for each past snapshot it can score, by the live assessment's rules
+ * ({@link inputsFor}, {@link outsideDomain}), the patient's age taken as of the recording's date
+ * (the live assessment takes it as of today). A snapshot the model could not have scored then —
+ * an input not yet recorded, or outside the model's domain — has no point: there was no score.
+ */
+export function historyRows(
+  model: RiskModelName,
+  snapshots: readonly SnapshotAt[],
+  patient: Pick<PatientFacts, 'birthDate' | 'sex'>,
+  domain: Parameters<typeof outsideDomain>[2],
+): { snapshot: SnapshotAt; row: InputRow }[] {
+  const rows: { snapshot: SnapshotAt; row: InputRow }[] = [];
+  for (const snapshot of snapshots) {
+    const facts = { snapshot: snapshot.values, birthDate: patient.birthDate, sex: patient.sex };
+    const inputs = inputsFor(model, facts, snapshot.recordedAt.toISOString().slice(0, 10));
+    if (inputs.ok && outsideDomain(model, inputs.row, domain).length === 0) rows.push({ snapshot, row: inputs.row });
+  }
+  return rows;
+}
 
 /**
  * Assessments for one operation. Every assessment the operation asks for goes through one
@@ -31,9 +88,19 @@ export class AssessmentService {
     { cacheKeyFn: (k) => `${k.patientId}|${k.model}` },
   );
 
+  /**
+   * Every history the operation asks for goes through one batch: the snapshots of every patient,
+   * then one engine call — one cache MGET for all their points, one batched model call per model
+   * for the points not cached — however many patients a page shows.
+   */
+  private readonly histories = new DataLoader<HistoryKey, HistoryPoint[], string>((keys) => this.loadHistories(keys), {
+    cacheKeyFn: (k) => `${k.patient.id}|${k.model}|${k.last}`,
+  });
+
   constructor(
     private readonly engine: AssessmentEngine,
     private readonly audit: AuditTrail,
+    private readonly patients: Pick<PatientService, 'snapshotHistory'>,
     private readonly today: () => string = todayUtc,
   ) {}
 
@@ -55,6 +122,60 @@ export class AssessmentService {
     const result = await this.loader.load({ patientId: patient.id, ...selected });
     if (result instanceof AppError) throw result;
     return { ...result, patientId: patient.id, row: selected.row };
+  }
+
+  /**
+   * The patient's `model` scores after each of its `last` most recent recordings, oldest first
+   * (recordings the model could not score have none, see {@link historyRows}). Each point is
+   * scored like a live assessment — through the engine, so from the shared cache when these
+   * inputs were scored before, else in one batched model call — with the model version serving
+   * now. A point that can be neither computed nor found in the cache fails the whole history
+   * (`ML_UNAVAILABLE`): a trend with silent holes would pass for the whole story.
+   */
+  async history(patient: Patient, args: { model: RiskModelName; last?: number | null }): Promise<HistoryPoint[]> {
+    // A refused `last` reads nothing, so it leaves no row of its own (the patient's read has one).
+    const last = historyLength(args.last);
+    this.audit.record({ action: 'R', patientId: patient.id, subtype: AssessmentAudit.history });
+    return this.histories.load({ patient, model: args.model, last });
+  }
+
+  private async loadHistories(keys: readonly HistoryKey[]): Promise<(HistoryPoint[] | AppError)[]> {
+    const snapshots = await Promise.all(keys.map((k) => this.patients.snapshotHistory(k.patient, k.last)));
+    const models = [...new Set(keys.filter((_, i) => snapshots[i]?.length).map((k) => k.model))];
+    const described = new Map(
+      await Promise.all(
+        models.map(async (m) => [m, await this.engine.describe(m).catch((error: AppError) => error)] as const),
+      ),
+    );
+    const rows = keys.map((k, i) => {
+      const taken = snapshots[i] ?? [];
+      const description = described.get(k.model);
+      if (taken.length === 0 || !description) return [];
+      if (description instanceof Error) return description;
+      return historyRows(k.model, taken, k.patient, description.description.inputs);
+    });
+    const requests = rows.flatMap((r, i) =>
+      r instanceof Error ? [] : r.map(({ row }) => ({ model: (keys[i] as HistoryKey).model, row })),
+    );
+    const results = requests.length > 0 ? await this.engine.assess(requests) : [];
+    let next = 0;
+    return keys.map((k, i) => {
+      const mine = rows[i] as Exclude<(typeof rows)[number], undefined>;
+      if (mine instanceof Error) return mine;
+      const scored = results.slice(next, next + mine.length);
+      next += mine.length;
+      const failed = scored.find((r) => r instanceof AppError);
+      if (failed) return failed as AppError;
+      return scored.map((assessment, j) => {
+        const { snapshot } = mine[j] as { snapshot: SnapshotAt };
+        return {
+          ...(assessment as Assessment),
+          patientId: k.patient.id,
+          observationId: snapshot.observationId,
+          observedAt: snapshot.recordedAt,
+        };
+      });
+    });
   }
 
   private async select(

@@ -68,6 +68,15 @@ export class Observation implements ObservationValues {
   }
 }
 
+/**
+ * The snapshot after one recording: each field it measured replaces the field's value, the others
+ * keep theirs. The one rule by which a patient's snapshot is built, live (`recordObservations`)
+ * and as of any past recording (a score history).
+ */
+export function foldObservation(snapshot: ObservationValues | null, values: ObservationValues): ObservationValues {
+  return { ...snapshot, ...pickObservationValues(values) };
+}
+
 /** The defined observation fields of `values`, and nothing else. */
 export function pickObservationValues(values: ObservationValues): ObservationValues {
   const picked: Record<string, unknown> = {};

@@ -16,7 +16,14 @@ import { Clinician } from '../clinician/clinician.entity.js';
 import type { ClinicianRegistry } from '../clinician/clinician.service.js';
 import type { CareTeamEvents } from './care-team.events.js';
 import { CareTeamMember } from './care-team-member.entity.js';
-import { OBSERVATION_FIELDS, Observation, type ObservationField, pickObservationValues } from './observation.entity.js';
+import {
+  foldObservation,
+  OBSERVATION_FIELDS,
+  Observation,
+  type ObservationField,
+  type ObservationValues,
+  pickObservationValues,
+} from './observation.entity.js';
 import { Patient } from './patient.entity.js';
 import type { PatientSnapshot, PatientSnapshots } from './patient.snapshots.js';
 import {
@@ -45,6 +52,16 @@ export const PatientAudit = {
 } as const;
 
 const MAX_SEARCH_LENGTH = 100;
+
+/** A patient's snapshot right after one recording (see {@link PatientService.snapshotHistory}). */
+export interface SnapshotAt {
+  /** The recording that made this snapshot. */
+  readonly observationId: string;
+  /** When that recording took effect. */
+  readonly recordedAt: Date;
+  /** Every field's latest value as of then. */
+  readonly values: ObservationValues;
+}
 
 /**
  * Everything about patients for one viewer and one operation (it holds that operation's
@@ -163,7 +180,7 @@ export class PatientService {
         const patient = await em.findOneOrFail(Patient, patientId, { lockMode: LockMode.PESSIMISTIC_WRITE });
         const observation = new Observation(patient, this.viewer.id, values);
         em.persist(observation);
-        patient.latestObservations = { ...patient.latestObservations, ...values };
+        patient.latestObservations = foldObservation(patient.latestObservations, values);
         patient.observedAt = observation.recordedAt;
         this.audit.inTransaction(em, note);
         return patient;
@@ -327,6 +344,48 @@ export class PatientService {
       if (at) times[field] = new Date(at);
     }
     return times;
+  }
+
+  /**
+   * The patient's snapshot as of each of its `last` most recent recordings, oldest first: what
+   * `latestObservations` was right after that recording committed. Built by the same fold as the
+   * live snapshot ({@link foldObservation}), over the recordings in the order the observation
+   * history lists them (`recordedAt`, then id), starting from the per-field latest values of every
+   * older recording — so two statements' worth of work whatever the length of the history: the
+   * `last` rows, and one indexed look-up per field for the values before them.
+   */
+  async snapshotHistory(patient: Pick<Patient, 'id'>, last: number): Promise<SnapshotAt[]> {
+    if (last <= 0) return [];
+    const columns = OBSERVATION_FIELDS.map((field) => `${snakeCase(field)} as "${field}"`);
+    // The latest value of each field among the recordings older than the window's oldest one.
+    const before = OBSERVATION_FIELDS.map(
+      (field) =>
+        `(select o.${snakeCase(field)} from observation o
+           where o.patient_id = edge.patient_id and o.${snakeCase(field)} is not null
+             and (o.recorded_at, o.id) < (edge.recorded_at, edge.id)
+           order by o.recorded_at desc, o.id desc limit 1) as "${field}"`,
+    );
+    const rows = await this.em.getConnection().execute<Record<string, unknown>[]>(
+      `with recent as (
+         select * from observation where patient_id = ? order by recorded_at desc, id desc limit ?
+       ), edge as (
+         select patient_id, recorded_at, id from recent order by recorded_at, id limit 1
+       )
+       select * from (
+         select null::uuid as id, null::timestamptz as recorded_at, ${before.join(', ')} from edge
+         union all
+         select id, recorded_at, ${columns.join(', ')} from recent
+       ) snapshots order by recorded_at nulls first, id`,
+      [patient.id, last],
+    );
+    let snapshot: ObservationValues | null = null;
+    const points: SnapshotAt[] = [];
+    for (const { id, recorded_at: recordedAt, ...values } of rows) {
+      snapshot = foldObservation(snapshot, values as ObservationValues);
+      if (id)
+        points.push({ observationId: id as string, recordedAt: new Date(recordedAt as string), values: snapshot });
+    }
+    return points;
   }
 
   /** The patient if the viewer may see it, without auditing: for callers that audit their own read. */
