@@ -376,10 +376,27 @@ describe('the clinician console in a browser, against two API pods and a worker'
     await page.getByRole('button', { name: 'Record' }).click();
     await poll(() => assessment.getByTestId('source').textContent()).toBe('LIVE');
     await poll(() => assessment.getByTestId('score').textContent()).toBe('5');
-    await poll(() => page.locator('.trend figcaption').textContent()).toContain('2 scores');
+    await poll(() => page.locator('.trend figcaption').textContent()).toContain('2 recordings');
     expect(await page.locator('.trend circle').count()).toBe(2);
+
+    // A third (39.2 °C scores 2: NEWS2 6; still febrile, so the diagnoses below read the same
+    // picture), then a fresh page load: nothing of the patient is kept in the browser, so every
+    // point of the trend now comes from the API's history, oldest first.
+    await page.getByLabel(/^Temperature/).fill('39.2');
+    await page.getByRole('button', { name: 'Record' }).click();
+    await poll(() => assessment.getByTestId('score').textContent()).toBe('6');
+    await page.reload();
+    await page.getByRole('heading', { name: 'Hopper, Grace', level: 1 }).waitFor();
+    await poll(() => page.locator('.trend figcaption').textContent()).toContain(
+      "3 recordings: past scores from the API's history",
+    );
+    expect(await page.locator('.trend circle').evaluateAll((cs) => cs.map((c) => c.getAttribute('data-live')))).toEqual(
+      ['false', 'false', 'false'],
+    );
+    const listed = await page.locator('.trend ol li').allTextContents();
+    expect(listed.map((item) => /: (\d+) \(history/.exec(item)?.[1])).toEqual(['9', '5', '6']);
     await page.getByText(/^History/).click();
-    await poll(() => page.locator('.history tbody tr').count()).toBe(2);
+    await poll(() => page.locator('.history tbody tr').count()).toBe(3);
     await expectAccessible(page, 'patient with assessment');
   }, 120_000);
 

@@ -1,9 +1,14 @@
 import { useQuery } from '@urql/preact';
-import { useEffect, useState } from 'preact/hooks';
-import { type AssessmentDetailFragment, PatientAssessmentDocument, type RiskModel } from '../../../client/index.js';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import {
+  type AssessmentDetailFragment,
+  PatientAssessmentDocument,
+  PatientAssessmentHistoryDocument,
+  type RiskModel,
+} from '../../../client/index.js';
 import { describeError } from '../errors.js';
 import { formatTime, percent } from '../format.js';
-import { TrendChart } from './TrendChart.js';
+import { TrendChart, type TrendPoint } from './TrendChart.js';
 
 const BANDS = {
   LOW: 'Low',
@@ -17,23 +22,26 @@ const SOURCES = {
   STALE_CACHE: 'Stale cache: the model server is failing; this is an older answer for these observations',
 } as const;
 
-/**
- * Scores this console has seen, per patient and model, oldest first. The API keeps no history of
- * assessments (each is computed from the latest observations), so the trend is what this tab
- * was shown: every new recording adds a point. Memory only: nothing about a patient is written
- * to the browser's storage.
- */
-const seen = new Map<string, { at: string; score: number }[]>();
+/** The `RiskModel` argument for a model as the model server names it. */
+const MODEL_ARGUMENT: Record<string, RiskModel> = { news2: 'NEWS2', 'framingham-cvd-10y': 'FRAMINGHAM_CVD_10Y' };
 
-function remember(assessment: AssessmentDetailFragment) {
-  const key = `${assessment.patientId}/${assessment.model}`;
-  const points = seen.get(key) ?? [];
-  if (!points.some((p) => p.at === assessment.computedAt)) {
-    points.push({ at: assessment.computedAt, score: assessment.score });
-    points.sort((a, b) => a.at.localeCompare(b.at));
-  }
-  seen.set(key, points);
-  return points;
+/** How many recordings the trend shows (the API allows up to 100). */
+const TREND_LENGTH = 20;
+
+/**
+ * The trend's points: the API's history (the model's score of the snapshot after each recent
+ * recording), plus the live assessment when the history does not reach it yet — it is the
+ * snapshot of the newest recording, `observedAt`. Nothing about a patient is kept in the browser.
+ */
+function trendPoints(
+  history: readonly Pick<TrendPoint, 'at' | 'score' | 'source'>[] | null | undefined,
+  live: AssessmentDetailFragment,
+  observedAt: string,
+): TrendPoint[] {
+  const points: TrendPoint[] = (history ?? []).map((p) => ({ ...p, live: false }));
+  const newest = points.at(-1);
+  if (newest && Date.parse(newest.at) === Date.parse(observedAt)) return points;
+  return [...points, { at: observedAt, score: live.score, source: live.source, live: true }];
 }
 
 export function Assessment({ patientId, observedAt }: { patientId: string; observedAt: string | undefined }) {
@@ -50,7 +58,28 @@ export function Assessment({ patientId, observedAt }: { patientId: string; obser
     if (observedAt) refetch({ requestPolicy: 'network-only' });
   }, [observedAt, refetch]);
   const assessment = result.data?.assessment;
-  const trend = assessment ? remember(assessment) : [];
+  const historyModel = assessment ? MODEL_ARGUMENT[assessment.model] : undefined;
+  const [history, refetchHistory] = useQuery({
+    query: PatientAssessmentHistoryDocument,
+    variables: { patientId, model: historyModel ?? 'NEWS2', last: TREND_LENGTH },
+    pause: !observedAt || !historyModel,
+    requestPolicy: 'network-only',
+  });
+  // A new recording adds a point: ask again (the query itself runs when its variables change).
+  const askedAt = useRef(observedAt);
+  useEffect(() => {
+    if (askedAt.current === observedAt) return;
+    askedAt.current = observedAt;
+    if (observedAt && historyModel) refetchHistory({ requestPolicy: 'network-only' });
+  }, [observedAt, historyModel, refetchHistory]);
+  const served = history.data?.patient?.assessmentHistory?.map((p) => ({
+    at: p.observedAt,
+    score: p.score,
+    source: p.source,
+  }));
+  // Only a history of the model shown, for the snapshot shown: never another model's points.
+  const current = history.operation?.variables.model === historyModel ? served : undefined;
+  const trend = assessment && observedAt ? trendPoints(current, assessment, observedAt) : [];
   const isNews2 = assessment?.model === 'news2';
 
   return (
@@ -118,7 +147,13 @@ export function Assessment({ patientId, observedAt }: { patientId: string; obser
             label={isNews2 ? 'NEWS2 score' : '10-year risk'}
             max={isNews2 ? 20 : 1}
             format={isNews2 ? String : percent}
+            history={current ? 'served' : history.error ? 'unavailable' : 'loading'}
           />
+          {history.error && (
+            <p role="status" class="help" data-testid="trend-error">
+              Past scores unavailable: {describeError(history.error)} The trend shows the live score only.
+            </p>
+          )}
         </div>
       )}
     </section>
