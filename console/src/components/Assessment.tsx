@@ -35,12 +35,12 @@ const TREND_LENGTH = 20;
  */
 function trendPoints(
   history: readonly Pick<TrendPoint, 'at' | 'score' | 'source'>[] | null | undefined,
-  live: AssessmentDetailFragment,
+  live: AssessmentDetailFragment | undefined,
   observedAt: string,
 ): TrendPoint[] {
   const points: TrendPoint[] = (history ?? []).map((p) => ({ ...p, live: false }));
   const newest = points.at(-1);
-  if (newest && Date.parse(newest.at) === Date.parse(observedAt)) return points;
+  if (!live || (newest && Date.parse(newest.at) === Date.parse(observedAt))) return points;
   return [...points, { at: observedAt, score: live.score, source: live.source, live: true }];
 }
 
@@ -65,13 +65,16 @@ export function Assessment({ patientId, observedAt }: { patientId: string; obser
     pause: !observedAt || !historyModel,
     requestPolicy: 'network-only',
   });
-  // A new recording adds a point: ask again (the query itself runs when its variables change).
-  const askedAt = useRef(observedAt);
+  // The history follows each live answer, never races it: asked at the same time as the
+  // assessment, it would score the new snapshot first, and the live answer would then be CACHE.
+  const asked = useRef<RiskModel | undefined>(undefined);
   useEffect(() => {
-    if (askedAt.current === observedAt) return;
-    askedAt.current = observedAt;
-    if (observedAt && historyModel) refetchHistory({ requestPolicy: 'network-only' });
-  }, [observedAt, historyModel, refetchHistory]);
+    const before = asked.current;
+    asked.current = historyModel;
+    // The first answer, or another model: the history query runs by itself (unpaused, new variables).
+    if (!historyModel || before !== historyModel) return;
+    refetchHistory({ requestPolicy: 'network-only' });
+  }, [result.data, historyModel, refetchHistory]);
   const served = history.data?.patient?.assessmentHistory?.map((p) => ({
     at: p.observedAt,
     score: p.score,
@@ -79,7 +82,9 @@ export function Assessment({ patientId, observedAt }: { patientId: string; obser
   }));
   // Only a history of the model shown, for the snapshot shown: never another model's points.
   const current = history.operation?.variables.model === historyModel ? served : undefined;
-  const trend = assessment && observedAt ? trendPoints(current, assessment, observedAt) : [];
+  // While the live answer is being asked again it is not yet the newest recording's.
+  const trend =
+    assessment && observedAt ? trendPoints(current, result.fetching ? undefined : assessment, observedAt) : [];
   const isNews2 = assessment?.model === 'news2';
 
   return (
