@@ -183,9 +183,20 @@ describe('patient data never reaches a log', () => {
     for (const query of [
       `query Patient($id: ID!) { patient(id: $id) { id givenName diagnoses { edges { node { id } } } } }`,
       `query Assessment($id: ID!) { assessment(patientId: $id) { score factors { name value } } }`,
+      `query Patient($id: ID!) { patient(id: $id) { assessmentHistory(model: NEWS2) { score observedAt } } }`,
     ]) {
       (await gql(query, { id: patientId })).expectData();
     }
+    expect(
+      codes(
+        await gql(
+          `query Patient($id: ID!) { patient(id: $id) { assessmentHistory(model: NEWS2, last: 1000) { score } } }`,
+          {
+            id: patientId,
+          },
+        ),
+      ),
+    ).toEqual(['BAD_USER_INPUT']);
     (
       await gql(`query Diagnosis($id: ID!) { diagnosis(id: $id) { id status result { summary } } }`, {
         id: diagnosisId,
