@@ -65,6 +65,12 @@ const envSchema = z
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
     /** Port of the worker's /health/live and /health/ready. */
     WORKER_HEALTH_PORT: port.default(8082),
+    /**
+     * Whether this process (an API pod or a worker) runs a drainer of the audit stream. Every
+     * drainer shares one durable consumer, so any mix is correct; production runs them in the
+     * workers (on other nodes) and turns them off in API pods, whose CPU then serves requests.
+     */
+    AUDIT_DRAINER: boolFlag.default(true),
     /** How often every pod's outbox relay looks for jobs not yet handed to NATS. */
     OUTBOX_POLL_MS: z.coerce.number().int().min(50).max(60_000).default(500),
     /** Pause between streamed chunks of the offline rules provider (to show progress like a model). */
@@ -343,6 +349,8 @@ export interface Config {
     readonly ackWaitMs: number;
     readonly outboxPollMs: number;
   };
+  /** Whether this process drains the audit stream into `audit_event` (`AUDIT_DRAINER`). */
+  readonly auditDrainer: boolean;
   readonly worker: { readonly concurrency: number; readonly healthPort: number; readonly rulesChunkDelayMs: number };
   readonly mlUrl: string | undefined;
   readonly mlPort: number;
@@ -453,6 +461,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
       ackWaitMs: e.JOB_ACK_WAIT_MS,
       outboxPollMs: e.OUTBOX_POLL_MS,
     }),
+    auditDrainer: e.AUDIT_DRAINER,
     worker: Object.freeze({
       concurrency: e.WORKER_CONCURRENCY,
       healthPort: e.WORKER_HEALTH_PORT,

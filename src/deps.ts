@@ -145,7 +145,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
         ? new RedisCareTeamEvents(redis, subscriber, config.redisKeyPrefix, logger)
         : new MemoryCareTeamEvents();
     // Reads' audit events are appended to a JetStream stream and written to audit_event in batches
-    // by a drainer in every pod (see AuditStream); without NATS they are committed directly.
+    // by drainers — in workers, and in pods unless AUDIT_DRAINER=false (see AuditStream); without
+    // NATS they are committed directly.
     const natsUrl = config.natsUrl;
     const auditStream = natsUrl
       ? await closers.open('cannot reach NATS', () =>
@@ -157,7 +158,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
           }),
         )
       : undefined;
-    auditStream?.startDrainer((rows) => insertAuditRows(orm, rows));
+    if (config.auditDrainer) auditStream?.startDrainer((rows) => insertAuditRows(orm, rows));
     const auditLog = new AuditLog(orm, hostname(), logger, auditStream);
     closers.defer(async () => {
       await auditLog.drain();

@@ -4,11 +4,14 @@
  * WORKER_HEALTH_PORT; on SIGTERM stops pulling, releases its current jobs and exits 0.
  */
 import { createServer } from 'node:http';
+import { hostname } from 'node:os';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { openCore } from '../src/core.js';
 import { liveness, readiness, readinessHttpStatus } from '../src/http/health.js';
 import { EventLoopMonitor } from '../src/lib/event-loop.js';
 import { runUntilSignal } from '../src/lifecycle.js';
+import { insertAuditRows } from '../src/modules/audit/audit.service.js';
+import { AuditStream, auditNames } from '../src/modules/audit/audit.stream.js';
 import { RedisLiveStateWriter } from '../src/modules/diagnosis/diagnosis.live.js';
 import { startConsumer } from './consumer.js';
 import { WorkerMetrics } from './metrics.js';
@@ -20,6 +23,20 @@ async function main(): Promise<void> {
   const { logger, tracing, orm, redis, queue, stores, closers } = core;
   // Only writes: a worker publishes states and never subscribes, so it holds no subscriber connection.
   const live = new RedisLiveStateWriter(redis, config.redisKeyPrefix);
+  // The audit stream's drainer (AUDIT_DRAINER): where production runs it, off the API pods' CPU.
+  // It shares one durable consumer with any other drainer, so workers may come and go.
+  if (config.auditDrainer) {
+    const audit = await closers.open('cannot reach NATS', () =>
+      AuditStream.connect({
+        url: config.natsUrl,
+        names: auditNames(config.jobs.namespace),
+        connectionName: `worker-audit-${hostname()}`,
+        logger,
+      }),
+    );
+    closers.defer(() => audit.close());
+    audit.startDrainer((rows) => insertAuditRows(orm, rows));
+  }
   const eventLoop = new EventLoopMonitor().start();
   closers.defer(() => eventLoop.stop());
   metrics.watchEventLoop(eventLoop);

@@ -51,15 +51,18 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
     stack.running.push(ml);
     const mlUrl = `http://127.0.0.1:${mlPort}`;
     const profileDir = process.env.BENCH_CPU_PROF_DIR;
+    // As deployed (docker-compose.yml, k8s): the pods do not drain the audit stream; a worker does.
+    const podEnv = { ML_BREAKER_RESET_MS: '60000', AUDIT_DRAINER: 'false' };
     const pod = await stack.startPod(
       mlUrl,
-      { ML_BREAKER_RESET_MS: '60000' },
+      podEnv,
       profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {},
     );
     const { url } = pod;
     // A second pod whose cache is never fresh: every answer is LIVE while the model is up, and
     // STALE_CACHE once it is down — the uncached and breaker-open phases.
-    const livePod = await stack.startPod(mlUrl, { ML_BREAKER_RESET_MS: '60000', ASSESSMENT_FRESH_MS: '0' });
+    const livePod = await stack.startPod(mlUrl, { ...podEnv, ASSESSMENT_FRESH_MS: '0' });
+    await stack.startWorker();
     const { token, headers } = await stack.clinician();
 
     // Patients with distinct vitals, so each has its own cache key.
@@ -161,7 +164,7 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
     const cachedAt500 = await onPod(pod, () => fixedRate(cached, 500, ms));
 
     // A pod started now, as after a deploy: 10 warm-up requests, then one client asking in turn.
-    const fresh = await stack.startPod(mlUrl, { ML_BREAKER_RESET_MS: '60000' });
+    const fresh = await stack.startPod(mlUrl, podEnv);
     const freshCached = cachedOn(fresh.url);
     for (let i = 0; i < 10; i++) await sequential(freshCached, 1);
     const freshSequential = await onPod(fresh, () => sequential(freshCached, 300));

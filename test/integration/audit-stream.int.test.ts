@@ -11,7 +11,7 @@ import { queryDatabase } from '../helpers/database.js';
 import { testEnv } from '../helpers/env.js';
 import { execute } from '../helpers/graphql.js';
 import { deleteJobStreams, uniqueNatsNamespace } from '../helpers/nats.js';
-import { startApiProcess } from '../helpers/processes.js';
+import { startApiProcess, startWorkerProcess } from '../helpers/processes.js';
 import { uniqueRedisPrefix } from '../helpers/redis.js';
 import { migratedDatabase, startTestApi, type TestApi } from '../helpers/server.js';
 import { startOwnNats } from '../helpers/services.js';
@@ -126,6 +126,47 @@ describe('the audit stream drainer', () => {
     const ids = await queryDatabase<{ id: string }>(db.url, `select id from audit_event where agent_id = 'kill-test'`);
     expect(ids).toHaveLength(MESSAGES * ROWS_PER_MESSAGE);
     expect(new Set(ids.map((r) => r.id))).toEqual(appended);
+  }, 120_000);
+
+  it('with AUDIT_DRAINER=false in the pod, keeps every read event in the stream until a worker drains it, once', async () => {
+    const api = await startTestApi({ env: { AUDIT_DRAINER: 'false' } });
+    cleanups.push(() => api.close());
+    const token = await api.token('dr-drainer-elsewhere');
+    const input = {
+      mrn: `DW-${Date.now()}`,
+      givenName: 'Dr',
+      familyName: 'Ain',
+      birthDate: '1970-01-01',
+      sex: 'FEMALE' as const,
+    };
+    const id = (await execute(api.url, CreatePatientDocument, { input }, { token })).expectData().createPatient.id;
+    const READS = 25;
+    for (let i = 0; i < READS; i++) {
+      expect((await execute(api.url, PatientDocument, { id }, { token })).expectData().patient?.id).toBe(id);
+    }
+    const reads = () =>
+      queryDatabase<{ n: number; distinct: number }>(
+        api.db.url,
+        `select count(*)::int as n, count(distinct request_id)::int as distinct from audit_event
+          where patient_id = $1 and subtype = 'patient.read'`,
+        [id],
+      ).then((r) => r[0] ?? { n: 0, distinct: 0 });
+
+    // Every answer's event was acknowledged by the stream, and no drainer runs in the pod.
+    expect(api.deps.auditLog.stats.streamed).toBeGreaterThanOrEqual(READS);
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await reads()).n).toBe(0);
+
+    const worker = await startWorkerProcess({
+      db: api.db,
+      redisKeyPrefix: api.redisKeyPrefix,
+      natsNamespace: api.natsNamespace,
+      mlUrl: 'http://127.0.0.1:9',
+    });
+    cleanups.push(() => worker.stop());
+    await api.auditSettled(60_000);
+    expect(await reads()).toEqual({ n: READS, distinct: READS });
+    expect(await worker.stop()).toBe(0);
   }, 120_000);
 
   it('degrades to direct PostgreSQL writes while NATS is down, and back to the stream after', async () => {
