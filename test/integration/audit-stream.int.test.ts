@@ -142,7 +142,7 @@ describe('the audit stream drainer', () => {
     const id = (await execute(api.url, CreatePatientDocument, { input }, { token })).expectData().createPatient.id;
     const READS = 25;
     for (let i = 0; i < READS; i++) {
-      expect((await execute(api.url, PatientDocument, { id }, { token })).expectData().patient?.id).toBe(id);
+      expect((await execute(api.url, PatientViewDocument, { id }, { token })).expectData().patient?.id).toBe(id);
     }
     const reads = () =>
       queryDatabase<{ n: number; distinct: number }>(

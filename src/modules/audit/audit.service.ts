@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { errorFields, type Logger } from '../../lib/logger.js';
 import type { AuditRow, AuditStream } from './audit.stream.js';
@@ -37,13 +38,6 @@ function auditValues(e: AuditEvent): unknown[] {
   ];
 }
 
-/** An event as the stream carries it (see {@link AuditRow}): its column values, the time as ISO text. */
-function auditRow(e: AuditEvent): AuditRow {
-  const values = auditValues(e);
-  values[1] = e.recordedAt.toISOString();
-  return values as unknown as AuditRow;
-}
-
 /**
  * Writes rows to `audit_event` in multi-row INSERTs of at most {@link MAX_BATCH} rows, skipping any
  * whose id is already there: the drainer's writer, for which a redelivered batch must add nothing.
@@ -75,16 +69,18 @@ export function auditInsert(event: AuditEvent): { sql: string; bindings: unknown
 }
 
 interface Pending {
-  events: AuditEvent[];
+  rows: AuditRow[];
   resolve: () => void;
   reject: (error: unknown) => void;
 }
 
 /**
  * Writes audit events durably with group commit. Every caller awaits its own events, and the
- * answer is not sent until they are durable; but callers that arrive while a write is under way
- * share the next one. Under load that is one write for many requests, never one round trip per
- * field or per patient, and with no timer there is no added latency when idle.
+ * answer is not sent until they are durable; but callers in the same turn of the event loop share
+ * one write (it starts in `setImmediate`, after every callback of that turn has run — e.g. every
+ * request answered by one Redis reply), and callers that arrive while a write is under way share
+ * the next one. Under load that is one write for many requests, never one round trip per field or
+ * per patient, and no timer: when idle the wait is one turn of the loop, not a delay.
  *
  * Durable means: appended to the JetStream audit stream and acknowledged (see {@link AuditStream},
  * whose drainers write the rows to `audit_event` in batches), or — without NATS, or when the
@@ -94,6 +90,8 @@ interface Pending {
 export class AuditLog {
   private queue: Pending[] = [];
   private inFlight: Promise<void> | null = null;
+  /** Whether a write is due at the end of this turn of the event loop. */
+  private due = false;
   /** Group-commit writes and events so far, and how many went to the stream (to show the batching). */
   readonly stats = { writes: 0, events: 0, streamed: 0 };
   /** Whether appends are failing (so writes go directly to PostgreSQL): logged when it changes. */
@@ -109,17 +107,41 @@ export class AuditLog {
   /** Resolves once every record is durable; rejects if it could not be made so. */
   write(records: readonly AuditRecord[]): Promise<void> {
     if (records.length === 0) return Promise.resolve();
-    const now = new Date();
-    const events = records.map((record) => new AuditEvent(record, this.source, now));
+    // Rows as the stream carries them, built directly: an AuditEvent entity per read would cost
+    // MikroORM's property setters for an object that is only ever serialised.
+    const at = new Date().toISOString();
+    const rows = records.map(
+      (r): AuditRow => [
+        randomUUID(),
+        at,
+        r.action,
+        r.outcome,
+        r.agentId,
+        r.patientId,
+        r.subtype,
+        r.operationName,
+        r.requestId,
+        this.source,
+        r.entityClinicianId,
+      ],
+    );
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ events, resolve, reject });
-      this.pump();
+      this.queue.push({ rows, resolve, reject });
+      if (this.due || this.inFlight) return;
+      this.due = true;
+      setImmediate(() => {
+        this.due = false;
+        this.pump();
+      });
     });
   }
 
   /** Waits for everything queued so far (shutdown). */
   async drain(): Promise<void> {
-    while (this.inFlight) await this.inFlight;
+    while (this.inFlight || this.due) {
+      if (this.inFlight) await this.inFlight;
+      else await new Promise((r) => setImmediate(r));
+    }
   }
 
   /**
@@ -144,7 +166,7 @@ export class AuditLog {
     while (this.queue.length > 0 && rows < MAX_BATCH) {
       const next = this.queue.shift() as Pending;
       batch.push(next);
-      rows += next.events.length;
+      rows += next.rows.length;
     }
     this.inFlight = this.persist(batch).finally(() => {
       this.inFlight = null;
@@ -153,19 +175,16 @@ export class AuditLog {
   }
 
   private async persist(batch: Pending[]): Promise<void> {
-    const events = batch.flatMap((p) => p.events);
+    const rows = batch.length === 1 ? (batch[0] as Pending).rows : batch.flatMap((p) => p.rows);
     try {
-      if (!(await this.append(events))) {
+      if (!(await this.append(rows))) {
         // One multi-row INSERT, written by hand: the ORM's unit of work is pure overhead for rows
         // that are only ever appended. Idempotent, like the drainer's: an append whose
         // acknowledgement was lost may still be drained.
-        await insertAuditRows(
-          this.orm,
-          events.map((e) => auditValues(e)),
-        );
+        await insertAuditRows(this.orm, rows);
       }
       this.stats.writes += 1;
-      this.stats.events += events.length;
+      this.stats.events += rows.length;
       for (const p of batch) p.resolve();
     } catch (error) {
       this.logger.error({ ...errorFields(error), rows: batch.length }, 'audit write failed');
@@ -174,11 +193,11 @@ export class AuditLog {
   }
 
   /** Appends to the stream: true once stored, false without a stream or when the append failed. */
-  private async append(events: readonly AuditEvent[]): Promise<boolean> {
+  private async append(rows: readonly AuditRow[]): Promise<boolean> {
     if (!this.stream) return false;
     try {
-      await this.stream.append((events[0] as AuditEvent).id, events.map(auditRow));
-      this.stats.streamed += events.length;
+      await this.stream.append((rows[0] as AuditRow)[0], rows);
+      this.stats.streamed += rows.length;
       if (this.direct) this.logger.info('audit stream appends resumed');
       this.direct = false;
       return true;
