@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   AddCareTeamMemberDocument,
   CreatePatientDocument,
@@ -127,6 +127,44 @@ describe('patient snapshots cached per pod', () => {
     expect((await readOn(two, lead, id)).expectData().patient?.latestObservations?.heartRate).toBe(131);
     const after = (await assessOn(two, lead, id)).expectData().assessment;
     expect(after.score).toBe(before.score + 3);
+  });
+
+  it('read a cached assessment with the access check, in one Redis round trip, and never by an old snapshot', async () => {
+    const id = await patientWithColleague();
+    const first = (await assessOn(two, lead, id)).expectData().assessment;
+    const redisOfTwo = two.deps.redis as NonNullable<typeof two.deps.redis>;
+    const mget = vi.spyOn(redisOfTwo, 'mget');
+    const versions = vi.spyOn(redisOfTwo as unknown as { snapshotVersions: () => unknown }, 'snapshotVersions');
+    try {
+      const again = (await assessOn(two, lead, id)).expectData().assessment;
+      expect(again).toMatchObject({ source: 'CACHE', score: first.score });
+      // The version check read the assessment's cache entry too: no MGET after it.
+      expect(versions).toHaveBeenCalled();
+      expect(versions.mock.calls[0]).toContain(`pv:${id}`);
+      expect(versions.mock.calls[0]?.some((arg) => String(arg).startsWith('assessment:'))).toBe(true);
+      expect(mget).not.toHaveBeenCalled();
+
+      // A new observation on the other pod: pod two still holds the old snapshot, and the old
+      // inputs' entry is still in the cache — the guess reads it, and it must not be answered.
+      // (A heart rate of 131 or more adds 3 points; one no other test records, so its key is new.)
+      (
+        await execute(
+          one.url,
+          RecordObservationsDocument,
+          { patientId: id, input: { heartRate: 150 + seq } },
+          { token: lead },
+        )
+      ).expectData();
+      const after = (await assessOn(two, lead, id)).expectData().assessment;
+      expect(after).toMatchObject({ source: 'LIVE', score: first.score + 3 });
+      expect((await assessOn(two, lead, id)).expectData().assessment).toMatchObject({
+        source: 'CACHE',
+        score: first.score + 3,
+      });
+    } finally {
+      mget.mockRestore();
+      versions.mockRestore();
+    }
   });
 
   it('read through to PostgreSQL while Redis is down, writes still answer, and nothing older is served after', async () => {

@@ -140,11 +140,26 @@ export class AssessmentEngine {
     }
   }
 
+  /** The description of `model` this pod holds, however old; undefined before the first. */
+  known(model: RiskModelName): ModelDescription | undefined {
+    return this.descriptions.get(model)?.description;
+  }
+
+  /** The cache key of a request under the model version this pod knows; null before it knows one. */
+  knownKey(model: RiskModelName, row: InputRow): string | null {
+    const description = this.known(model);
+    return description ? assessmentKey(model, description.version, row) : null;
+  }
+
   /**
    * Assesses a batch (one per patient, in order): one cache MGET for all, then at most one model
    * call per model for the misses. Each result is an assessment or the error for that patient.
+   * Keys in `alreadyRead` (values just read from the shared cache) are not read again.
    */
-  async assess(requests: readonly AssessmentRequest[]): Promise<(Assessment | AppError)[]> {
+  async assess(
+    requests: readonly AssessmentRequest[],
+    alreadyRead?: ReadonlyMap<string, string | null>,
+  ): Promise<(Assessment | AppError)[]> {
     const results: (Assessment | AppError | undefined)[] = new Array(requests.length);
     const models = [...new Set(requests.map((r) => r.model))];
     const described = await Promise.all(models.map((m) => this.describe(m).catch((error: AppError) => error)));
@@ -154,7 +169,7 @@ export class AssessmentEngine {
       const d = descriptions.get(r.model);
       return d && !(d instanceof Error) ? assessmentKey(r.model, d.description.version, r.row) : null;
     });
-    const cached = await this.readCache(keys);
+    const cached = await this.readCache(keys, alreadyRead);
     const now = Date.now();
     const pending: { index: number; key: string; stale: CachedAssessment | null }[] = [];
     requests.forEach((request, index) => {
@@ -202,11 +217,14 @@ export class AssessmentEngine {
     return results as (Assessment | AppError)[];
   }
 
-  private async readCache(keys: readonly (string | null)[]): Promise<(CachedAssessment | null)[]> {
-    const present = keys.filter((k): k is string => k !== null);
+  private async readCache(
+    keys: readonly (string | null)[],
+    alreadyRead: ReadonlyMap<string, string | null> | undefined,
+  ): Promise<(CachedAssessment | null)[]> {
+    const present = keys.filter((k): k is string => k !== null && !alreadyRead?.has(k));
     let values: (string | null)[] = [];
     try {
-      values = await this.o.cache.mget(present);
+      if (present.length > 0) values = await this.o.cache.mget(present);
     } catch (error) {
       // A cache outage degrades to computing; it must not fail the request.
       this.o.metrics.cacheLookups.inc({ cache: 'assessment', result: 'error' }, present.length);
@@ -215,7 +233,7 @@ export class AssessmentEngine {
     let next = 0;
     return keys.map((key) => {
       if (key === null) return null;
-      const raw = values[next++];
+      const raw = alreadyRead?.has(key) ? alreadyRead.get(key) : values[next++];
       return raw ? (JSON.parse(raw) as CachedAssessment) : null;
     });
   }

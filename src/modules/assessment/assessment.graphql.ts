@@ -112,10 +112,11 @@ builder.queryField('assessment', (t) =>
         description: 'Which model; default: the first that applies.',
       }),
     },
-    resolve: async (_root, args, ctx) => {
-      const patient = await ctx.patients.get(String(args.patientId));
-      return ctx.assessments.forPatient(patient, { model: args.model, required: true }) as Promise<PatientAssessment>;
-    },
+    resolve: (_root, args, ctx) =>
+      ctx.assessments.forPatientId(ctx.patients, String(args.patientId), {
+        model: args.model,
+        required: true,
+      }) as Promise<PatientAssessment>,
   }),
 );
 

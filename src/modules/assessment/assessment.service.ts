@@ -4,7 +4,7 @@ import { todayUtc } from '../../lib/dates.js';
 import type { AuditTrail } from '../audit/audit.service.js';
 import type { Patient } from '../patient/patient.entity.js';
 import type { PatientService, SnapshotAt } from '../patient/patient.service.js';
-import type { Assessment, AssessmentEngine } from './assessment.engine.js';
+import type { Assessment, AssessmentEngine, ModelDescription } from './assessment.engine.js';
 import {
   type InputRow,
   inputsFor,
@@ -39,6 +39,16 @@ interface HistoryKey {
   patient: Patient;
   model: RiskModelName;
   last: number;
+}
+
+/** What {@link AssessmentService.guess} chose, and everything the choice depended on. */
+interface Guess {
+  model: RiskModelName;
+  row: InputRow;
+  facts: PatientFacts;
+  today: string;
+  /** The model descriptions consulted, in order. */
+  used: ModelDescription[];
 }
 
 export const AssessmentAudit = { read: 'patient.assessment.read', history: 'patient.assessment.history.read' } as const;
@@ -84,9 +94,15 @@ export function historyRows(
  */
 export class AssessmentService {
   private readonly loader = new DataLoader<LoadKey, Assessment | AppError, string>(
-    async (keys) => this.engine.assess(keys.map(({ model, row }) => ({ model, row }))),
+    async (keys) =>
+      this.engine.assess(
+        keys.map(({ model, row }) => ({ model, row })),
+        this.readAlong,
+      ),
     { cacheKeyFn: (k) => `${k.patientId}|${k.model}` },
   );
+  /** Cache entries already read with an access check ({@link forPatientId}), by key. */
+  private readonly readAlong = new Map<string, string | null>();
 
   /**
    * Every history the operation asks for goes through one batch: the snapshots of every patient,
@@ -105,6 +121,35 @@ export class AssessmentService {
   ) {}
 
   /**
+   * `Query.assessment`: the patient (access checked and audited by `patients`) and its assessment.
+   * Where this pod holds the patient's snapshot, the cache entry that snapshot leads to is read in
+   * the same Redis round trip as the access check, instead of in a second one after it. That read
+   * is used only if the checked patient leads to the very same key — keys are content-addressed
+   * (model, model version, digest of the inputs), so an entry is right for its key whoever read it
+   * when — and a patient whose snapshot changed meanwhile is assessed from its new key as usual.
+   */
+  async forPatientId(
+    patients: PatientService,
+    id: string,
+    options: { model?: RiskModelName | null; required: boolean },
+  ): Promise<PatientAssessment | null> {
+    const held = patients.peek(id);
+    const guess = held ? this.guess(held, options.model ?? undefined) : null;
+    const key = guess ? this.engine.knownKey(guess.model, guess.row) : null;
+    if (!guess || !key) return this.forPatient(await patients.get(id), options);
+    const patient = await patients.getReading(id, { keys: [key], values: this.readAlong });
+    // The checked patient is the snapshot guessed from (the usual case: its version had not
+    // changed) and nothing the choice depends on moved: the guess is what select() would answer.
+    const same =
+      patient.latestObservations === guess.facts.snapshot &&
+      patient.birthDate === guess.facts.birthDate &&
+      patient.sex === guess.facts.sex &&
+      this.today() === guess.today &&
+      guess.used.every((d) => this.engine.known(d.name as RiskModelName) === d);
+    return this.forPatient(patient, options, same ? { model: guess.model, row: guess.row } : undefined);
+  }
+
+  /**
    * The patient's assessment by `model`, or by the first model whose inputs the patient has
    * (NEWS2, then Framingham). With `required`, a patient no model can score is `BAD_USER_INPUT`
    * naming what is missing; otherwise null.
@@ -112,9 +157,10 @@ export class AssessmentService {
   async forPatient(
     patient: Patient,
     { model, required }: { model?: RiskModelName | null; required: boolean },
+    chosen?: { model: RiskModelName; row: InputRow },
   ): Promise<PatientAssessment | null> {
     this.audit.record({ action: 'R', patientId: patient.id, subtype: AssessmentAudit.read });
-    const selected = await this.select(patient, model ?? undefined);
+    const selected = chosen ?? (await this.select(patient, model ?? undefined));
     if ('reason' in selected) {
       if (required) throw new BadUserInputError(selected.reason);
       return null;
@@ -176,6 +222,26 @@ export class AssessmentService {
         };
       });
     });
+  }
+
+  /**
+   * What {@link select} would choose with the model descriptions this pod already holds, without
+   * waiting for any: null where it cannot tell.
+   */
+  private guess(patient: Patient, requested: RiskModelName | undefined): Guess | null {
+    const facts = { snapshot: patient.latestObservations, birthDate: patient.birthDate, sex: patient.sex };
+    const today = this.today();
+    const used: ModelDescription[] = [];
+    for (const model of requested ? [requested] : RISK_MODELS) {
+      const inputs = inputsFor(model, facts, today);
+      if (!inputs.ok) continue;
+      const description = this.engine.known(model);
+      if (!description) return null;
+      used.push(description);
+      if (outsideDomain(model, inputs.row, description.inputs).length > 0) continue;
+      return { model, row: inputs.row, facts, today, used };
+    }
+    return null;
   }
 
   private async select(

@@ -25,7 +25,7 @@ import {
   pickObservationValues,
 } from './observation.entity.js';
 import { Patient } from './patient.entity.js';
-import type { PatientSnapshot, PatientSnapshots } from './patient.snapshots.js';
+import type { PatientSnapshot, PatientSnapshots, ReadAlong } from './patient.snapshots.js';
 import {
   type CreatePatientInput,
   clinicianIdSchema,
@@ -93,6 +93,38 @@ export class PatientService {
   /** The patient if it exists and the viewer may see it; else null. Audited as a read. */
   async find(id: string): Promise<Patient | null> {
     const patient = isUuid(id) ? await this.visible.load(id.toLowerCase()) : null;
+    return this.recordRead(id, patient);
+  }
+
+  /**
+   * {@link get}, reading `along.keys` of the shared cache in the same round trip as the access
+   * check (their values land in `along.values`): for a read that knows, from what this pod holds
+   * of the patient ({@link peek}), which cache keys it will want next. The values are plain reads
+   * of those keys and say nothing about the patient: the caller uses one only if the checked
+   * patient leads it to that very key.
+   */
+  async getReading(id: string, along: ReadAlong): Promise<Patient> {
+    let patient: Patient | null = null;
+    if (isUuid(id)) {
+      const lower = id.toLowerCase();
+      patient = (await this.loadVisible([lower], along))[0] ?? null;
+      this.visible.prime(lower, patient);
+    }
+    const found = this.recordRead(id, patient);
+    if (!found) throw new NotFoundError('Patient');
+    return found;
+  }
+
+  /**
+   * What this pod holds of a patient, unchecked (its version is not read, nor the care team
+   * consulted): only to guess cache keys for {@link getReading}, never to answer from.
+   */
+  peek(id: string): Patient | undefined {
+    return isUuid(id) ? this.snapshots.peek(id.toLowerCase())?.patient : undefined;
+  }
+
+  /** Audits a read by id (refused if not found or hidden) and passes the patient through. */
+  private recordRead(id: string, patient: Patient | null): Patient | null {
     this.audit.record({
       action: 'R',
       patientId: isUuid(id) ? id.toLowerCase() : null,
@@ -427,8 +459,8 @@ export class PatientService {
    * there why it is never stale), so a read touches no PostgreSQL row when nothing changed.
    * Rows are mapped into this operation's identity map like any other load.
    */
-  private async loadVisible(ids: readonly string[]): Promise<(Patient | null)[]> {
-    const snapshots = await this.snapshots.load(ids, (missing) => this.loadSnapshots(missing));
+  private async loadVisible(ids: readonly string[], along?: ReadAlong): Promise<(Patient | null)[]> {
+    const snapshots = await this.snapshots.load(ids, (missing) => this.loadSnapshots(missing), along);
     return ids.map((id) => {
       const snapshot = snapshots.get(id);
       if (!snapshot || !(this.viewer.isAdmin || snapshot.members.includes(this.viewer.id))) return null;

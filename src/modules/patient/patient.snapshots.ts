@@ -23,8 +23,15 @@ export type SnapshotLoader = (ids: readonly string[]) => Promise<Map<string, Pat
  * a key expired) cannot make an old token current again.
  */
 export interface SnapshotVersions {
-  /** The current token of each id, creating one where there is none. Rejects when unreachable. */
-  current(ids: readonly string[]): Promise<string[]>;
+  /**
+   * The current token of each id, creating one where there is none; and, in the same round trip,
+   * the values of `alongside` (other keys of the same store, e.g. the assessment cache's) — or no
+   * `alongside` at all where the store cannot read them. Rejects when unreachable.
+   */
+  current(
+    ids: readonly string[],
+    alongside?: readonly string[],
+  ): Promise<{ versions: string[]; alongside?: (string | null)[] }>;
   /** Gives the patient a new token: every cached snapshot of it is stale from now on, on every pod. */
   bump(id: string): Promise<void>;
   /** Calls `listener` when the store may have lost or missed changes (a reconnection). */
@@ -35,13 +42,15 @@ export interface SnapshotVersions {
 const VERSION_TTL_S = 24 * 3600;
 
 /**
- * GET each key; where there is none, SET it to the caller's fresh token (with the TTL) and
- * answer that. ARGV: TTL in seconds, then one fresh token per key.
+ * GET each version key; where there is none, SET it to the caller's fresh token (with the TTL)
+ * and answer that. ARGV: TTL in seconds, then one fresh token per version key: the version keys
+ * are the first #ARGV - 1 of KEYS, and any after them are only read (a missing one answers nil).
  */
 const CURRENT_OR_CREATE_LUA = `local out = {}
+local versions = #ARGV - 1
 for i, key in ipairs(KEYS) do
   local v = redis.call('get', key)
-  if not v then
+  if i <= versions and not v then
     v = ARGV[i + 1]
     redis.call('set', key, v, 'EX', ARGV[1])
   end
@@ -60,7 +69,7 @@ class Tokens {
 }
 
 type RedisWithVersions = Redis & {
-  snapshotVersions(numKeys: number, ...args: (string | number)[]): Promise<string[]>;
+  snapshotVersions(numKeys: number, ...args: (string | number)[]): Promise<(string | null)[]>;
 };
 
 /** Versions in Redis under `pv:<patientId>` (the connection's key prefix applies). */
@@ -73,9 +82,19 @@ export class RedisSnapshotVersions implements SnapshotVersions {
     this.redis = redis as RedisWithVersions;
   }
 
-  current(ids: readonly string[]): Promise<string[]> {
+  async current(
+    ids: readonly string[],
+    alongside: readonly string[] = [],
+  ): Promise<{ versions: string[]; alongside: (string | null)[] }> {
     const keys = ids.map((id) => `pv:${id}`);
-    return this.redis.snapshotVersions(keys.length, ...keys, VERSION_TTL_S, ...ids.map(() => this.tokens.next()));
+    const values = await this.redis.snapshotVersions(
+      keys.length + alongside.length,
+      ...keys,
+      ...alongside,
+      VERSION_TTL_S,
+      ...ids.map(() => this.tokens.next()),
+    );
+    return { versions: values.slice(0, ids.length) as string[], alongside: values.slice(ids.length) };
   }
 
   async bump(id: string): Promise<void> {
@@ -95,8 +114,8 @@ export class MemorySnapshotVersions implements SnapshotVersions {
   private readonly tokens = new Tokens();
   private readonly versions = new Map<string, string>();
 
-  async current(ids: readonly string[]): Promise<string[]> {
-    return ids.map((id) => {
+  async current(ids: readonly string[]): Promise<{ versions: string[] }> {
+    const versions = ids.map((id) => {
       let v = this.versions.get(id);
       if (!v) {
         v = this.tokens.next();
@@ -104,6 +123,7 @@ export class MemorySnapshotVersions implements SnapshotVersions {
       }
       return v;
     });
+    return { versions };
   }
 
   async bump(id: string): Promise<void> {
@@ -116,6 +136,15 @@ export class MemorySnapshotVersions implements SnapshotVersions {
 interface Cached {
   version: string;
   snapshot: PatientSnapshot;
+}
+
+/**
+ * Keys of the version store to read in the same round trip as a load's version check, and where
+ * their values go (left empty when the store could not read them: the caller reads them itself).
+ */
+export interface ReadAlong {
+  readonly keys: readonly string[];
+  readonly values: Map<string, string | null>;
 }
 
 export interface PatientSnapshotsOptions {
@@ -160,11 +189,26 @@ export class PatientSnapshots {
     this.versions.onReset(() => this.cache.clear());
   }
 
-  /** The snapshots of `ids` that exist (absent: no such patient), current as of this call. */
-  async load(ids: readonly string[], loader: SnapshotLoader): Promise<Map<string, PatientSnapshot>> {
+  /**
+   * What this pod holds of a patient, NOT checked against its version: only to guess which keys an
+   * operation will read (see {@link ReadAlong}), never to answer from.
+   */
+  peek(id: string): PatientSnapshot | undefined {
+    return this.cache.get(id)?.snapshot;
+  }
+
+  /**
+   * The snapshots of `ids` that exist (absent: no such patient), current as of this call; with
+   * `along`, its keys are read in the same round trip as the versions.
+   */
+  async load(ids: readonly string[], loader: SnapshotLoader, along?: ReadAlong): Promise<Map<string, PatientSnapshot>> {
     let versions: string[];
     try {
-      versions = await this.versions.current(ids);
+      const current = await this.versions.current(ids, along?.keys);
+      versions = current.versions;
+      const read = current.alongside;
+      if (along && read)
+        for (let i = 0; i < along.keys.length; i++) along.values.set(along.keys[i] as string, read[i] ?? null);
     } catch {
       // The store is down: PostgreSQL answers, and nothing is cached without a version.
       this.stats.bypassed += ids.length;
