@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { ageInYears } from './dates.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ageInYears, todayUtc } from './dates.js';
 
 describe('ageInYears', () => {
   it('counts a birthday from its day on, not before', () => {
@@ -16,5 +16,23 @@ describe('ageInYears', () => {
 
   it('is 0 on the day of birth', () => {
     expect(ageInYears('2026-12-03', '2026-12-03')).toBe(0);
+  });
+});
+
+describe('todayUtc', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('turns at midnight UTC, and follows the clock backwards too', () => {
+    vi.useFakeTimers();
+    vi.setSystemTime(new Date('2026-12-03T23:59:59.999Z'));
+    expect(todayUtc()).toBe('2026-12-03');
+    vi.setSystemTime(new Date('2026-12-04T00:00:00.000Z'));
+    expect(todayUtc()).toBe('2026-12-04');
+    vi.setSystemTime(new Date('2026-12-04T13:00:00.000Z'));
+    expect(todayUtc()).toBe('2026-12-04');
+    vi.setSystemTime(new Date('2026-12-01T12:00:00.000Z'));
+    expect(todayUtc()).toBe('2026-12-01');
   });
 });

@@ -465,8 +465,10 @@ export class PatientService {
       const snapshot = snapshots.get(id);
       if (!snapshot || !(this.viewer.isAdmin || snapshot.members.includes(this.viewer.id))) return null;
       // A shallow copy per operation (GraphQL layers may tag the object, e.g. federation's
-      // __typename); its observations stay the shared, frozen object.
-      return Object.assign(Object.create(Patient.prototype) as Patient, snapshot.patient);
+      // __typename); its observations stay the shared, frozen object. Defined, not assigned:
+      // assigning would run MikroORM's setters on the entity's prototype, which give each copy
+      // entity state (a helper, tracked data) that a detached read never uses.
+      return Object.create(Patient.prototype, copyDescriptors(snapshot.patient)) as Patient;
     });
   }
 
@@ -532,6 +534,21 @@ function frozenPatient(entity: Patient): Patient {
   const observations = entity.latestObservations ? Object.freeze({ ...entity.latestObservations }) : null;
   Object.defineProperty(patient, 'latestObservations', { value: observations, enumerable: true });
   return Object.freeze(patient);
+}
+
+/** Per frozen snapshot patient: its fields as writable own properties, for cheap copies. */
+const descriptorsOf = new WeakMap<Patient, PropertyDescriptorMap>();
+
+function copyDescriptors(patient: Patient): PropertyDescriptorMap {
+  let descriptors = descriptorsOf.get(patient);
+  if (!descriptors) {
+    descriptors = {};
+    for (const [key, value] of Object.entries(patient)) {
+      descriptors[key] = { value, writable: true, enumerable: true, configurable: true };
+    }
+    descriptorsOf.set(patient, descriptors);
+  }
+  return descriptors;
 }
 
 /** `heartRate` → `heart_rate`, as MikroORM names the observation columns. */
