@@ -47,8 +47,11 @@ export async function runDiagnosisScenario({ seconds }: { seconds: number }): Pr
   try {
     // Assessments are not measured here; the pods only need a model-server URL.
     const mlUrl = `http://127.0.0.1:${await freePort()}`;
-    const podA = await stack.startPod(mlUrl);
-    const podB = await stack.startPod(mlUrl);
+    // As deployed (docker-compose.yml, k8s): the pods do not drain the audit stream; the worker
+    // started for the throughput phase does.
+    const podEnv = { AUDIT_DRAINER: 'false' };
+    const podA = await stack.startPod(mlUrl, podEnv);
+    const podB = await stack.startPod(mlUrl, podEnv);
     const { token, headers } = await stack.clinician();
     const gql = async (query: string, variables: Record<string, unknown>) => {
       const res = await fetch(`${podA.base}/graphql`, {
