@@ -11,6 +11,10 @@ export interface LoggedProcess {
   readonly child: ChildProcess;
   /** Everything written to stdout and stderr so far, in full. */
   readonly output: () => string;
+  /** What was written to stderr alone (a pod logs to stdout: anything here is a crash or a warning of Node's). */
+  readonly stderr: () => string;
+  /** The exit code, once it has exited (whoever stopped it). */
+  readonly exited: Promise<number | null>;
   /** SIGTERM, then the exit code. */
   stop(): Promise<number | null>;
 }
@@ -32,8 +36,12 @@ export async function startLoggedProcess(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const chunks: Buffer[] = [];
+  const errors: Buffer[] = [];
   child.stdout?.on('data', (c: Buffer) => chunks.push(c));
-  child.stderr?.on('data', (c: Buffer) => chunks.push(c));
+  child.stderr?.on('data', (c: Buffer) => {
+    chunks.push(c);
+    errors.push(c);
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const output = () => Buffer.concat(chunks).toString('utf8');
   const deadline = Date.now() + timeoutMs;
@@ -50,6 +58,8 @@ export async function startLoggedProcess(
     name,
     child,
     output,
+    stderr: () => Buffer.concat(errors).toString('utf8'),
+    exited,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       return exited;
@@ -83,7 +93,10 @@ export function apiPodEnv(target: StackTarget, port: number): Record<string, str
   };
 }
 
-/** One API pod (`src/main.ts`) on a free port; resolves once `/health/ready` answers 200. */
+/**
+ * One API pod (`src/main.ts`) on a free port; resolves once `/health/ready` answers 200 (under load
+ * — tsx compiling, other tests running — that may take a while).
+ */
 export async function startApiProcess(
   target: StackTarget,
   env: Record<string, string> = {},

@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../bench/lib/processes.js';
 import { PatientAssessmentDocument, PatientDiagnosesDocument, RecordObservationsDocument } from '../../client/index.js';
 import { createModelServer, type ModelServer } from '../../ml-server/server.js';
 import { signToken } from '../../src/auth/jwt.js';
@@ -10,16 +8,16 @@ import { FaultyModelServer } from '../helpers/faulty-model-server.js';
 import { execute } from '../helpers/graphql.js';
 import { deleteJobStreams, uniqueNatsNamespace } from '../helpers/nats.js';
 import { createPatient } from '../helpers/patients.js';
-import { apiPodEnv } from '../helpers/processes.js';
+import { type LoggedProcess, startApiProcess } from '../helpers/processes.js';
 import { deleteRedisKeys, uniqueRedisPrefix } from '../helpers/redis.js';
 import { migratedDatabase } from '../helpers/server.js';
-import { eventually } from '../helpers/services.js';
 import { connectWs } from '../helpers/ws.js';
 
 describe('graceful shutdown of an API pod', () => {
   let db: TestDatabase;
   let upstream: ModelServer;
   let hanging: FaultyModelServer;
+  let pod: LoggedProcess | undefined;
   const prefix = uniqueRedisPrefix();
   const namespace = uniqueNatsNamespace();
 
@@ -31,6 +29,7 @@ describe('graceful shutdown of an API pod', () => {
     await hanging.setMode('hang');
   });
   afterAll(async () => {
+    if (pod?.child.exitCode === null) pod.child.kill('SIGKILL');
     await hanging?.close();
     await upstream?.close();
     await db?.drop();
@@ -39,28 +38,16 @@ describe('graceful shutdown of an API pod', () => {
   });
 
   it('on SIGTERM: readiness 503, in-flight requests finish, WebSockets close with 1001, exit 0', async () => {
-    const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: new URL('../..', import.meta.url).pathname,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '',
-        ...apiPodEnv({ db, redisKeyPrefix: prefix, natsNamespace: namespace, mlUrl: hanging.url }, port),
+    pod = await startApiProcess(
+      { db, redisKeyPrefix: prefix, natsNamespace: namespace, mlUrl: hanging.url },
+      {
         LOG_LEVEL: 'warn',
         // Requests to the hanging model take this long: they are in flight when SIGTERM comes.
         ML_TIMEOUT_MS: '2500',
         DRAIN_DELAY_MS: '500',
       },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const base = `http://127.0.0.1:${port}`;
-    // Under load (tsx compiling, other tests running) the pod may take a while to start.
-    await eventually(
-      () => fetch(`${base}/health/ready`).then((r) => r.ok),
-      (ok) => ok,
-      { timeoutMs: 45_000, what: 'the pod to be ready' },
     );
+    const base = (pod as LoggedProcess & { base: string }).base;
     const url = `${base}/graphql`;
     const token = await signToken(TEST_JWT_SECRET, { sub: 'dr-drain', roles: ['clinician'] });
     const patientId = await createPatient(url, token, { birthDate: '1960-01-01', sex: 'MALE' });
@@ -90,7 +77,7 @@ describe('graceful shutdown of an API pod', () => {
       execute(url, PatientAssessmentDocument, { patientId }, { token, headers: { connection: 'close' } }),
     );
     await new Promise((r) => setTimeout(r, 300));
-    child.kill('SIGTERM');
+    pod.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 100));
     const ready = await fetch(`${base}/health/ready`);
     expect(ready.status).toBe(503);
@@ -102,6 +89,6 @@ describe('graceful shutdown of an API pod', () => {
       expect(answer.codes).toEqual(['ML_UNAVAILABLE']);
     }
     expect((await ws.closed).code).toBe(1001);
-    expect(await exited).toBe(0);
+    expect(await pod.exited).toBe(0);
   }, 90_000);
 });

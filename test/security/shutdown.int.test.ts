@@ -1,9 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { freePort } from '../../bench/lib/processes.js';
 import { PatientDiagnosesDocument } from '../../client/index.js';
 import { createModelServer, type ModelServer } from '../../ml-server/server.js';
 import { signToken } from '../../src/auth/jwt.js';
@@ -11,7 +9,7 @@ import type { TestDatabase } from '../helpers/database.js';
 import { TEST_JWT_SECRET } from '../helpers/env.js';
 import { deleteJobStreams, uniqueNatsNamespace } from '../helpers/nats.js';
 import { createPatient } from '../helpers/patients.js';
-import { apiPodEnv } from '../helpers/processes.js';
+import { type LoggedProcess, startApiProcess } from '../helpers/processes.js';
 import { deleteRedisKeys, uniqueRedisPrefix, waitForSubscriber } from '../helpers/redis.js';
 import { migratedDatabase } from '../helpers/server.js';
 import { eventually } from '../helpers/services.js';
@@ -31,7 +29,7 @@ const GRACE_MS = 20_000;
 describe('shutdown is not held open by any client', () => {
   let db: TestDatabase;
   let model: ModelServer;
-  let child: ChildProcess | undefined;
+  let pod: (LoggedProcess & { base: string }) | undefined;
   const prefix = uniqueRedisPrefix();
   const namespace = uniqueNatsNamespace();
 
@@ -40,7 +38,7 @@ describe('shutdown is not held open by any client', () => {
     model = createModelServer();
   });
   afterAll(async () => {
-    if (child && child.exitCode === null) child.kill('SIGKILL');
+    if (pod?.child.exitCode === null) pod.child.kill('SIGKILL');
     await model?.close();
     await db?.drop();
     await deleteRedisKeys(prefix);
@@ -49,35 +47,17 @@ describe('shutdown is not held open by any client', () => {
 
   it('exits 0 on SIGTERM with a readiness poller, SSE, WebSockets and half-sent bodies open', async () => {
     const mlUrl = await model.listen(0, '127.0.0.1');
-    const port = await freePort();
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: new URL('../..', import.meta.url).pathname,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '',
-        ...apiPodEnv({ db, redisKeyPrefix: prefix, natsNamespace: namespace, mlUrl: mlUrl.href }, port),
+    pod = await startApiProcess(
+      { db, redisKeyPrefix: prefix, natsNamespace: namespace, mlUrl: mlUrl.href },
+      {
         LOG_LEVEL: 'warn',
         SHUTDOWN_GRACE_MS: String(GRACE_MS),
         // Readiness is 503 for this long before the pod stops accepting: the probe sees the drain.
         DRAIN_DELAY_MS: '500',
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    let logs = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    child.stdout?.on('data', (chunk: Buffer) => {
-      logs += chunk.toString('utf8');
-    });
-    const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));
-    const base = `http://127.0.0.1:${port}`;
-    await eventually(
-      () => fetch(`${base}/health/ready`).then((r) => r.ok),
-      (ok) => ok,
-      { timeoutMs: 45_000, what: 'the pod to be ready' },
     );
+    const { base, child } = pod;
+    const port = Number(new URL(base).port);
     const url = `${base}/graphql`;
     const token = await signToken(TEST_JWT_SECRET, { sub: 'dr-held', roles: ['clinician'] });
     const patientId = await createPatient(url, token, { birthDate: '1960-01-01', sex: 'MALE' });
@@ -134,10 +114,10 @@ describe('shutdown is not held open by any client', () => {
     expect(probeSockets.size).toBe(1);
     try {
       child.kill('SIGTERM');
-      const code = await exited;
-      expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+      const code = await pod.exited;
+      expect({ code, stderr: pod.stderr() }).toEqual({ code: 0, stderr: '' });
       // Every path closed by itself: the last-resort cut at the deadline was not needed.
-      expect(logs).not.toContain('shutdown deadline');
+      expect(pod.output()).not.toContain('shutdown deadline');
     } finally {
       probing = false;
       clearInterval(trickle);
