@@ -4,16 +4,16 @@
  * subscription update live over graphql-ws — with the token pre-filled as `npm start` does, and
  * with a token typed into the headers editor by hand. Leaves a screenshot in `test/artifacts/`.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreatePatientDocument, RequestDiagnosisDocument } from '../../client/index.js';
 import { type App, buildApp } from '../../src/app.js';
+import { launchChromium, requireChromium } from '../helpers/browser.js';
 import { execute } from '../helpers/graphql.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
 import { startTestWorker, type TestWorker, targetOf } from '../helpers/worker.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = new URL('../artifacts/', import.meta.url);
 /** Generous for a loaded two-core machine: GraphiQL's scripts are 9 MB. */
 const UI_TIMEOUT_MS = 20_000;
@@ -34,9 +34,7 @@ const wsSent: { type: string; payload?: Record<string, unknown> }[] = [];
 const requested: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: run scripts/services.sh (it installs Debian's chromium package)`);
-  }
+  requireChromium();
   api = await startTestApi();
   token = await api.token('dr-browser', { name: 'Dr Browser' });
   // A second pod on the same dependencies, serving GraphiQL with the token pre-filled, as
@@ -45,21 +43,7 @@ beforeAll(async () => {
   graphiqlUrl = await graphiqlPod.listen();
   bareGraphiqlPod = buildApp(api.config, api.deps);
   bareGraphiqlUrl = await bareGraphiqlPod.listen();
-  // launch() gives Chromium a fresh temporary profile; without the background-networking flags
-  // it keeps calling out of this machine's closed network.
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.setDefaultTimeout(UI_TIMEOUT_MS);
   page.on('request', (request) => requested.push(request.url()));

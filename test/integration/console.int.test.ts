@@ -11,17 +11,18 @@
  * UPDATE_SCREENSHOTS=1).
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nginxBinary, startNginx } from '../../bench/lib/nginx.js';
 import { CreatePatientDocument } from '../../client/index.js';
 import { createModelServer, type ModelServer } from '../../ml-server/server.js';
 import { signToken } from '../../src/auth/jwt.js';
 import { type Backend, TcpBalancer } from '../helpers/balancer.js';
+import { launchChromium, requireChromium } from '../helpers/browser.js';
 import type { TestDatabase } from '../helpers/database.js';
 import { type EmbeddedInstance, startEmbedded } from '../helpers/embedded.js';
 import { TEST_JWT_SECRET } from '../helpers/env.js';
@@ -31,7 +32,6 @@ import { type LoggedProcess, type StackTarget, startApiProcess, startWorkerProce
 import { deleteRedisKeys, uniqueRedisPrefix } from '../helpers/redis.js';
 import { migratedDatabase } from '../helpers/server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const root = new URL('../..', import.meta.url).pathname;
 const ARTIFACTS = `${root}test/artifacts/console/`;
 const DOCS = `${root}docs/console/`;
@@ -70,9 +70,7 @@ const pageProblems: string[] = [];
 let patientUrl = '';
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: run scripts/services.sh (it installs Debian's chromium package)`);
-  }
+  requireChromium();
   // The console as it is now (the pods serve dist/console/).
   const built = spawnSync(
     process.execPath,
@@ -101,19 +99,7 @@ beforeAll(async () => {
   balancer = new TcpBalancer(backends);
   base = `http://127.0.0.1:${await balancer.listen()}`;
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   const open = async (sub: string, name: string) => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, reducedMotion: 'reduce' });
     const page = await context.newPage();
