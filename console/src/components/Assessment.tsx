@@ -1,9 +1,10 @@
-import { useQuery } from '@urql/preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { type CombinedError, useClient, useQuery } from '@urql/preact';
+import { useEffect, useState } from 'preact/hooks';
 import {
   type AssessmentDetailFragment,
   PatientAssessmentDocument,
   PatientAssessmentHistoryDocument,
+  type PatientAssessmentHistoryQuery,
   type RiskModel,
 } from '../../../client/index.js';
 import { describeError } from '../errors.js';
@@ -44,6 +45,13 @@ function trendPoints(
   return [...points, { at: observedAt, score: live.score, source: live.source, live: true }];
 }
 
+/** The history's last answer, and the model it was asked for. */
+interface HistoryAnswer {
+  model: RiskModel;
+  data: PatientAssessmentHistoryQuery | undefined;
+  error: CombinedError | undefined;
+}
+
 export function Assessment({ patientId, observedAt }: { patientId: string; observedAt: string | undefined }) {
   const [model, setModel] = useState<'' | RiskModel>('');
   const [result, refetch] = useQuery({
@@ -59,29 +67,37 @@ export function Assessment({ patientId, observedAt }: { patientId: string; obser
   }, [observedAt, refetch]);
   const assessment = result.data?.assessment;
   const historyModel = assessment ? MODEL_ARGUMENT[assessment.model] : undefined;
-  const [history, refetchHistory] = useQuery({
-    query: PatientAssessmentHistoryDocument,
-    variables: { patientId, model: historyModel ?? 'NEWS2', last: TREND_LENGTH },
-    pause: !observedAt || !historyModel,
-    requestPolicy: 'network-only',
-  });
   // The history follows each live answer, never races it: asked at the same time as the
   // assessment, it would score the new snapshot first, and the live answer would then be CACHE.
-  const asked = useRef<RiskModel | undefined>(undefined);
+  // Asked by hand, not as a watched query: the client's document cache re-runs a watched query
+  // whose result holds a Patient the moment a recordObservations answer arrives — before the
+  // live assessment is asked again.
+  const client = useClient();
+  const [history, setHistory] = useState<HistoryAnswer | null>(null);
   useEffect(() => {
-    const before = asked.current;
-    asked.current = historyModel;
-    // The first answer, or another model: the history query runs by itself (unpaused, new variables).
-    if (!historyModel || before !== historyModel) return;
-    refetchHistory({ requestPolicy: 'network-only' });
-  }, [result.data, historyModel, refetchHistory]);
-  const served = history.data?.patient?.assessmentHistory?.map((p) => ({
+    if (!historyModel || !result.data || result.fetching) return;
+    let current = true;
+    client
+      .query(
+        PatientAssessmentHistoryDocument,
+        { patientId, model: historyModel, last: TREND_LENGTH },
+        { requestPolicy: 'network-only' },
+      )
+      .toPromise()
+      .then((answer) => {
+        if (current) setHistory({ model: historyModel, data: answer.data, error: answer.error });
+      });
+    return () => {
+      current = false;
+    };
+  }, [client, patientId, result.data, result.fetching, historyModel]);
+  const served = history?.data?.patient?.assessmentHistory?.map((p) => ({
     at: p.observedAt,
     score: p.score,
     source: p.source,
   }));
   // Only a history of the model shown, for the snapshot shown: never another model's points.
-  const current = history.operation?.variables.model === historyModel ? served : undefined;
+  const current = history?.model === historyModel ? served : undefined;
   // While the live answer is being asked again it is not yet the newest recording's.
   const trend =
     assessment && observedAt ? trendPoints(current, result.fetching ? undefined : assessment, observedAt) : [];
@@ -152,9 +168,9 @@ export function Assessment({ patientId, observedAt }: { patientId: string; obser
             label={isNews2 ? 'NEWS2 score' : '10-year risk'}
             max={isNews2 ? 20 : 1}
             format={isNews2 ? String : percent}
-            history={current ? 'served' : history.error ? 'unavailable' : 'loading'}
+            history={current ? 'served' : history?.error ? 'unavailable' : 'loading'}
           />
-          {history.error && (
+          {history?.error && (
             <p role="status" class="help" data-testid="trend-error">
               Past scores unavailable: {describeError(history.error)} The trend shows the live score only.
             </p>
