@@ -28,6 +28,7 @@ describe('loadConfig: rate and query limits', () => {
       maxBodyBytes: 1024 * 1024,
       maxSubscriptionsPerSocket: 50,
       connectionInitTimeoutMs: 3_000,
+      keepAliveMs: 12_000,
       introspection: true,
       persistedOperationsFile: undefined,
       persistedOperationsOnly: false,
@@ -65,6 +66,7 @@ describe('loadConfig: rate and query limits', () => {
       MAX_BODY_BYTES: '65536',
       WS_MAX_SUBSCRIPTIONS: '20',
       WS_CONNECTION_INIT_TIMEOUT_MS: '10000',
+      WS_KEEPALIVE_MS: '30000',
       PERSISTED_OPERATIONS_FILE: '/etc/cc/operations.json',
       PERSISTED_OPERATIONS_ONLY: 'true',
     });
@@ -85,6 +87,7 @@ describe('loadConfig: rate and query limits', () => {
       maxBodyBytes: 65_536,
       maxSubscriptionsPerSocket: 20,
       connectionInitTimeoutMs: 10_000,
+      keepAliveMs: 30_000,
       persistedOperationsFile: '/etc/cc/operations.json',
       persistedOperationsOnly: true,
     });

@@ -208,6 +208,8 @@ const envSchema = z
     WS_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).max(10_000).default(50),
     /** How long a WebSocket may take to send `connection_init` before it is closed with 4408 (graphql-ws' default). */
     WS_CONNECTION_INIT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3_000),
+    /** Every WebSocket is pinged this often, and cut if it did not answer the previous ping (graphql-ws' default). */
+    WS_KEEPALIVE_MS: z.coerce.number().int().min(1_000).max(600_000).default(12_000),
     /** A JSON file `{ "<sha256 of the query>": "<query>" }`: the persisted operations (allow-list). */
     PERSISTED_OPERATIONS_FILE: nonEmpty,
     /** Accept only the operations in PERSISTED_OPERATIONS_FILE (the clinical UI's allow-list mode). */
@@ -312,6 +314,8 @@ export interface GraphqlLimitsConfig {
   readonly maxSubscriptionsPerSocket: number;
   /** graphql-ws' `connectionInitWaitTimeout`: a socket silent this long after opening is closed with 4408. */
   readonly connectionInitTimeoutMs: number;
+  /** Keep-alive: each socket pinged this often, cut when the previous ping went unanswered. */
+  readonly keepAliveMs: number;
   readonly introspection: boolean;
   readonly persistedOperationsFile: string | undefined;
   readonly persistedOperationsOnly: boolean;
@@ -501,6 +505,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
       maxBodyBytes: e.MAX_BODY_BYTES,
       maxSubscriptionsPerSocket: e.WS_MAX_SUBSCRIPTIONS,
       connectionInitTimeoutMs: e.WS_CONNECTION_INIT_TIMEOUT_MS,
+      keepAliveMs: e.WS_KEEPALIVE_MS,
       introspection: e.INTROSPECTION ?? e.NODE_ENV !== 'production',
       persistedOperationsFile: e.PERSISTED_OPERATIONS_FILE,
       persistedOperationsOnly: e.PERSISTED_OPERATIONS_ONLY,

@@ -97,7 +97,7 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
   // The largest graphql-ws message, like the HTTP body limit.
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxBodyBytes });
   // Instead of graphql-ws' keep-alive (a timer and closures per socket): one per pod.
-  const heartbeat = new Heartbeat(KEEP_ALIVE_MS);
+  const heartbeat = new Heartbeat(limits.keepAliveMs);
   // One listener for every socket, not a closure each (see docs/benchmarks.md, scale).
   const uncountSocket = () => metrics.wsConnections.dec();
   wss.on('connection', (socket) => {
@@ -328,9 +328,6 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
       }),
   };
 }
-
-/** Every socket is pinged this often and cut if it did not answer the previous ping (graphql-ws' default). */
-const KEEP_ALIVE_MS = 12_000;
 
 /** How long a client has to answer the server's close frame before its socket is cut. */
 const CLOSE_HANDSHAKE_MS = 2_000;
