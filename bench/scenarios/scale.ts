@@ -25,7 +25,7 @@ import { freePort } from '../lib/processes.js';
 import { claimForPublishing } from '../lib/publisher.js';
 import { account, isClean, type Published, percentiles, type Receipt, summarise } from '../lib/scale-accounting.js';
 import type { ClientCommand, ClientMessage } from '../lib/scale-client.js';
-import { type BenchPod, BenchStack } from '../lib/stack.js';
+import { type BenchPod, BenchStack, processCpuMs } from '../lib/stack.js';
 
 const SUBSCRIPTION = print(parse('subscription S($id: ID!) { diagnosisUpdated(id: $id) { version } }'));
 
@@ -241,6 +241,30 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
         ? startCpuProfile((pods[0] as ScalePod).inspectPort, `${options.cpuProfile}-${phase}.cpuprofile`)
         : Promise.resolve(async () => undefined);
 
+    // CPU time (user + system) of the pods and of the client processes, from /proc, so that a
+    // phase's cost per delivery is measured rather than read off a sampled profile.
+    const cpuNow = () => ({
+      at: Date.now(),
+      pods: pods.reduce((ms, p) => ms + processCpuMs(p.process.child.pid as number), 0),
+      clients: clients.reduce((ms, c) => ms + processCpuMs(c.child.pid as number), 0),
+    });
+    type CpuMark = ReturnType<typeof cpuNow>;
+    /** Set once the sockets have idled a while: CPU per second of the pods and clients with nothing to deliver. */
+    let idleCpu: { podsMsPerS: number; clientsMsPerS: number } | undefined;
+    /** CPU per operation (µs) between two marks, and the same less what the idle sockets cost meanwhile. */
+    const cpuPer = (from: CpuMark, to: CpuMark, operations: number) => {
+      const seconds = (to.at - from.at) / 1000;
+      const per = (ms: number) => Math.round((ms * 1000) / Math.max(1, operations));
+      const idle = idleCpu ?? { podsMsPerS: 0, clientsMsPerS: 0 };
+      return {
+        seconds: Math.round(seconds * 10) / 10,
+        podsUs: per(to.pods - from.pods),
+        clientsUs: per(to.clients - from.clients),
+        podsUsLessIdle: per(to.pods - from.pods - idle.podsMsPerS * seconds),
+        clientsUsLessIdle: per(to.clients - from.clients - idle.clientsMsPerS * seconds),
+      };
+    };
+
     // Connect: every client process at once, each socket live when its current state arrives.
     const stopConnectProfile = await profile('connect');
     const perClient = Math.ceil(connections / clientCount);
@@ -251,6 +275,7 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
         ),
       );
     const connectStart = Date.now();
+    const connectCpu = cpuNow();
     const opened = clients.map((client, c) => {
       const count = Math.max(0, Math.min(perClient, connections - c * perClient));
       const done = client.next('done', 30 * 60_000);
@@ -280,6 +305,7 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
       );
     }, 10_000);
     const connectDone = await Promise.all(opened).finally(() => clearInterval(progress));
+    const connectedCpu = cpuNow();
     await stopConnectProfile();
     const live = connectDone.reduce((n, d) => n + d.live, 0);
     const connectFailed = connectDone.reduce((n, d) => n + d.failed, 0);
@@ -298,12 +324,28 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
       // Connects tried again after a refusal, reset, timeout or 4408 before live (none is lost unless it gave up).
       retries: connectDone.reduce((n, d) => n + d.retries, 0),
       retryReasons,
+      // CPU per socket connected, pods and client processes (the heartbeat of those already open included).
+      cpu: cpuPer(connectCpu, connectedCpu, live),
       errors: connectDone.flatMap((d) => d.errors).slice(0, 10),
     };
     log(`connected: ${JSON.stringify(connect)}`);
 
     // Memory after: idle for a while (handshake garbage and buffers settle), then collected again.
+    // What the idle sockets cost meanwhile (keep-alive pings and pongs) is the standing cost.
+    const idleFrom = cpuNow();
     await new Promise((r) => setTimeout(r, 5_000));
+    const idleTo = cpuNow();
+    const idleSeconds = (idleTo.at - idleFrom.at) / 1000;
+    idleCpu = {
+      podsMsPerS: (idleTo.pods - idleFrom.pods) / idleSeconds,
+      clientsMsPerS: (idleTo.clients - idleFrom.clients) / idleSeconds,
+    };
+    const idle = {
+      // Milliseconds of CPU per second, all pods / all client processes: cores' worth ×1000.
+      podsMsPerSecond: Math.round(idleCpu.podsMsPerS),
+      clientsMsPerSecond: Math.round(idleCpu.clientsMsPerS),
+    };
+    log(`idle: ${JSON.stringify(idle)}`);
     const after: PodMetrics[] = [];
     for (const pod of pods) {
       await collectGarbage(pod.inspectPort);
@@ -376,11 +418,13 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
     const broadcastPublished: Published[] = [];
     const publishBroadcast = publishers[0] as () => Promise<{ sent: number; version: number }>;
     const stopBroadcastProfile = await profile('broadcast');
+    const broadcastCpuFrom = cpuNow();
     for (let e = 0; e < events; e++) {
       const { sent, version } = await publishBroadcast();
       broadcastPublished.push({ sentAt: sent, version });
       await waitReceived('a', live * (e + 1), 120_000);
     }
+    const broadcastCpuTo = cpuNow();
     await stopBroadcastProfile();
     const broadcast = await collect('a', new Map([[broadcastId, broadcastPublished]]), () => broadcastId);
     // The events went out one after another with pauses between them: the rate is over the time
@@ -407,11 +451,13 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
     const spreadChannelSubscribers = await Promise.all(spreadIds.slice(0, 100).map(numsub));
     await new Promise((r) => setTimeout(r, 2_000));
     const stopSpreadProfile = await profile('spread');
+    const spreadCpuFrom = cpuNow();
     const sent = await Promise.all(publishers.slice(1).map((publish) => publish()));
     const spreadPublished = new Map(
       spreadIds.map((id, i) => [id, [{ sentAt: sent[i]?.sent ?? 0, version: sent[i]?.version ?? 0 }]]),
     );
     await waitReceived('b', spreadLive, 120_000);
+    const spreadCpuTo = cpuNow();
     await stopSpreadProfile();
     const spread = await collect('b', spreadPublished, (g) => spreadIds[g % spreadIds.length] as string);
     log(`spread: ${JSON.stringify(summarise(spread.accounting))}`);
@@ -430,6 +476,8 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
     const a = summarise(broadcast.accounting);
     a.eventsPerSecond = deliveringSeconds > 0 ? Math.round(broadcast.accounting.delivered / deliveringSeconds) : 0;
     const b = summarise(spread.accounting);
+    const broadcastCpu = cpuPer(broadcastCpuFrom, broadcastCpuTo, broadcast.accounting.delivered);
+    const spreadCpu = cpuPer(spreadCpuFrom, spreadCpuTo, spread.accounting.delivered);
     return {
       phases: {
         broadcast: {
@@ -437,12 +485,14 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
           unexpected: (a.missing ?? 0) + (a.duplicates ?? 0) + (a.unexpected ?? 0),
           rps: a.eventsPerSecond,
           ...percentiles(broadcast.accounting.latenciesMs),
+          cpuMsPerOp: broadcastCpu.podsUsLessIdle / 1000,
         },
         spread: {
           requests: b.delivered,
           unexpected: (b.missing ?? 0) + (b.duplicates ?? 0) + (b.unexpected ?? 0),
           rps: b.eventsPerSecond,
           ...percentiles(spread.accounting.latenciesMs),
+          cpuMsPerOp: spreadCpu.podsUsLessIdle / 1000,
         },
       },
       setup: {
@@ -454,17 +504,20 @@ export async function runScaleScenario(options: ScaleOptions = {}): Promise<Reco
       },
       clean,
       connect,
+      idle,
       memory,
       redisSubscribers: {
         broadcastChannel: broadcastChannelSubscribers,
         spreadChannelsMax: Math.max(...spreadChannelSubscribers),
         pods: podCount,
       },
-      broadcast: { events, ...a, closed: broadcast.closed, errors: broadcast.errors },
+      // CPU per delivery (µs), pods and client processes, raw and less the idle sockets' standing cost.
+      broadcast: { events, ...a, cpuPerDelivery: broadcastCpu, closed: broadcast.closed, errors: broadcast.errors },
       spread: {
         diagnoses: spreadIds.length,
         subscribeSeconds: Math.round(spreadSubscribeSeconds * 10) / 10,
         ...b,
+        cpuPerDelivery: spreadCpu,
         closed: spread.closed,
         errors: spread.errors,
       },
