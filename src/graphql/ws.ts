@@ -236,7 +236,9 @@ export function createGraphqlWsServer(options: GraphqlWsOptions): GraphqlWsServe
               contextValue: null,
               rootValue: {
                 execute,
-                // The member writes its events to this socket itself (see SharedSubscriptions).
+                // The member writes its events to this socket itself (see SharedSubscriptions):
+                // those frames are graphql-ws' bytes only while this server sets no
+                // jsonMessageReplacer and `onNext` leaves results without errors alone.
                 subscribe: async (args: ExecutionArgs) =>
                   shared.join(
                     key,
