@@ -77,7 +77,8 @@ export function Assessment({ patientId, observedAt }: { patientId: string; obser
   useEffect(() => {
     if (!historyModel || !result.data || result.fetching) return;
     let current = true;
-    client
+    // urql's toPromise resolves with the error in the answer; it does not reject.
+    void client
       .query(
         PatientAssessmentHistoryDocument,
         { patientId, model: historyModel, last: TREND_LENGTH },
