@@ -179,8 +179,13 @@ export class PatientSnapshots {
   /** Bumps that failed, retried until they land (see {@link changed}). */
   private readonly unbumped = new Set<string>();
   private retrying: NodeJS.Timeout | undefined;
-  /** Reads served from this pod's memory, and reads that went to PostgreSQL. */
-  readonly stats = { hits: 0, misses: 0, bypassed: 0 };
+  /**
+   * Loads under way, by patient and the version they will be tagged with: a read that misses while
+   * one is under way for the same version waits for it instead of querying PostgreSQL again.
+   */
+  private readonly loading = new Map<string, Promise<PatientSnapshot | undefined>>();
+  /** Reads served from this pod's memory, reads that went to PostgreSQL, and reads that joined one under way. */
+  readonly stats = { hits: 0, misses: 0, bypassed: 0, joined: 0 };
 
   constructor(options: PatientSnapshotsOptions) {
     this.versions = options.versions;
@@ -228,15 +233,55 @@ export class PatientSnapshots {
     }
     this.stats.hits += found.size;
     if (missing.length === 0) return found;
-    this.stats.misses += missing.length;
-    const loaded = await loader(missing);
+    // Single flight per pod: when a hot patient's entry expires or its version moves, every read
+    // of it in flight (thousands of subscription groups re-checking at once) would otherwise
+    // query PostgreSQL for the same row. A read joins a load tagged with the version it read
+    // itself, so it gets nothing older than a load of its own would have.
+    const waits: Promise<void>[] = [];
+    const toLoad: string[] = [];
+    const toLoadVersions: string[] = [];
     for (let i = 0; i < missing.length; i++) {
       const id = missing[i] as string;
-      const snapshot = loaded.get(id);
-      if (!snapshot) continue; // No such patient: absence is not cached (ids are never reused).
-      this.cache.set(id, { version: missingVersions[i] as string, snapshot });
-      found.set(id, snapshot);
+      const under = this.loading.get(`${id}|${missingVersions[i]}`);
+      if (under) {
+        this.stats.joined += 1;
+        waits.push(
+          under.then((snapshot) => {
+            if (snapshot) found.set(id, snapshot);
+          }),
+        );
+      } else {
+        toLoad.push(id);
+        toLoadVersions.push(missingVersions[i] as string);
+      }
     }
+    if (toLoad.length > 0) {
+      this.stats.misses += toLoad.length;
+      const batch = loader(toLoad);
+      for (let i = 0; i < toLoad.length; i++) {
+        const id = toLoad[i] as string;
+        const version = toLoadVersions[i] as string;
+        const key = `${id}|${version}`;
+        const one = batch.then((loaded) => {
+          const snapshot = loaded.get(id);
+          // No such patient: absence is not cached (ids are never reused).
+          if (snapshot) this.cache.set(id, { version, snapshot });
+          return snapshot;
+        });
+        this.loading.set(key, one);
+        // Whatever the outcome, later reads load afresh; a failure reaches every read that waited.
+        const done = () => {
+          if (this.loading.get(key) === one) this.loading.delete(key);
+        };
+        one.then(done, done);
+        waits.push(
+          one.then((snapshot) => {
+            if (snapshot) found.set(id, snapshot);
+          }),
+        );
+      }
+    }
+    await Promise.all(waits);
     return found;
   }
 
