@@ -15,7 +15,7 @@ import { connectRedis } from '../../src/lib/redis.js';
 import { RedisLiveStateWriter } from '../../src/modules/diagnosis/diagnosis.live.js';
 import { queryDatabase } from '../../test/helpers/database.js';
 import { ObedientLlm } from '../../test/helpers/obedient-llm.js';
-import { fixedRate, type LoadResult } from '../lib/load.js';
+import { fixedRate, type LoadResult, saturate } from '../lib/load.js';
 import { freePort } from '../lib/processes.js';
 import { claimForPublishing } from '../lib/publisher.js';
 import { BenchStack } from '../lib/stack.js';
@@ -221,7 +221,15 @@ export async function runDiagnosisScenario({ seconds }: { seconds: number }): Pr
           )
         )[0]?.n,
       );
+    // A worker faster than the backlog would empty it inside the window and report a lower bound
+    // (or, for the next provider, nothing): each window starts with enough QUEUED jobs for 1,000
+    // jobs/s, requested through the pod beforehand.
+    const backlogFor = Math.ceil(((windowMs + 1_000) / 1000) * 1_000);
+    const topUp = async () => {
+      while ((await count('QUEUED')) < backlogFor) await saturate(ackTarget, 16, 1_000);
+    };
     const throughput = async (env: Record<string, string>) => {
+      await topUp();
       const worker = await stack.startWorker({ WORKER_CONCURRENCY: '8', ...env });
       try {
         // Past the start-up: the rate of a running worker.
