@@ -39,7 +39,7 @@ export class Breaker {
   constructor(
     readonly name: string,
     options: BreakerOptions,
-    metrics: Metrics,
+    private readonly metrics: Metrics,
     logger: Logger,
   ) {
     this.cb = new CircuitBreaker((call: () => Promise<unknown>) => call(), {
@@ -80,6 +80,14 @@ export class Breaker {
       if ((error as { code?: string }).code === 'EOPENBREAKER') throw new BreakerOpenError(this.name);
       throw error;
     }
+  }
+
+  /**
+   * Counts calls a caller did not attempt because the breaker is open (it answered from elsewhere
+   * at once, as {@link run} would have refused them): `reject` events, like the refusals of `run`.
+   */
+  skipped(calls: number): void {
+    if (calls > 0) this.metrics.breakerEvents.inc({ breaker: this.name, event: 'reject' }, calls);
   }
 
   shutdown(): void {

@@ -254,6 +254,10 @@ describe('assessments when the model server fails', () => {
     const text = await (await fetch(`${api.base}/metrics`)).text();
     return Number(/circuit_breaker_state\{breaker="ml"\} (\d)/.exec(text)?.[1]);
   };
+  const breakerRejects = async () => {
+    const text = await (await fetch(`${api.base}/metrics`)).text();
+    return Number(/circuit_breaker_events_total\{breaker="ml",event="reject"\} (\d+)/.exec(text)?.[1] ?? 0);
+  };
   const timed = async (id: string) => {
     const started = performance.now();
     const res = await execute(api.url, PatientAssessmentDocument, { patientId: id }, { token });
@@ -283,10 +287,14 @@ describe('assessments when the model server fails', () => {
       // is belongs to `npm run bench`; here only the contract's bound (1 s) is checked, which a
       // loaded CI machine cannot turn into a false failure.
       const requestsBefore = faulty.inferRequests;
+      const rejectsBefore = await breakerRejects();
       const fast = await timed(uncachedId);
       expect(fast.res.codes).toEqual(['ML_UNAVAILABLE']);
       expect(fast.ms).toBeLessThan(1_000);
+      expect((await timed(cachedId)).res.expectData().assessment).toMatchObject({ source: 'STALE_CACHE', score: 7 });
       expect(faulty.inferRequests).toBe(requestsBefore);
+      // Each answer the open breaker spared a call still counts as one it refused.
+      expect(await breakerRejects()).toBe(rejectsBefore + 2);
 
       await faulty.setMode('pass');
       await new Promise((resolve) => setTimeout(resolve, 1_600)); // past the reset timeout: half-open
