@@ -78,12 +78,23 @@ export function outsideDomain(model: RiskModelName, row: InputRow, inputs: reado
   return offending;
 }
 
-/** A stable digest of a row: same values, same digest, whatever the key order. */
+/** Digests already taken, per row object: a cached assessment keys the same row twice. */
+const digests = new WeakMap<InputRow, string>();
+
+/**
+ * A stable digest of a row: same values, same digest, whatever the key order. Rows are never
+ * changed once built (inputsFor makes a new one per call), so a row's digest is remembered.
+ */
 export function rowDigest(row: InputRow): string {
-  const canonical = JSON.stringify(
-    Object.keys(row)
-      .sort()
-      .map((k) => [k, row[k]]),
-  );
-  return createHash('sha256').update(canonical).digest('base64url').slice(0, 32);
+  let digest = digests.get(row);
+  if (digest === undefined) {
+    const canonical = JSON.stringify(
+      Object.keys(row)
+        .sort()
+        .map((k) => [k, row[k]]),
+    );
+    digest = createHash('sha256').update(canonical).digest('base64url').slice(0, 32);
+    digests.set(row, digest);
+  }
+  return digest;
 }
