@@ -16,8 +16,9 @@ import {
 } from '../../client/index.js';
 import { createModelServer, type InferEvent, type ModelServer } from '../../ml-server/server.js';
 import { PatientObservationsDocument, PatientsAssessmentHistoryDocument } from '../gql/graphql.js';
+import { type BreakerStack, startBreakerStack } from '../helpers/breaker.js';
 import { queryDatabase } from '../helpers/database.js';
-import { FaultyModelServer } from '../helpers/faulty-model-server.js';
+import type { FaultyModelServer } from '../helpers/faulty-model-server.js';
 import { execute } from '../helpers/graphql.js';
 import { createPatientWith, VITALS_NEWS2_7, yearsAgo } from '../helpers/patients.js';
 import { startTestApi, type TestApi } from '../helpers/server.js';
@@ -239,32 +240,18 @@ describe('assessment history with a healthy model server', () => {
 });
 
 describe('assessment history when the model server fails', () => {
-  let upstream: ModelServer;
-  let faulty: FaultyModelServer;
+  let stack: BreakerStack;
   let api: TestApi;
+  let faulty: FaultyModelServer;
   let token: string;
 
   beforeAll(async () => {
-    upstream = createModelServer();
-    faulty = new FaultyModelServer(await upstream.listen(0, '127.0.0.1'));
-    await faulty.start();
-    api = await startTestApi({
-      mlUrl: faulty.url,
-      // As the assessment breaker test: everything cached is "old", so a failing model serves STALE_CACHE.
-      env: { ASSESSMENT_FRESH_MS: '0', ML_TIMEOUT_MS: '300', ML_BREAKER_RESET_MS: '1500' },
-    });
-    token = await api.token('dr-history-breaker');
+    stack = await startBreakerStack('dr-history-breaker');
+    ({ api, faulty, token } = stack);
   });
-  afterAll(async () => {
-    await api?.close();
-    await faulty?.close();
-    await upstream?.close();
-  });
+  afterAll(() => stack?.close());
 
-  const breakerState = async () => {
-    const text = await (await fetch(`${api.base}/metrics`)).text();
-    return Number(/circuit_breaker_state\{breaker="ml"\} (\d)/.exec(text)?.[1]);
-  };
+  const breakerState = () => stack.breakerState();
   const timed = async (id: string) => {
     const started = performance.now();
     const res = await history(api, token, id, 'NEWS2');

@@ -8,7 +8,8 @@ import {
 } from '../../client/index.js';
 import { createModelServer, type InferEvent, type ModelServer } from '../../ml-server/server.js';
 import { PatientAssessmentsDocument } from '../gql/graphql.js';
-import { FaultyModelServer } from '../helpers/faulty-model-server.js';
+import { type BreakerStack, startBreakerStack } from '../helpers/breaker.js';
+import type { FaultyModelServer } from '../helpers/faulty-model-server.js';
 import { execute } from '../helpers/graphql.js';
 import { createPatientWith, VITALS_NEWS2_7, yearsAgo } from '../helpers/patients.js';
 import { listRedisKeys } from '../helpers/redis.js';
@@ -226,38 +227,19 @@ describe('assessments with a healthy model server', () => {
 });
 
 describe('assessments when the model server fails', () => {
-  let upstream: ModelServer;
-  let faulty: FaultyModelServer;
+  let stack: BreakerStack;
   let api: TestApi;
+  let faulty: FaultyModelServer;
   let token: string;
 
   beforeAll(async () => {
-    upstream = createModelServer();
-    faulty = new FaultyModelServer(await upstream.listen(0, '127.0.0.1'));
-    await faulty.start();
-    api = await startTestApi({
-      mlUrl: faulty.url,
-      // Everything cached is already "old": a healthy model recomputes, a failing one serves STALE_CACHE.
-      // The breaker stays open 1.5 s before a trial call: long enough for the checks made while it
-      // is open to finish first on a loaded machine, where each request here has taken 100 ms.
-      env: { ASSESSMENT_FRESH_MS: '0', ML_TIMEOUT_MS: '300', ML_BREAKER_RESET_MS: '1500' },
-    });
-    token = await api.token('dr-breaker');
+    stack = await startBreakerStack('dr-breaker');
+    ({ api, faulty, token } = stack);
   });
-  afterAll(async () => {
-    await api?.close();
-    await faulty?.close();
-    await upstream?.close();
-  });
+  afterAll(() => stack?.close());
 
-  const breakerState = async () => {
-    const text = await (await fetch(`${api.base}/metrics`)).text();
-    return Number(/circuit_breaker_state\{breaker="ml"\} (\d)/.exec(text)?.[1]);
-  };
-  const breakerRejects = async () => {
-    const text = await (await fetch(`${api.base}/metrics`)).text();
-    return Number(/circuit_breaker_events_total\{breaker="ml",event="reject"\} (\d+)/.exec(text)?.[1] ?? 0);
-  };
+  const breakerState = () => stack.breakerState();
+  const breakerRejects = () => stack.breakerRejects();
   const timed = async (id: string) => {
     const started = performance.now();
     const res = await execute(api.url, PatientAssessmentDocument, { patientId: id }, { token });
