@@ -23,11 +23,16 @@ export const MAX_PAGE_SIZE = 100;
 
 /** Validates `first`; one more row than this is fetched to know whether a next page exists. */
 export function pageSize(first: number | null | undefined): number {
-  if (first === null || first === undefined) return DEFAULT_PAGE_SIZE;
-  if (!Number.isInteger(first) || first < 0 || first > MAX_PAGE_SIZE) {
-    throw new BadUserInputError(`first must be an integer from 0 to ${MAX_PAGE_SIZE}`, 'first');
+  return boundedCount('first', first, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+}
+
+/** A count argument (`first`, `last`): `fallback` when absent, else an integer from 0 to `max` (BAD_USER_INPUT otherwise). */
+export function boundedCount(name: string, value: number | null | undefined, fallback: number, max: number): number {
+  if (value === null || value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw new BadUserInputError(`${name} must be an integer from 0 to ${max}`, name);
   }
-  return first;
+  return value;
 }
 
 /** Cursors are opaque to clients: base64url of the keyset position. */

@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import { AppError, BadUserInputError } from '../../errors.js';
 import { todayUtc } from '../../lib/dates.js';
+import { boundedCount } from '../../lib/pagination.js';
 import type { AuditTrail } from '../audit/audit.service.js';
 import type { Patient } from '../patient/patient.entity.js';
 import type { PatientService, SnapshotAt } from '../patient/patient.service.js';
@@ -59,11 +60,7 @@ export const DEFAULT_HISTORY_LENGTH = 20;
 
 /** Validates `last`: an integer from 0 to {@link MAX_HISTORY_LENGTH}. */
 export function historyLength(last: number | null | undefined): number {
-  if (last === null || last === undefined) return DEFAULT_HISTORY_LENGTH;
-  if (!Number.isInteger(last) || last < 0 || last > MAX_HISTORY_LENGTH) {
-    throw new BadUserInputError(`last must be an integer from 0 to ${MAX_HISTORY_LENGTH}`, 'last');
-  }
-  return last;
+  return boundedCount('last', last, DEFAULT_HISTORY_LENGTH, MAX_HISTORY_LENGTH);
 }
 
 /**
