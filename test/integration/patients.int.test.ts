@@ -355,4 +355,25 @@ describe('recordObservations', () => {
     ]);
     expect(rows).toEqual([{ n: inputs.length }]);
   });
+
+  it('lists concurrent recordings of one field in the order they were applied, the newest being the live value', async () => {
+    const patient = await create(alice);
+    const rates = Array.from({ length: 20 }, (_, i) => 60 + i);
+    const results = await Promise.all(
+      rates.map((heartRate) =>
+        execute(api.url, RecordObservationsDocument, { patientId: patient.id, input: { heartRate } }, { token: alice }),
+      ),
+    );
+    for (const r of results) r.expectData();
+    const history = await queryDatabase<{ heart_rate: number; at: string }>(
+      api.db.url,
+      `select heart_rate, recorded_at::text as at from observation where patient_id = $1 order by recorded_at, id`,
+      [patient.id],
+    );
+    // Strictly increasing: no two recordings share an instant, whatever the clock did.
+    expect(new Set(history.map((h) => h.at)).size).toBe(rates.length);
+    const live = (await execute(api.url, PatientViewDocument, { id: patient.id }, { token: alice })).expectData()
+      .patient?.latestObservations;
+    expect(live?.heartRate).toBe(history.at(-1)?.heart_rate);
+  });
 });

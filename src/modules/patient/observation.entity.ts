@@ -41,6 +41,17 @@ export const OBSERVATION_FIELDS = [
 /** One observation field's name. */
 export type ObservationField = (typeof OBSERVATION_FIELDS)[number];
 
+/**
+ * When a recording takes effect: now, or 1 ms after the patient's previous recording if the clock
+ * says otherwise. Taken under the patient's row lock, it makes `recordedAt` strictly increasing per
+ * patient in the order recordings were applied — two in one millisecond, or on pods whose clocks
+ * differ, would otherwise be listed (and folded into a score history) in another order than the
+ * one the live snapshot was built in. The shift is bounded by the pods' clock skew.
+ */
+export function recordingTime(previous: Date | null, now = new Date()): Date {
+  return previous && previous.getTime() >= now.getTime() ? new Date(previous.getTime() + 1) : now;
+}
+
 /** One `recordObservations` call: an append-only row of whichever fields were measured. */
 export class Observation implements ObservationValues {
   id: string = randomUUID();
@@ -61,9 +72,10 @@ export class Observation implements ObservationValues {
   diabetic: boolean | null = null;
   onBpTreatment: boolean | null = null;
 
-  constructor(patient: Patient, recordedBy: string, values: ObservationValues) {
+  constructor(patient: Patient, recordedBy: string, values: ObservationValues, recordedAt = new Date()) {
     this.patient = patient;
     this.recordedBy = recordedBy;
+    this.recordedAt = recordedAt;
     Object.assign(this, pickObservationValues(values));
   }
 }

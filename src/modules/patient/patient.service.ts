@@ -23,6 +23,7 @@ import {
   type ObservationField,
   type ObservationValues,
   pickObservationValues,
+  recordingTime,
 } from './observation.entity.js';
 import { Patient } from './patient.entity.js';
 import type { PatientSnapshot, PatientSnapshots, ReadAlong } from './patient.snapshots.js';
@@ -210,7 +211,7 @@ export class PatientService {
       const values = pickObservationValues(parseInput(observationsSchema, input));
       const patient = await this.em.transactional(async (em) => {
         const patient = await em.findOneOrFail(Patient, patientId, { lockMode: LockMode.PESSIMISTIC_WRITE });
-        const observation = new Observation(patient, this.viewer.id, values);
+        const observation = new Observation(patient, this.viewer.id, values, recordingTime(patient.observedAt));
         em.persist(observation);
         patient.latestObservations = foldObservation(patient.latestObservations, values);
         patient.observedAt = observation.recordedAt;
