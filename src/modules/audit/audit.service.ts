@@ -21,20 +21,23 @@ const AUDIT_COLUMNS = [
 ] as const;
 const ROW_PLACEHOLDERS = `(${AUDIT_COLUMNS.map(() => '?').join(', ')})`;
 
-/** An event's values in {@link AUDIT_COLUMNS} order, for hand-written INSERTs. */
-function auditValues(e: AuditEvent): unknown[] {
+/**
+ * A record's values in {@link AUDIT_COLUMNS} order, the time as ISO text: the row the stream
+ * carries and the hand-written INSERTs bind. The one place that order is written.
+ */
+function auditRow(id: string, recordedAt: string, source: string, r: AuditRecord): AuditRow {
   return [
-    e.id,
-    e.recordedAt,
-    e.action,
-    e.outcome,
-    e.agentId,
-    e.patientId,
-    e.subtype,
-    e.operationName,
-    e.requestId,
-    e.source,
-    e.entityClinicianId,
+    id,
+    recordedAt,
+    r.action,
+    r.outcome,
+    r.agentId,
+    r.patientId,
+    r.subtype,
+    r.operationName,
+    r.requestId,
+    source,
+    r.entityClinicianId,
   ];
 }
 
@@ -64,7 +67,7 @@ export async function insertAuditRows(orm: MikroORM, rows: readonly (readonly un
 export function auditInsert(event: AuditEvent): { sql: string; bindings: unknown[] } {
   return {
     sql: `insert into audit_event (${AUDIT_COLUMNS.join(', ')}) values ${ROW_PLACEHOLDERS}`,
-    bindings: auditValues(event),
+    bindings: [...auditRow(event.id, event.recordedAt.toISOString(), event.source, event)],
   };
 }
 
@@ -110,21 +113,7 @@ export class AuditLog {
     // Rows as the stream carries them, built directly: an AuditEvent entity per read would cost
     // MikroORM's property setters for an object that is only ever serialised.
     const at = new Date().toISOString();
-    const rows = records.map(
-      (r): AuditRow => [
-        randomUUID(),
-        at,
-        r.action,
-        r.outcome,
-        r.agentId,
-        r.patientId,
-        r.subtype,
-        r.operationName,
-        r.requestId,
-        this.source,
-        r.entityClinicianId,
-      ],
-    );
+    const rows = records.map((r) => auditRow(randomUUID(), at, this.source, r));
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ rows, resolve, reject });
       if (this.due || this.inFlight) return;
