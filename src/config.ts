@@ -92,6 +92,12 @@ const envSchema = z
       .int()
       .min(1_000)
       .default(24 * 60 * 60_000),
+    /**
+     * How long one heartbeat lets a pod serve the patient snapshots it holds without reading their
+     * versions (each write waits until every pod dropped its copy, or its lease ran out); 0 reads
+     * the version in Redis on every read.
+     */
+    SNAPSHOT_LEASE_MS: z.coerce.number().int().min(0).max(30_000).default(1_000),
     /** How long the ML circuit breaker stays open before letting one trial call through. */
     ML_BREAKER_RESET_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
 
@@ -363,6 +369,8 @@ export interface Config {
     readonly breakerResetMs: number;
   };
   readonly assessment: { readonly freshMs: number; readonly retainMs: number };
+  /** `SNAPSHOT_LEASE_MS`: 0 without leases. */
+  readonly snapshotLeaseMs: number;
   readonly llm: LlmConfig;
   /** `undefined` only in embedded mode, which generates and keeps a secret under `dataDir`. */
   readonly auth: AuthConfig | undefined;
@@ -475,6 +483,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, mode: RunMode = 'api'): Confi
     mlPort: e.ML_PORT,
     ml: Object.freeze({ timeoutMs: e.ML_TIMEOUT_MS, breakerResetMs: e.ML_BREAKER_RESET_MS }),
     assessment: Object.freeze({ freshMs: e.ASSESSMENT_FRESH_MS, retainMs: e.ASSESSMENT_RETAIN_MS }),
+    snapshotLeaseMs: e.SNAPSHOT_LEASE_MS,
     llm: Object.freeze(llmConfig(e)),
     auth: authConfig(e),
     jwtMaxTtlSeconds: e.JWT_MAX_TTL,

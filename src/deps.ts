@@ -18,6 +18,7 @@ import type { StoreMonitor } from './lib/store-health.js';
 import type { Tracing } from './lib/tracing.js';
 import { ModelClient, ModelServerError } from './ml/client.js';
 import { AssessmentEngine } from './modules/assessment/assessment.engine.js';
+import { watchAudit } from './modules/audit/audit.metrics.js';
 import { AuditLog, insertAuditRows } from './modules/audit/audit.service.js';
 import { AuditStream, auditNames } from './modules/audit/audit.stream.js';
 import { ClinicianRegistry } from './modules/clinician/clinician.service.js';
@@ -37,6 +38,7 @@ import {
   PatientSnapshots,
   RedisSnapshotVersions,
 } from './modules/patient/patient.snapshots.js';
+import { SnapshotLeases } from './modules/patient/snapshot-leases.js';
 
 /** Everything long-lived a pod talks to. Created once; closed in the reverse order. */
 export interface Deps {
@@ -168,9 +170,23 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     relay.start();
     closers.defer(() => relay.stop());
     watchOutbox(metrics.registry, relay);
+    watchAudit(metrics.registry, auditLog);
     if (queue instanceof JetStreamQueue) watchQueue(metrics.registry, queue);
+    // Leases need the pod's subscription (invalidations and heartbeats arrive on it).
+    const leases =
+      redis && subscriber && config.snapshotLeaseMs > 0
+        ? new SnapshotLeases({
+            redis,
+            subscriber,
+            prefix: config.redisKeyPrefix,
+            leaseMs: config.snapshotLeaseMs,
+            logger,
+          })
+        : undefined;
+    await leases?.start();
+    if (leases) closers.defer(() => leases.close());
     const patientSnapshots = new PatientSnapshots({
-      versions: redis ? new RedisSnapshotVersions(redis) : new MemorySnapshotVersions(),
+      versions: redis ? new RedisSnapshotVersions(redis, leases) : new MemorySnapshotVersions(),
       logger,
     });
     closers.defer(() => patientSnapshots.close());

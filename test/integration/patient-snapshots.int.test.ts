@@ -12,8 +12,8 @@ import { startTestApi, type TestApi } from '../helpers/server.js';
 import { type OwnServer, startOwnRedis } from '../helpers/services.js';
 
 /**
- * Two pods serve patient reads from their own snapshot caches (checked against a version in
- * Redis on every read). Writes on one pod must be seen by the very next read on the other:
+ * Two pods serve patient reads from their own snapshot caches (under a lease, or checked against
+ * a version in Redis on every read without one). Writes on one pod must be seen by the very next read on the other:
  * a removed clinician is refused, a new observation is assessed. Redis has its own server here,
  * so the test can stop it.
  */
@@ -129,23 +129,23 @@ describe('patient snapshots cached per pod', () => {
     expect(after.score).toBe(before.score + 3);
   });
 
-  it('read a cached assessment with the access check, in one Redis round trip, and never by an old snapshot', async () => {
+  it('answer a cached assessment under the lease with no Redis read at all, and never by an old snapshot', async () => {
     const id = await patientWithColleague();
     const first = (await assessOn(two, lead, id)).expectData().assessment;
     const redisOfTwo = two.deps.redis as NonNullable<typeof two.deps.redis>;
     const mget = vi.spyOn(redisOfTwo, 'mget');
     const versions = vi.spyOn(redisOfTwo as unknown as { snapshotVersions: () => unknown }, 'snapshotVersions');
     try {
+      const held = two.deps.patientSnapshots.stats.held;
       const again = (await assessOn(two, lead, id)).expectData().assessment;
       expect(again).toMatchObject({ source: 'CACHE', score: first.score });
-      // The version check read the assessment's cache entry too: no MGET after it.
-      expect(versions).toHaveBeenCalled();
-      expect(versions.mock.calls[0]).toContain(`pv:${id}`);
-      expect(versions.mock.calls[0]?.some((arg) => String(arg).startsWith('assessment:'))).toBe(true);
+      // The snapshot was held under the lease, the assessment in the pod's memory: no round trip.
+      expect(two.deps.patientSnapshots.stats.held).toBe(held + 1);
+      expect(versions).not.toHaveBeenCalled();
       expect(mget).not.toHaveBeenCalled();
 
-      // A new observation on the other pod: pod two still holds the old snapshot, and the old
-      // inputs' entry is still in the cache — the guess reads it, and it must not be answered.
+      // A new observation on the other pod: it answers only once pod two dropped its snapshot,
+      // and the old inputs' entry, still in pod two's memory, must not be answered.
       // (A heart rate of 131 or more adds 3 points; one no other test records, so its key is new.)
       (
         await execute(
@@ -164,6 +164,49 @@ describe('patient snapshots cached per pod', () => {
     } finally {
       mget.mockRestore();
       versions.mockRestore();
+    }
+  });
+
+  it('without leases, read the version and the assessment in one Redis round trip, never by an old snapshot', async () => {
+    const three = await startTestApi({
+      env: { REDIS_URL: redis.url, RATE_LIMIT_POINTS: '100000', SNAPSHOT_LEASE_MS: '0' },
+      db: one.db,
+      redisKeyPrefix: one.redisKeyPrefix,
+      natsNamespace: one.natsNamespace,
+    });
+    try {
+      const id = await patientWithColleague();
+      const first = (await assessOn(three, lead, id)).expectData().assessment;
+      const redisOfThree = three.deps.redis as NonNullable<typeof three.deps.redis>;
+      const mget = vi.spyOn(redisOfThree, 'mget');
+      const versions = vi.spyOn(redisOfThree as unknown as { snapshotVersions: () => unknown }, 'snapshotVersions');
+      try {
+        const again = (await assessOn(three, lead, id)).expectData().assessment;
+        expect(again).toMatchObject({ source: 'CACHE', score: first.score });
+        // The version check read the assessment's cache entry too: no MGET after it.
+        expect(versions).toHaveBeenCalled();
+        expect(versions.mock.calls[0]).toContain(`pv:${id}`);
+        expect(versions.mock.calls[0]?.some((arg) => String(arg).startsWith('assessment:'))).toBe(true);
+        expect(mget).not.toHaveBeenCalled();
+        expect(three.deps.patientSnapshots.stats.held).toBe(0);
+        (
+          await execute(
+            one.url,
+            RecordObservationsDocument,
+            { patientId: id, input: { heartRate: 150 + seq } },
+            { token: lead },
+          )
+        ).expectData();
+        expect((await assessOn(three, lead, id)).expectData().assessment).toMatchObject({
+          source: 'LIVE',
+          score: first.score + 3,
+        });
+      } finally {
+        mget.mockRestore();
+        versions.mockRestore();
+      }
+    } finally {
+      await three.close();
     }
   });
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { type AppError, BadUserInputError, MlUnavailableError } from '../../errors.js';
 import type { Breaker } from '../../lib/breaker.js';
 import type { KeyValueCache } from '../../lib/cache.js';
@@ -54,6 +55,8 @@ export interface EngineOptions {
   retainMs: number;
   /** How often a pod re-reads a model's metadata (to notice a new version). */
   metadataRefreshMs?: number;
+  /** Entries a pod keeps of what it read or computed (see {@link AssessmentEngine.readCache}). */
+  localEntries?: number;
   /**
    * How long a pod's claim to compute a key lasts, and so the longest another pod waits for its
    * answer before computing the key itself: longer than a model call may take.
@@ -72,6 +75,11 @@ const KEY_VERSION = 'v1';
 const RECENT_MS = 1_000;
 /** How often a pod waiting for another pod's answer looks for it. */
 const PEER_POLL_MS = 5;
+/**
+ * While the breaker is open, a stale entry this pod read from the shared cache this recently is
+ * answered without reading it again (another pod may have refreshed it meanwhile).
+ */
+const STALE_RECHECK_MS = 1_000;
 /** Model metadata is kept this long in the shared cache, so a pod started during an outage can key. */
 const METADATA_RETAIN_MS = 30 * 24 * 60 * 60_000;
 
@@ -90,12 +98,15 @@ const METADATA_RETAIN_MS = 30 * 24 * 60 * 60_000;
 export class AssessmentEngine {
   private readonly inFlight = new Map<string, Promise<CachedAssessment>>();
   private readonly recent = new Map<string, CachedAssessment>();
+  /** What this pod read from the shared cache or computed, by key, and when it read it. */
+  private readonly local: LRUCache<string, { entry: CachedAssessment; readAt: number }>;
   private readonly descriptions = new Map<string, { description: ModelDescription; fetchedAt: number }>();
   private readonly describing = new Map<string, Promise<{ description: ModelDescription; reachable: boolean }>>();
   private readonly metadataRefreshMs: number;
 
   constructor(private readonly o: EngineOptions) {
     this.metadataRefreshMs = o.metadataRefreshMs ?? 60_000;
+    this.local = new LRUCache({ max: o.localEntries ?? 10_000 });
   }
 
   /**
@@ -229,25 +240,57 @@ export class AssessmentEngine {
     return results as (Assessment | AppError)[];
   }
 
+  /**
+   * The shared cache's entry for each key. An entry this pod already holds answers without a
+   * round trip while it is fresh: keys are content-addressed (model, model version, digest of the
+   * inputs), so an entry is right for its key whichever pod read it, and when. A stale one is read
+   * again (another pod may have recomputed it) — unless the breaker is open and it was read within
+   * {@link STALE_RECHECK_MS}: it would be answered stale either way.
+   */
   private async readCache(
     keys: readonly (string | null)[],
     alreadyRead: ReadonlyMap<string, string | null> | undefined,
   ): Promise<(CachedAssessment | null)[]> {
-    const present = keys.filter((k): k is string => k !== null && !alreadyRead?.has(k));
-    let values: (string | null)[] = [];
+    const now = Date.now();
+    const open = this.o.breaker.state === 'open';
+    const out: (CachedAssessment | null)[] = keys.map(() => null);
+    const toRead: string[] = [];
+    const readIndex: number[] = [];
+    keys.forEach((key, i) => {
+      if (key === null) return;
+      if (alreadyRead?.has(key)) {
+        out[i] = this.keep(key, alreadyRead.get(key) ?? null, now);
+        return;
+      }
+      const held = this.local.get(key);
+      if (held && (now - held.entry.computedAt < this.o.freshMs || (open && now - held.readAt < STALE_RECHECK_MS))) {
+        out[i] = held.entry;
+        return;
+      }
+      toRead.push(key);
+      readIndex.push(i);
+    });
+    if (toRead.length === 0) return out;
     try {
-      if (present.length > 0) values = await this.o.cache.mget(present);
+      const values = await this.o.cache.mget(toRead);
+      const at = Date.now();
+      toRead.forEach((key, j) => {
+        out[readIndex[j] as number] = this.keep(key, values[j] ?? null, at);
+      });
     } catch (error) {
       // A cache outage degrades to computing; it must not fail the request.
-      this.o.metrics.cacheLookups.inc({ cache: 'assessment', result: 'error' }, present.length);
+      this.o.metrics.cacheLookups.inc({ cache: 'assessment', result: 'error' }, toRead.length);
       this.o.logger.warn(errorFields(error), 'assessment cache read failed');
     }
-    let next = 0;
-    return keys.map((key) => {
-      if (key === null) return null;
-      const raw = alreadyRead?.has(key) ? alreadyRead.get(key) : values[next++];
-      return raw ? (JSON.parse(raw) as CachedAssessment) : null;
-    });
+    return out;
+  }
+
+  /** Parses an entry read from the shared cache and keeps it in this pod's memory. */
+  private keep(key: string, raw: string | null, readAt: number): CachedAssessment | null {
+    if (!raw) return null;
+    const entry = JSON.parse(raw) as CachedAssessment;
+    this.local.set(key, { entry, readAt });
+    return entry;
   }
 
   /**
@@ -280,6 +323,7 @@ export class AssessmentEngine {
         this.inFlight.set(key, one);
         one.then(
           (entry) => {
+            this.local.set(key, { entry, readAt: Date.now() });
             // A request whose MGET was answered just before this result's SET finds it here.
             this.recent.set(key, entry);
             setTimeout(() => this.recent.get(key) === entry && this.recent.delete(key), RECENT_MS).unref();

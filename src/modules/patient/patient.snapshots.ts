@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { errorFields, type Logger } from '../../lib/logger.js';
 import type { Redis } from '../../lib/redis.js';
 import type { Patient } from './patient.entity.js';
+import { Invalidations, type SnapshotLeases } from './snapshot-leases.js';
 
 /**
  * What the read path needs of a patient: the patient (frozen: it is shared by every operation
@@ -36,6 +37,19 @@ export interface SnapshotVersions {
   bump(id: string): Promise<void>;
   /** Calls `listener` when the store may have lost or missed changes (a reconnection). */
   onReset(listener: () => void): void;
+  /**
+   * While this pod holds a lease (see {@link SnapshotLeases}): its epoch, which changes whenever
+   * the pod may have missed an invalidation. A snapshot confirmed current during the epoch is
+   * served without reading its version until the epoch changes or the lease runs out. Null while
+   * no lease is held: every read then reads the versions.
+   */
+  held(): number | null;
+  /** A mark for {@link invalidatedSince}. */
+  mark(): number;
+  /** Whether any pod's write may have invalidated `id` since `mark` (a read that raced it is not trusted). */
+  invalidatedSince(id: string, mark: number): boolean;
+  /** Calls `listener` with every patient any pod's write invalidates. */
+  onInvalidate(listener: (id: string) => void): void;
 }
 
 /** How long a version key lives after it was last set: an idle patient costs Redis nothing for long. */
@@ -77,7 +91,11 @@ export class RedisSnapshotVersions implements SnapshotVersions {
   private readonly tokens = new Tokens();
   private readonly redis: RedisWithVersions;
 
-  constructor(redis: Redis) {
+  /** With `leases`, bumps are acknowledged by every pod and held snapshots are served without a round trip. */
+  constructor(
+    redis: Redis,
+    private readonly leases?: SnapshotLeases,
+  ) {
     if (!('snapshotVersions' in redis)) redis.defineCommand('snapshotVersions', { lua: CURRENT_OR_CREATE_LUA });
     this.redis = redis as RedisWithVersions;
   }
@@ -98,7 +116,8 @@ export class RedisSnapshotVersions implements SnapshotVersions {
   }
 
   async bump(id: string): Promise<void> {
-    await this.redis.set(`pv:${id}`, this.tokens.next(), 'EX', VERSION_TTL_S);
+    if (this.leases) await this.leases.bump(`pv:${id}`, this.tokens.next(), VERSION_TTL_S, id);
+    else await this.redis.set(`pv:${id}`, this.tokens.next(), 'EX', VERSION_TTL_S);
   }
 
   onReset(listener: () => void): void {
@@ -107,12 +126,33 @@ export class RedisSnapshotVersions implements SnapshotVersions {
     this.redis.on('close', listener);
     this.redis.on('ready', listener);
   }
+
+  held(): number | null {
+    return this.leases?.held() ?? null;
+  }
+
+  mark(): number {
+    return this.leases?.mark() ?? 0;
+  }
+
+  invalidatedSince(id: string, mark: number): boolean {
+    return this.leases?.invalidatedSince(id, mark) ?? true;
+  }
+
+  onInvalidate(listener: (id: string) => void): void {
+    this.leases?.onInvalidate(listener);
+  }
 }
 
-/** The embedded mode's versions (one process): the same rule, in memory. */
+/**
+ * The embedded mode's versions (one process): the same rule, in memory. The one pod always holds
+ * its lease: every write's bump reaches its cache synchronously.
+ */
 export class MemorySnapshotVersions implements SnapshotVersions {
   private readonly tokens = new Tokens();
   private readonly versions = new Map<string, string>();
+  private readonly invalidated = new Invalidations();
+  private readonly listeners: ((id: string) => void)[] = [];
 
   async current(ids: readonly string[]): Promise<{ versions: string[] }> {
     const versions = ids.map((id) => {
@@ -128,14 +168,34 @@ export class MemorySnapshotVersions implements SnapshotVersions {
 
   async bump(id: string): Promise<void> {
     this.versions.set(id, this.tokens.next());
+    this.invalidated.note(id);
+    for (const listener of this.listeners) listener(id);
   }
 
   onReset(): void {}
+
+  held(): number {
+    return 0;
+  }
+
+  mark(): number {
+    return this.invalidated.mark();
+  }
+
+  invalidatedSince(id: string, mark: number): boolean {
+    return this.invalidated.since(id, mark);
+  }
+
+  onInvalidate(listener: (id: string) => void): void {
+    this.listeners.push(listener);
+  }
 }
 
 interface Cached {
   version: string;
   snapshot: PatientSnapshot;
+  /** The lease epoch in which this was confirmed current (served without a round trip while it lasts). */
+  trusted: number | null;
 }
 
 /**
@@ -184,14 +244,18 @@ export class PatientSnapshots {
    * one is under way for the same version waits for it instead of querying PostgreSQL again.
    */
   private readonly loading = new Map<string, Promise<PatientSnapshot | undefined>>();
-  /** Reads served from this pod's memory, reads that went to PostgreSQL, and reads that joined one under way. */
-  readonly stats = { hits: 0, misses: 0, bypassed: 0, joined: 0 };
+  /**
+   * Reads served from this pod's memory (of which `held`: without reading the version, under the
+   * lease), reads that went to PostgreSQL, reads that bypassed the cache, and reads that joined one under way.
+   */
+  readonly stats = { hits: 0, held: 0, misses: 0, bypassed: 0, joined: 0 };
 
   constructor(options: PatientSnapshotsOptions) {
     this.versions = options.versions;
     this.logger = options.logger;
     this.cache = new LRUCache<string, Cached>({ max: options.maxEntries ?? 20_000, ttl: options.maxAgeMs ?? 10_000 });
     this.versions.onReset(() => this.cache.clear());
+    this.versions.onInvalidate((id) => this.cache.delete(id));
   }
 
   /**
@@ -207,6 +271,16 @@ export class PatientSnapshots {
    * `along`, its keys are read in the same round trip as the versions.
    */
   async load(ids: readonly string[], loader: SnapshotLoader, along?: ReadAlong): Promise<Map<string, PatientSnapshot>> {
+    const epoch = this.versions.held();
+    if (epoch !== null) {
+      const held = this.heldNow(ids, epoch);
+      if (held) return held;
+    }
+    // Taken before the versions are read: a write whose invalidation arrives after this mark may
+    // have committed after the read, so what the read finds is not trusted without a round trip.
+    const mark = this.versions.mark();
+    const trust = (id: string): number | null =>
+      epoch !== null && this.versions.held() === epoch && !this.versions.invalidatedSince(id, mark) ? epoch : null;
     let versions: string[];
     try {
       const current = await this.versions.current(ids, along?.keys);
@@ -225,8 +299,10 @@ export class PatientSnapshots {
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i] as string;
       const cached = this.cache.get(id);
-      if (cached && cached.version === versions[i]) found.set(id, cached.snapshot);
-      else {
+      if (cached && cached.version === versions[i]) {
+        found.set(id, cached.snapshot);
+        cached.trusted = trust(id) ?? cached.trusted;
+      } else {
         missing.push(id);
         missingVersions.push(versions[i] as string);
       }
@@ -265,7 +341,7 @@ export class PatientSnapshots {
         const one = batch.then((loaded) => {
           const snapshot = loaded.get(id);
           // No such patient: absence is not cached (ids are never reused).
-          if (snapshot) this.cache.set(id, { version, snapshot });
+          if (snapshot) this.cache.set(id, { version, snapshot, trusted: trust(id) });
           return snapshot;
         });
         this.loading.set(key, one);
@@ -282,6 +358,23 @@ export class PatientSnapshots {
       }
     }
     await Promise.all(waits);
+    return found;
+  }
+
+  /**
+   * Every snapshot of `ids`, from this pod's memory, if each was confirmed current in this lease
+   * epoch (no other pod's write has invalidated it since: each would have been dropped on its
+   * invalidation, before that write answered); else null.
+   */
+  private heldNow(ids: readonly string[], epoch: number): Map<string, PatientSnapshot> | null {
+    const found = new Map<string, PatientSnapshot>();
+    for (const id of ids) {
+      const cached = this.cache.get(id);
+      if (!cached || cached.trusted !== epoch) return null;
+      found.set(id, cached.snapshot);
+    }
+    this.stats.hits += ids.length;
+    this.stats.held += ids.length;
     return found;
   }
 
