@@ -11,6 +11,7 @@ import {
   StorageType,
 } from '@nats-io/jetstream';
 import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
+import { AckedPublisher } from '../../lib/jetstream-publish.js';
 import { errorFields, type Logger } from '../../lib/logger.js';
 
 /** JetStream names of one deployment's audit log, derived from its namespace (`NATS_NAMESPACE`). */
@@ -59,6 +60,9 @@ export interface AuditStreamOptions {
   ackWaitMs?: number;
 }
 
+/** Longest wait for an append's acknowledgement before the caller writes directly instead. */
+const APPEND_TIMEOUT_MS = 1_000;
+
 /** Messages a drainer holds at most, and writes at most at once (acknowledged only after). */
 const PULL_MESSAGES = 64;
 
@@ -80,13 +84,16 @@ export class AuditStream {
   private writing: Promise<void> | null = null;
   /** False while the connection is down: appends then fail at once instead of after a timeout. */
   private connected = true;
+  private readonly publisher: AckedPublisher;
 
   private constructor(
     private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly options: AuditStreamOptions,
-  ) {}
+  ) {
+    this.publisher = new AckedPublisher(nc, APPEND_TIMEOUT_MS);
+  }
 
   static async connect(options: AuditStreamOptions): Promise<AuditStream> {
     const nc = await connect({
@@ -160,7 +167,7 @@ export class AuditStream {
    */
   async append(id: string, rows: readonly AuditRow[]): Promise<void> {
     if (!this.connected) throw new Error('NATS disconnected');
-    await this.js.publish(this.options.names.subject, JSON.stringify(rows), { msgID: id, timeout: 1_000 });
+    await this.publisher.publish(this.options.names.subject, JSON.stringify(rows), id);
   }
 
   /**
@@ -257,6 +264,7 @@ export class AuditStream {
     await this.writing;
     for (const m of this.received.splice(0)) m.nak();
     await this.draining;
+    this.publisher.close();
     await this.nc.drain().catch(() => this.nc.close());
   }
 
