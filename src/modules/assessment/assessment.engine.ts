@@ -100,6 +100,8 @@ export class AssessmentEngine {
   private readonly recent = new Map<string, CachedAssessment>();
   /** What this pod read from the shared cache or computed, by key, and when it read it. */
   private readonly local: LRUCache<string, { entry: CachedAssessment; readAt: number }>;
+  /** The hit counter's series, bound once (labels are hashed on every unbound increment). */
+  private readonly hits: { inc: () => void };
   private readonly descriptions = new Map<string, { description: ModelDescription; fetchedAt: number }>();
   private readonly describing = new Map<string, Promise<{ description: ModelDescription; reachable: boolean }>>();
   private readonly metadataRefreshMs: number;
@@ -107,6 +109,7 @@ export class AssessmentEngine {
   constructor(private readonly o: EngineOptions) {
     this.metadataRefreshMs = o.metadataRefreshMs ?? 60_000;
     this.local = new LRUCache({ max: o.localEntries ?? 10_000 });
+    this.hits = o.metrics.cacheLookups.labels({ cache: 'assessment', result: 'hit' });
   }
 
   /**
@@ -156,6 +159,17 @@ export class AssessmentEngine {
     return this.descriptions.get(model)?.description;
   }
 
+  /**
+   * The entry for `key` if this pod holds it fresh, as a `CACHE` answer; else null (the caller
+   * goes through {@link assess}). No round trip, no batch: the cached read's whole engine part.
+   */
+  freshHeld(key: string): Assessment | null {
+    const held = this.local.get(key);
+    if (!held || Date.now() - held.entry.computedAt >= this.o.freshMs) return null;
+    this.hits.inc();
+    return { ...held.entry, source: 'CACHE' };
+  }
+
   /** The cache key of a request under the model version this pod knows; null before it knows one. */
   knownKey(model: RiskModelName, row: InputRow): string | null {
     const description = this.known(model);
@@ -192,7 +206,7 @@ export class AssessmentEngine {
       }
       const entry = cached[index] ?? this.recent.get(key) ?? null;
       if (entry && now - entry.computedAt < this.o.freshMs) {
-        this.o.metrics.cacheLookups.inc({ cache: 'assessment', result: 'hit' });
+        this.hits.inc();
         results[index] = { ...entry, source: 'CACHE' };
         return;
       }

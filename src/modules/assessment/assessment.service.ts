@@ -52,6 +52,9 @@ interface Guess {
   used: ModelDescription[];
 }
 
+/** Guesses by held snapshot (see {@link AssessmentService.guessed}); gone with the snapshot. */
+const GUESSES = new WeakMap<object, Map<string, { guess: Guess; key: string }>>();
+
 export const AssessmentAudit = { read: 'patient.assessment.read', history: 'patient.assessment.history.read' } as const;
 
 /** The most recordings one history reads (`last`); the default is {@link DEFAULT_HISTORY_LENGTH}. */
@@ -131,9 +134,9 @@ export class AssessmentService {
     options: { model?: RiskModelName | null; required: boolean },
   ): Promise<PatientAssessment | null> {
     const held = patients.peek(id);
-    const guess = held ? this.guess(held, options.model ?? undefined) : null;
-    const key = guess ? this.engine.knownKey(guess.model, guess.row) : null;
-    if (!guess || !key) return this.forPatient(await patients.get(id), options);
+    const guessed = held ? this.guessed(held, options.model ?? undefined) : null;
+    if (!guessed) return this.forPatient(await patients.get(id), options);
+    const { guess, key } = guessed;
     const patient = await patients.getReading(id, { keys: [key], values: this.readAlong });
     // The checked patient is the snapshot guessed from (the usual case: its version had not
     // changed) and nothing the choice depends on moved: the guess is what select() would answer.
@@ -143,7 +146,38 @@ export class AssessmentService {
       patient.sex === guess.facts.sex &&
       this.today() === guess.today &&
       guess.used.every((d) => this.engine.known(d.name as RiskModelName) === d);
+    if (same) {
+      // The usual cached read: the entry this pod holds answers, with no batch and no round trip.
+      const fresh = this.engine.freshHeld(key);
+      if (fresh) {
+        this.audit.record({ action: 'R', patientId: patient.id, subtype: AssessmentAudit.read });
+        return { ...fresh, patientId: patient.id, row: guess.row };
+      }
+    }
     return this.forPatient(patient, options, same ? { model: guess.model, row: guess.row } : undefined);
+  }
+
+  /**
+   * {@link guess} and its cache key, remembered per held snapshot (the frozen object every
+   * operation shares) while today, the patient's facts and the descriptions consulted are the
+   * same: the row, its digest and the key are worked out once per snapshot, not per read.
+   */
+  private guessed(patient: Patient, requested: RiskModelName | undefined): { guess: Guess; key: string } | null {
+    const snapshot = patient.latestObservations;
+    if (!snapshot) return null; // Nothing recorded: no model has its inputs.
+    const memo = `${requested ?? ''}|${patient.birthDate}|${patient.sex}|${this.today()}`;
+    const known = GUESSES.get(snapshot)?.get(memo);
+    if (known?.guess.used.every((d) => this.engine.known(d.name as RiskModelName) === d)) return known;
+    const guess = this.guess(patient, requested);
+    const key = guess ? this.engine.knownKey(guess.model, guess.row) : null;
+    if (!guess || !key) return null;
+    let bySnapshot = GUESSES.get(snapshot);
+    if (!bySnapshot) {
+      bySnapshot = new Map();
+      GUESSES.set(snapshot, bySnapshot);
+    }
+    bySnapshot.set(memo, { guess, key });
+    return { guess, key };
   }
 
   /**
