@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { EntitySchema } from '@mikro-orm/core';
+import { uuid7 } from '../../lib/uuid7.js';
 
 /** FHIR R4 AuditEvent.action: Create, Read/view, Update, Delete, Execute. */
 export const AUDIT_ACTIONS = ['C', 'R', 'U', 'D', 'E'] as const;
@@ -38,7 +38,8 @@ export interface AuditRecord {
  * It never holds patient names, MRNs or clinical values; only ids.
  */
 export class AuditEvent implements AuditRecord {
-  id: string = randomUUID();
+  /** Time-ordered (see uuid7.ts): audit rows are only ever appended. */
+  id: string = uuid7();
   recordedAt: Date = new Date();
   action: AuditAction;
   outcome: AuditOutcome;

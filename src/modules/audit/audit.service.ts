@@ -1,25 +1,37 @@
-import { randomUUID } from 'node:crypto';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { errorFields, type Logger } from '../../lib/logger.js';
+import { uuid7 } from '../../lib/uuid7.js';
 import type { AuditRow, AuditStream } from './audit.stream.js';
 import { type AuditAction, AuditEvent, AuditOutcome, type AuditRecord } from './audit-event.entity.js';
 
-/** Rows per INSERT: 11 columns each keeps a batch far below Postgres' 65,535 parameters. */
+/** Rows per INSERT (and per group-commit write): bounds one statement's arrays and one message. */
 const MAX_BATCH = 2_000;
-const AUDIT_COLUMNS = [
-  'id',
-  'recorded_at',
-  'action',
-  'outcome',
-  'agent_id',
-  'patient_id',
-  'subtype',
-  'operation_name',
-  'request_id',
-  'source',
-  'entity_clinician_id',
-] as const;
+/** `audit_event`'s columns in the order rows carry them, each with its PostgreSQL type. */
+const AUDIT_COLUMN_TYPES = {
+  id: 'uuid',
+  recorded_at: 'timestamptz',
+  action: 'text',
+  outcome: 'smallint',
+  agent_id: 'text',
+  patient_id: 'uuid',
+  subtype: 'text',
+  operation_name: 'text',
+  request_id: 'text',
+  source: 'text',
+  entity_clinician_id: 'text',
+} as const;
+const AUDIT_COLUMNS = Object.keys(AUDIT_COLUMN_TYPES);
 const ROW_PLACEHOLDERS = `(${AUDIT_COLUMNS.map(() => '?').join(', ')})`;
+/**
+ * The drainer's INSERT: one array parameter per column, unnested into rows. Eleven parameters
+ * whatever the batch, so neither knex nor PostgreSQL parses and binds a VALUES list of thousands
+ * of placeholders.
+ */
+const INSERT_UNNESTED = `insert into audit_event (${AUDIT_COLUMNS.join(', ')}) select * from unnest(${Object.values(
+  AUDIT_COLUMN_TYPES,
+)
+  .map((t) => `?::${t}[]`)
+  .join(', ')}) on conflict (id) do nothing`;
 
 /**
  * A record's values in {@link AUDIT_COLUMNS} order, the time as ISO text: the row the stream
@@ -42,21 +54,17 @@ function auditRow(id: string, recordedAt: string, source: string, r: AuditRecord
 }
 
 /**
- * Writes rows to `audit_event` in multi-row INSERTs of at most {@link MAX_BATCH} rows, skipping any
- * whose id is already there: the drainer's writer, for which a redelivered batch must add nothing.
+ * Writes rows to `audit_event`, at most {@link MAX_BATCH} per INSERT, skipping any whose id is
+ * already there: the drainer's writer, for which a redelivered batch must add nothing.
  */
 export async function insertAuditRows(orm: MikroORM, rows: readonly (readonly unknown[])[]): Promise<void> {
+  const knex = orm.em.getConnection().getKnex();
   for (let i = 0; i < rows.length; i += MAX_BATCH) {
     const chunk = rows.slice(i, i + MAX_BATCH);
     // Through knex with bound parameters: MikroORM's `execute` would first inline every value
     // into the SQL text, which for thousands of rows costs more CPU than the INSERT itself.
-    await orm.em
-      .getConnection()
-      .getKnex()
-      .raw(
-        `insert into audit_event (${AUDIT_COLUMNS.join(', ')}) values ${chunk.map(() => ROW_PLACEHOLDERS).join(', ')} on conflict (id) do nothing`,
-        chunk.flat() as never[],
-      );
+    const columns = AUDIT_COLUMNS.map((_, c) => chunk.map((row) => row[c] ?? null));
+    await knex.raw(INSERT_UNNESTED, columns as never[]);
   }
 }
 
@@ -113,7 +121,7 @@ export class AuditLog {
     // Rows as the stream carries them, built directly: an AuditEvent entity per read would cost
     // MikroORM's property setters for an object that is only ever serialised.
     const at = new Date().toISOString();
-    const rows = records.map((r) => auditRow(randomUUID(), at, this.source, r));
+    const rows = records.map((r) => auditRow(uuid7(), at, this.source, r));
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ rows, resolve, reject });
       if (this.due || this.inFlight) return;
