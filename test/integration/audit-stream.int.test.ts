@@ -219,3 +219,36 @@ describe('the audit stream drainer', () => {
     expect(await reads()).toBe(answered);
   }, 120_000);
 });
+
+describe('the audit stream drainer, under a trickle of appends', () => {
+  it('gathers the messages of a linger into one write instead of writing each as it comes', async () => {
+    const namespace = uniqueNatsNamespace();
+    cleanups.push(() => deleteJobStreams(namespace));
+    const options = { url: testEnv.natsUrl, names: auditNames(namespace), logger: createLogger({ level: 'silent' }) };
+    const producer = await AuditStream.connect({ ...options, connectionName: 'audit-trickle-producer' });
+    const drainer = await AuditStream.connect({ ...options, connectionName: 'audit-trickle-drainer' });
+    cleanups.push(
+      () => producer.close(),
+      () => drainer.close(),
+    );
+    const writes: number[] = [];
+    const written = new Set<string>();
+    drainer.startDrainer(async (rows) => {
+      writes.push(rows.length);
+      for (const row of rows) written.add(row[0]);
+    });
+    // 30 messages of 3 rows, one every 10 ms: about as many as a linger holds three times over.
+    const appended: string[] = [];
+    for (let m = 0; m < 30; m++) {
+      const rows = rowsOf(m).slice(0, 3);
+      await producer.append((rows[0] as AuditRow)[0], rows);
+      appended.push(...rows.map((r) => r[0]));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await drainer.settled();
+    expect([...written].sort()).toEqual([...appended].sort());
+    // Each message written as it came would be 30 writes; a 100 ms linger makes a handful.
+    expect(writes.length).toBeGreaterThan(0);
+    expect(writes.length).toBeLessThanOrEqual(8);
+  });
+});

@@ -63,8 +63,22 @@ export interface AuditStreamOptions {
 /** Longest wait for an append's acknowledgement before the caller writes directly instead. */
 const APPEND_TIMEOUT_MS = 1_000;
 
-/** Messages a drainer holds at most, and writes at most at once (acknowledged only after). */
-const PULL_MESSAGES = 64;
+/** Messages a drainer asks for at once, and writes at most at once (acknowledged only after). */
+const PULL_MESSAGES = 256;
+
+/**
+ * How long a drainer lets received messages gather before it writes them, unless a full batch
+ * ({@link PULL_MESSAGES}) is in hand sooner. Nothing waits on it — the events are durable in the
+ * stream, and the answers that carried them have gone — but it decides what a written event costs:
+ * under cached-assessment load messages arrive a few hundred a second with a handful of events
+ * each, and writing each as it came cost ~190 µs of machine CPU per event (worker, NATS and one
+ * small PostgreSQL commit after another), against ~26 µs for the same events written in batches
+ * while catching up (`npm run bench -- --scenario assessment`, docs/benchmarks.md).
+ */
+const DRAIN_LINGER_MS = 100;
+
+/** Rows a drainer writes at most at once (then the next messages go in the next write). */
+const DRAIN_ROWS = 20_000;
 
 /**
  * The audit log's durable buffer: a file-backed JetStream work-queue stream. The API appends each
@@ -82,6 +96,8 @@ export class AuditStream {
   private messages: ConsumerMessages | undefined;
   private readonly received: JsMsg[] = [];
   private writing: Promise<void> | null = null;
+  /** The write due when the {@link DRAIN_LINGER_MS} linger of the oldest unwritten message ends. */
+  private lingering: NodeJS.Timeout | null = null;
   /** False while the connection is down: appends then fail at once instead of after a timeout. */
   private connected = true;
   private readonly publisher: AckedPublisher;
@@ -192,9 +208,10 @@ export class AuditStream {
   }
 
   /**
-   * Starts this pod's drainer: a consumer that keeps pulls outstanding, hands the rows of every
-   * message received while no write is under way to `write` at once, and of those that arrive
-   * during a write to the next one (group commit again: no timer, batches grow with the load).
+   * Starts this pod's drainer: a consumer that keeps pulls outstanding and hands `write` the rows
+   * of the messages received, in one batch per {@link DRAIN_LINGER_MS} (or per full batch, as soon
+   * as one is in hand: catching up runs at full speed); messages that arrive during a write go to
+   * the next one.
    */
   startDrainer(write: AuditRowWriter): void {
     if (this.draining) return;
@@ -211,7 +228,7 @@ export class AuditStream {
           max_messages: PULL_MESSAGES,
           callback: (m) => {
             this.received.push(m);
-            this.writing ??= this.writeReceived(write);
+            this.scheduleWrite(write);
           },
         });
         // close() may have come while the consumer was being looked up or started: it found no
@@ -225,13 +242,30 @@ export class AuditStream {
     }
   }
 
+  /** Starts a write at once for a full batch, else when the linger of what is held ends. */
+  private scheduleWrite(write: AuditRowWriter): void {
+    if (this.writing || this.stopping) return;
+    if (this.received.length >= PULL_MESSAGES) {
+      if (this.lingering) clearTimeout(this.lingering);
+      this.lingering = null;
+      this.writing = this.writeReceived(write);
+    } else {
+      this.lingering ??= setTimeout(() => {
+        this.lingering = null;
+        this.writing ??= this.writeReceived(write);
+      }, DRAIN_LINGER_MS);
+    }
+  }
+
   private async writeReceived(write: AuditRowWriter): Promise<void> {
     const { logger } = this.options;
     while (this.received.length > 0 && !this.stopping) {
-      const messages = this.received.splice(0, PULL_MESSAGES);
       const rows: AuditRow[] = [];
       const valid: JsMsg[] = [];
-      for (const m of messages) {
+      // At most a batch of messages, and of rows: a pod's message holds up to 2,000 (MAX_BATCH).
+      for (let taken = 0; taken < PULL_MESSAGES && rows.length < DRAIN_ROWS; taken++) {
+        const m = this.received.shift();
+        if (!m) break;
         const parsed = parseRows(m);
         if (parsed) {
           rows.push(...parsed);
@@ -253,13 +287,18 @@ export class AuditStream {
       }
       // A lost acknowledgement only means a redelivery, whose rows are skipped: no need to wait.
       for (const m of valid) m.ack();
+      // Less than a batch left: it gathers for a linger again, like the first message did.
+      if (this.received.length < PULL_MESSAGES) break;
     }
     this.writing = null;
+    if (this.received.length > 0) this.scheduleWrite(write);
   }
 
   /** Stops the drainer after its current write (what it holds unwritten goes back), then closes. */
   async close(): Promise<void> {
     this.stopping = true;
+    if (this.lingering) clearTimeout(this.lingering);
+    this.lingering = null;
     this.messages?.stop();
     await this.writing;
     for (const m of this.received.splice(0)) m.nak();
