@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { signToken } from '../../src/auth/jwt.js';
 import { initOrm, migrateUp } from '../../src/db/orm.js';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/database.js';
@@ -33,6 +33,25 @@ export function processCpuMs(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
   return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+/**
+ * CPU milliseconds used so far by every live process whose command name (/proc/<pid>/comm) is one
+ * of `names`: the shared servers a phase also makes work (`nats-server`, `postgres`), whose cost
+ * per request is not the pod's but is still this machine's. A process that exits takes its time
+ * with it, so compare readings over a stretch in which the servers' processes stay up.
+ */
+export function commandCpuMs(names: readonly string[]): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (names.includes(readFileSync(`/proc/${entry}/comm`, 'utf8').trim())) total += processCpuMs(Number(entry));
+    } catch {
+      // Gone between the listing and the read.
+    }
+  }
+  return total;
 }
 
 /** `getconf CLK_TCK`: 100 on every Linux this runs on (x86-64 and arm64 kernels fix it there). */

@@ -6,13 +6,21 @@
  * at saturation (as a ratio to that ceiling); the pod's own CPU time per request in each phase;
  * cached latency at a fixed 1,000 req/s; a freshly started pod's sequential latency; uncached
  * (LIVE) latency; and latency while the circuit breaker is open (model server stopped).
+ * The worker that drains the audit stream into PostgreSQL is paused (SIGSTOP) while the pods are
+ * measured — in production it runs on other nodes, as for the `requestDiagnosis` acknowledgement —
+ * and its own cost is measured apart: the machine CPU (worker, NATS, PostgreSQL) per audit event
+ * while it catches up, and the cached/ceiling throughput once more with it draining beside the pod.
  * `BENCH_CPU_PROF_DIR=<dir>` starts the main pod under `node --cpu-prof` (profile written there
  * when it exits). Writes the tables into docs/benchmarks.md and README.md between markers.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import pg from 'pg';
+import { auditNames } from '../../src/modules/audit/audit.stream.js';
 import { fixedRate, type LoadResult, type LoadTarget, saturate, saturateInTurns, sequential } from '../lib/load.js';
-import { freePort, httpOk, startNode } from '../lib/processes.js';
-import { type BenchPod, BenchStack, processCpuMs } from '../lib/stack.js';
+import { freePort, httpOk, type Running, startNode } from '../lib/processes.js';
+import { type BenchPod, BenchStack, commandCpuMs, processCpuMs } from '../lib/stack.js';
 
 export interface ScenarioOptions {
   /** Seconds per measured phase (the suite's default keeps a whole run near two minutes). */
@@ -41,6 +49,7 @@ async function gql(url: URL, token: string, query: string, variables: Record<str
 
 export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promise<Record<string, unknown>> {
   const stack = await BenchStack.create();
+  let drainer: Running | undefined;
   try {
     const mlPort = await freePort();
     const ml = await startNode(
@@ -62,7 +71,7 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
     // A second pod whose cache is never fresh: every answer is LIVE while the model is up, and
     // STALE_CACHE once it is down — the uncached and breaker-open phases.
     const livePod = await stack.startPod(mlUrl, { ...podEnv, ASSESSMENT_FRESH_MS: '0' });
-    await stack.startWorker();
+    drainer = await stack.startWorker();
     const { token, headers } = await stack.clinician();
 
     // Patients with distinct vitals, so each has its own cache key.
@@ -146,6 +155,8 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
 
     // Warm every path (JIT, pools, keep-alive) before measuring.
     for (const target of [ceilingTarget, meTarget, patientTarget, cached]) await saturate(target, 16, 3_000);
+    // From here the pods are measured alone: the audit drainer waits (its events wait in the stream).
+    drainer.child.kill('SIGSTOP');
     // The four saturation phases in turns (one-second slices, target after target), so the ratios
     // to the ceiling compare the same stretch of this shared machine.
     const podPid = pod.process.child.pid as number;
@@ -178,6 +189,20 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
       ),
     );
 
+    // The drainer's side: what writing the events measured so far costs, then the saturated pair
+    // again with it draining beside the pod on these two cores.
+    drainer.child.kill('SIGCONT');
+    const catchUp = await drainCost(stack, drainer.child.pid as number);
+    const [ceilingDraining, cachedDraining] = (
+      await saturateInTurns([ceilingTarget, cached], 16, ms, seconds, () => processCpuMs(podPid))
+    ).map(
+      ({ metered, ...result }): Phase => ({
+        ...result,
+        cpuMsPerOp: Math.round((metered / Math.max(1, result.requests)) * 1000) / 1000,
+      }),
+    ) as [Phase, Phase];
+    drainer.child.kill('SIGSTOP');
+
     await ml.stop();
     const openTarget: LoadTarget = {
       url: livePod.url,
@@ -189,6 +214,7 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
     await saturate(openTarget, 4, 1_500);
     const breakerOpen = await onPod(livePod, () => fixedRate(openTarget, 1_000, ms));
     const breakerOpenAt500 = await onPod(livePod, () => fixedRate(openTarget, 500, ms));
+    drainer.child.kill('SIGCONT');
 
     const round = (n: number) => Math.round(n * 1000) / 1000;
     const ratio = cachedSaturated.rps / ceiling.rps;
@@ -219,11 +245,63 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
       live,
       breakerOpen,
       breakerOpenAt500,
+      ceilingDraining,
+      cachedDraining,
     };
-    publishTables(phases, targets, seconds);
-    return { phases, targets, note: SHARED_MACHINE };
+    const drain = { ...catchUp, cachedThroughputRatioDraining: round(cachedDraining.rps / ceilingDraining.rps) };
+    publishTables(phases, targets, drain, seconds);
+    return { phases, targets, drain, note: SHARED_MACHINE };
   } finally {
+    drainer?.child.kill('SIGCONT'); // A stopped process would not hear the SIGTERM of close().
     await stack.close();
+  }
+}
+
+/** What the audit drainer did while it caught up with the events of the measured phases. */
+interface DrainCost {
+  events: number;
+  seconds: number;
+  eventsPerSecond: number;
+  /** Machine CPU per event written, in microseconds: the worker, NATS and PostgreSQL. */
+  workerUsPerEvent: number;
+  natsUsPerEvent: number;
+  postgresUsPerEvent: number;
+}
+
+/**
+ * Waits until the audit stream is empty (every event written to `audit_event` and acknowledged),
+ * metering the worker's, NATS's and PostgreSQL's CPU meanwhile, and divides by the rows written.
+ */
+async function drainCost(stack: BenchStack, workerPid: number): Promise<DrainCost> {
+  const db = new pg.Client({ connectionString: stack.db.url });
+  await db.connect();
+  const nc = await connect({ servers: 'nats://127.0.0.1:4222' });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const { stream } = auditNames(stack.namespace);
+    const rows = async () => Number((await db.query('select count(*) as n from audit_event')).rows[0].n);
+    const before = { rows: await rows(), worker: processCpuMs(workerPid), nats: commandCpuMs(['nats-server']) };
+    const postgresBefore = commandCpuMs(['postgres']);
+    const started = performance.now();
+    const deadline = Date.now() + 300_000;
+    while ((await jsm.streams.info(stream)).state.messages > 0) {
+      if (Date.now() > deadline) throw new Error('the audit drainer did not catch up in 5 minutes');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const events = (await rows()) - before.rows;
+    const per = (ms: number) => Math.round((ms * 1000) / Math.max(1, events));
+    return {
+      events,
+      seconds: Math.round(seconds * 10) / 10,
+      eventsPerSecond: Math.round(events / seconds),
+      workerUsPerEvent: per(processCpuMs(workerPid) - before.worker),
+      natsUsPerEvent: per(commandCpuMs(['nats-server']) - before.nats),
+      postgresUsPerEvent: per(commandCpuMs(['postgres']) - postgresBefore),
+    };
+  } finally {
+    await nc.close();
+    await db.end();
   }
 }
 
@@ -245,6 +323,8 @@ const PHASE_LABELS: Record<string, string> = {
   live: 'uncached (`LIVE`) at 100 req/s',
   breakerOpen: 'breaker open (`STALE_CACHE`) at 1,000 req/s',
   breakerOpenAt500: 'breaker open (`STALE_CACHE`) at 500 req/s',
+  ceilingDraining: '`{ __typename }` ceiling, the audit drainer running beside the pod (in turns with the next)',
+  cachedDraining: 'cached `assessment`, saturated, the audit drainer running beside the pod',
 };
 
 const TARGET_LABELS: Record<string, string> = {
@@ -265,7 +345,12 @@ const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-GB') : S
  * docs/benchmarks.md (every phase and target) and README.md (the targets), so the figures the
  * docs quote are always those of the last run.
  */
-function publishTables(phases: Record<string, Phase>, targets: Record<string, Target>, seconds: number): void {
+function publishTables(
+  phases: Record<string, Phase>,
+  targets: Record<string, Target>,
+  drain: DrainCost & { cachedThroughputRatioDraining: number },
+  seconds: number,
+): void {
   const when = `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   const command = `npm run bench -- --scenario assessment --seconds ${seconds}`;
   const targetRows = [
@@ -276,6 +361,7 @@ function publishTables(phases: Record<string, Phase>, targets: Record<string, Ta
         `| ${TARGET_LABELS[name] ?? name} | ${name.endsWith('Ms') || name.includes('Cpu') ? '≤' : '≥'} ${t.target} | ${fmt(t.measured)} | ${t.met ? 'yes' : 'no'} |`,
     ),
   ];
+  const drainLine = `The audit drainer (a worker; paused while the pods above were measured, as deployed it runs on other nodes) then wrote the ${drain.events.toLocaleString('en-GB')} events of those phases in ${drain.seconds} s (${drain.eventsPerSecond.toLocaleString('en-GB')}/s), at ${drain.workerUsPerEvent} µs of worker CPU, ${drain.natsUsPerEvent} µs of NATS and ${drain.postgresUsPerEvent} µs of PostgreSQL per event. Draining beside the pod on the same 2 cores, cached throughput ÷ ceiling was ${drain.cachedThroughputRatioDraining}.`;
   const full = [
     `\`${command}\`, ${when}; ${SHARED_MACHINE}`,
     '',
@@ -287,11 +373,15 @@ function publishTables(phases: Record<string, Phase>, targets: Record<string, Ta
     ),
     '',
     ...targetRows,
+    '',
+    drainLine,
   ];
   const short = [
     `\`${command}\`, ${when} (shared 2-core machine; all phases in [docs/benchmarks.md](docs/benchmarks.md)):`,
     '',
     ...targetRows,
+    '',
+    drainLine,
   ];
   const root = new URL('../..', import.meta.url).pathname;
   replaceBetweenMarkers(`${root}docs/benchmarks.md`, full.join('\n'));
