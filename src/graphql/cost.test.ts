@@ -29,6 +29,16 @@ describe('estimateCost', () => {
     expect(cost('query($n: Int = 7) { patients(first: $n) { edges { node { id } } } }', { n: 50 })).toBe(page(50));
   });
 
+  it("remembers a parsed document's estimate only where no variable went into it", () => {
+    const sized = parse('query($n: Int) { patients(first: $n) { edges { node { id } } } }');
+    expect(estimateCost(schema, sized, undefined, { n: 1 })).toBe(page(1));
+    expect(estimateCost(schema, sized, undefined, { n: 100 })).toBe(page(100));
+    const named = parse('query A { patients(first: 2) { edges { node { id } } } } query B { me { id } }');
+    expect(estimateCost(schema, named, 'A', {})).toBe(page(2));
+    expect(estimateCost(schema, named, 'B', {})).toBe(1);
+    expect(estimateCost(schema, named, 'A', {})).toBe(page(2));
+  });
+
   it('multiplies nested lists and aliases: the variable attack of thirty aliases', () => {
     const nested = (alias: string) =>
       `${alias}: patients(first: $n) { edges { node { diagnoses(first: $m) { edges { node { id } } } } } }`;

@@ -53,10 +53,36 @@ export function estimateCost(
   operationName: string | null | undefined,
   variables: Readonly<Record<string, unknown>> | null | undefined,
 ): number {
+  const known = PRICED.get(schema)
+    ?.get(document)
+    ?.get(operationName ?? '');
+  if (known !== undefined) return known;
   const operation = getOperationAST(document, operationName);
   const root = operation && schema.getRootType(operation.operation);
   if (!operation || !root) return 0;
-  return new Estimator(schema, document, operation, variables ?? {}).selectionSet(operation.selectionSet, root);
+  const estimator = new Estimator(schema, document, operation, variables ?? {});
+  const cost = estimator.selectionSet(operation.selectionSet, root);
+  // An estimate no variable went into is the document's for good: remember it (parsed documents
+  // are cached and shared, so the next request with the same text is priced by one lookup).
+  if (!estimator.readVariables) remember(schema, document, operationName ?? '', cost);
+  return cost;
+}
+
+/** Estimates that read no variable, by schema, document and operation name. */
+const PRICED = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, Map<string, number>>>();
+
+function remember(schema: GraphQLSchema, document: DocumentNode, operationName: string, cost: number): void {
+  let bySchema = PRICED.get(schema);
+  if (!bySchema) {
+    bySchema = new WeakMap();
+    PRICED.set(schema, bySchema);
+  }
+  let byDocument = bySchema.get(document);
+  if (!byDocument) {
+    byDocument = new Map();
+    bySchema.set(document, byDocument);
+  }
+  byDocument.set(operationName, cost);
 }
 
 class Estimator {
@@ -65,6 +91,8 @@ class Estimator {
   private readonly priced = new Map<string, number>();
   private readonly pricing = new Set<string>();
   private readonly variableDefaults = new Map<string, ValueNode>();
+  /** Whether any variable's value (or default) went into the estimate. */
+  readVariables = false;
 
   constructor(
     private readonly schema: GraphQLSchema,
@@ -165,6 +193,7 @@ class Estimator {
     if (!value) return undefined;
     switch (value.kind) {
       case Kind.VARIABLE: {
+        this.readVariables = true;
         const name = value.name.value;
         if (Object.hasOwn(this.variables, name)) return this.variables[name];
         const fallback = this.variableDefaults.get(name);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ageInYears, todayUtc } from './dates.js';
+import { ageInYears, nowIso, todayUtc } from './dates.js';
 
 describe('ageInYears', () => {
   it('counts a birthday from its day on, not before', () => {
@@ -34,5 +34,15 @@ describe('todayUtc', () => {
     expect(todayUtc()).toBe('2026-12-04');
     vi.setSystemTime(new Date('2026-12-01T12:00:00.000Z'));
     expect(todayUtc()).toBe('2026-12-01');
+  });
+});
+
+describe('nowIso', () => {
+  it('is the current instant as toISOString writes it', () => {
+    const before = Date.now();
+    const at = Date.parse(nowIso());
+    expect(at).toBeGreaterThanOrEqual(before);
+    expect(at).toBeLessThanOrEqual(Date.now());
+    expect(nowIso()).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
   });
 });

@@ -18,6 +18,20 @@ export function todayUtc(): string {
   return today;
 }
 
+/** The last answer of {@link nowIso} and its millisecond. */
+let iso = '';
+let isoAt = -1;
+
+/** Now as ISO 8601 text (`toISOString`), formatted once per millisecond however often it is asked. */
+export function nowIso(): string {
+  const now = Date.now();
+  if (now !== isoAt) {
+    iso = new Date(now).toISOString();
+    isoAt = now;
+  }
+  return iso;
+}
+
 /** Whole years between `birthDate` and `today` (both `YYYY-MM-DD`): a birthday not yet reached today does not count. */
 export function ageInYears(birthDate: string, today: string = todayUtc()): number {
   const years = Number(today.slice(0, 4)) - Number(birthDate.slice(0, 4));

@@ -12,7 +12,10 @@ describe('uuid7', () => {
   it('orders by time across milliseconds and differs within one', () => {
     const ids = [uuid7(1_000), uuid7(1_001), uuid7(70_000_000_000_000)];
     expect([...ids].sort()).toEqual(ids);
-    const same = new Set(Array.from({ length: 1000 }, () => uuid7(5)));
-    expect(same.size).toBe(1000);
+    const same = Array.from({ length: 1000 }, () => uuid7(5));
+    expect(new Set(same).size).toBe(1000);
+    // The time part is remembered per millisecond: a later one must not keep the earlier's.
+    expect(same.every((id) => id.startsWith('00000000-0005-7'))).toBe(true);
+    expect(uuid7(6).startsWith('00000000-0006-7')).toBe(true);
   });
 });

@@ -10,7 +10,14 @@ import { randomUUID } from 'node:crypto';
  * version-4 text with the time written over the first 48 bits and the version nibble set to 7.
  */
 export function uuid7(now = Date.now()): string {
-  const random = randomUUID();
-  const time = now.toString(16).padStart(12, '0');
-  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${random.slice(15)}`;
+  if (now !== prefixAt) {
+    const time = now.toString(16).padStart(12, '0');
+    prefix = `${time.slice(0, 8)}-${time.slice(8, 12)}-7`;
+    prefixAt = now;
+  }
+  return prefix + randomUUID().slice(15);
 }
+
+/** The time part of the last id, and its millisecond: ids of one millisecond share it. */
+let prefix = '';
+let prefixAt = -1;

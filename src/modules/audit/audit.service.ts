@@ -1,4 +1,5 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { nowIso } from '../../lib/dates.js';
 import { errorFields, type Logger } from '../../lib/logger.js';
 import { uuid7 } from '../../lib/uuid7.js';
 import type { AuditRow, AuditStream } from './audit.stream.js';
@@ -120,7 +121,7 @@ export class AuditLog {
     if (records.length === 0) return Promise.resolve();
     // Rows as the stream carries them, built directly: an AuditEvent entity per read would cost
     // MikroORM's property setters for an object that is only ever serialised.
-    const at = new Date().toISOString();
+    const at = nowIso();
     const rows = records.map((r) => auditRow(uuid7(), at, this.source, r));
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ rows, resolve, reject });

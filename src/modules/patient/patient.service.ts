@@ -93,8 +93,10 @@ export class PatientService {
 
   /** The patient if it exists and the viewer may see it; else null. Audited as a read. */
   async find(id: string): Promise<Patient | null> {
-    const patient = isUuid(id) ? await this.visible.load(id.toLowerCase()) : null;
-    return this.recordRead(id, patient);
+    const lower = isUuid(id) ? id.toLowerCase() : null;
+    const patient = lower ? await this.visible.load(lower) : null;
+    this.recordRead(lower, patient);
+    return patient;
   }
 
   /**
@@ -103,17 +105,17 @@ export class PatientService {
    * of the patient ({@link peek}), which cache keys it will want next. The values are plain reads
    * of those keys and say nothing about the patient: the caller uses one only if the checked
    * patient leads it to that very key.
+   *
+   * The patient answered is the pod's shared, frozen snapshot — no per-operation copy — so the
+   * caller may read it and must not hand it to GraphQL (which may tag what it resolves); nor is it
+   * kept for this operation's later loads, which check and copy as usual.
    */
-  async getReading(id: string, along: ReadAlong): Promise<Patient> {
-    let patient: Patient | null = null;
-    if (isUuid(id)) {
-      const lower = id.toLowerCase();
-      patient = (await this.loadVisible([lower], along))[0] ?? null;
-      this.visible.prime(lower, patient);
-    }
-    const found = this.recordRead(id, patient);
-    if (!found) throw new NotFoundError('Patient');
-    return found;
+  async getReading(id: string, along: ReadAlong): Promise<Readonly<Patient>> {
+    const lower = isUuid(id) ? id.toLowerCase() : null;
+    const patient = lower ? ((await this.loadVisible([lower], along, true))[0] ?? null) : null;
+    this.recordRead(lower, patient);
+    if (!patient) throw new NotFoundError('Patient');
+    return patient;
   }
 
   /**
@@ -124,15 +126,14 @@ export class PatientService {
     return isUuid(id) ? this.snapshots.peek(id.toLowerCase())?.patient : undefined;
   }
 
-  /** Audits a read by id (refused if not found or hidden) and passes the patient through. */
-  private recordRead(id: string, patient: Patient | null): Patient | null {
+  /** Audits a read by id — a well-formed, lower-cased one, else null — refused if not found or hidden. */
+  private recordRead(id: string | null, patient: Readonly<Patient> | null): void {
     this.audit.record({
       action: 'R',
-      patientId: isUuid(id) ? id.toLowerCase() : null,
+      patientId: id,
       subtype: PatientAudit.read,
       outcome: patient ? AuditOutcome.Success : AuditOutcome.MinorFailure,
     });
-    return patient;
   }
 
   /** Like {@link find}, but a missing or hidden patient is a `NOT_FOUND` error. */
@@ -458,13 +459,14 @@ export class PatientService {
    * The same rule as {@link accessFilter}, decided on the patient's snapshot and care team from
    * {@link PatientSnapshots} (per pod, checked against the shared version on every read; see
    * there why it is never stale), so a read touches no PostgreSQL row when nothing changed.
-   * Rows are mapped into this operation's identity map like any other load.
+   * With `shared`, the visible patients are the shared snapshots themselves (see {@link getReading}).
    */
-  private async loadVisible(ids: readonly string[], along?: ReadAlong): Promise<(Patient | null)[]> {
+  private async loadVisible(ids: readonly string[], along?: ReadAlong, shared = false): Promise<(Patient | null)[]> {
     const snapshots = await this.snapshots.load(ids, (missing) => this.loadSnapshots(missing), along);
     return ids.map((id) => {
       const snapshot = snapshots.get(id);
       if (!snapshot || !(this.viewer.isAdmin || snapshot.members.includes(this.viewer.id))) return null;
+      if (shared) return snapshot.patient;
       // A shallow copy per operation (GraphQL layers may tag the object, e.g. federation's
       // __typename); its observations stay the shared, frozen object. Defined, not assigned:
       // assigning would run MikroORM's setters on the entity's prototype, which give each copy
