@@ -52,7 +52,10 @@ interface Guess {
   used: ModelDescription[];
 }
 
-/** Guesses by held snapshot (see {@link AssessmentService.guessed}); gone with the snapshot. */
+/**
+ * Guesses by held snapshot and requested model ('' for the default choice; see
+ * {@link AssessmentService.guessed}); gone with the snapshot.
+ */
 const GUESSES = new WeakMap<object, Map<string, { guess: Guess; key: string }>>();
 
 export const AssessmentAudit = { read: 'patient.assessment.read', history: 'patient.assessment.history.read' } as const;
@@ -165,9 +168,16 @@ export class AssessmentService {
   private guessed(patient: Patient, requested: RiskModelName | undefined): { guess: Guess; key: string } | null {
     const snapshot = patient.latestObservations;
     if (!snapshot) return null; // Nothing recorded: no model has its inputs.
-    const memo = `${requested ?? ''}|${patient.birthDate}|${patient.sex}|${this.today()}`;
+    const memo = requested ?? '';
     const known = GUESSES.get(snapshot)?.get(memo);
-    if (known?.guess.used.every((d) => this.engine.known(d.name as RiskModelName) === d)) return known;
+    if (
+      known &&
+      known.guess.facts.birthDate === patient.birthDate &&
+      known.guess.facts.sex === patient.sex &&
+      known.guess.today === this.today() &&
+      known.guess.used.every((d) => this.engine.known(d.name as RiskModelName) === d)
+    )
+      return known;
     const guess = this.guess(patient, requested);
     const key = guess ? this.engine.knownKey(guess.model, guess.row) : null;
     if (!guess || !key) return null;
