@@ -122,6 +122,13 @@ export class AssessmentEngine {
     if (known && Date.now() - known.fetchedAt < this.metadataRefreshMs) {
       return Promise.resolve({ description: known.description, reachable: true });
     }
+    // Due for a refresh while the breaker is open: the call would be refused at once — an Error
+    // and a rejected chain per request, for as long as the outage lasts — so answer with what this
+    // pod holds, as the failed call would have (the spared call counts as a `reject`).
+    if (known && this.o.breaker.state === 'open') {
+      this.o.breaker.skipped(1);
+      return Promise.resolve({ description: known.description, reachable: false });
+    }
     // Concurrent requests share one metadata call.
     let running = this.describing.get(model);
     if (!running) {
