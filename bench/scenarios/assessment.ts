@@ -10,8 +10,9 @@
  * measured — in production it runs on other nodes, as for the `requestDiagnosis` acknowledgement —
  * and its own cost is measured apart: the machine CPU (worker, NATS, PostgreSQL) per audit event
  * while it catches up, and the cached/ceiling throughput once more with it draining beside the pod.
- * `BENCH_CPU_PROF_DIR=<dir>` starts the main pod under `node --cpu-prof` (profile written there
- * when it exits). Writes the tables into docs/benchmarks.md and README.md between markers.
+ * `BENCH_CPU_PROF_DIR=<dir>` starts the main pod and the second (uncached, breaker-open) pod under
+ * `node --cpu-prof` (a profile per pod written there when it exits). Writes the tables into
+ * docs/benchmarks.md and README.md between markers.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -70,7 +71,11 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
     const { url } = pod;
     // A second pod whose cache is never fresh: every answer is LIVE while the model is up, and
     // STALE_CACHE once it is down — the uncached and breaker-open phases.
-    const livePod = await stack.startPod(mlUrl, { ...podEnv, ASSESSMENT_FRESH_MS: '0' });
+    const livePod = await stack.startPod(
+      mlUrl,
+      { ...podEnv, ASSESSMENT_FRESH_MS: '0' },
+      profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {},
+    );
     drainer = await stack.startWorker();
     const { token, headers } = await stack.clinician();
 
