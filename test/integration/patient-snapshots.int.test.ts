@@ -70,6 +70,11 @@ async function patientWithColleague(): Promise<string> {
   return id;
 }
 
+/** Records a heart rate for the patient through pod one, as the lead, and expects it accepted. */
+const recordHeartRate = async (patientId: string, heartRate: number) =>
+  (
+    await execute(one.url, RecordObservationsDocument, { patientId, input: { heartRate } }, { token: lead })
+  ).expectData();
 const readOn = (api: TestApi, token: string, id: string) => execute(api.url, PatientViewDocument, { id }, { token });
 const assessOn = (api: TestApi, token: string, patientId: string) =>
   execute(api.url, PatientAssessmentDocument, { patientId }, { token });
@@ -121,9 +126,7 @@ describe('patient snapshots cached per pod', () => {
     const before = (await assessOn(two, lead, id)).expectData().assessment;
     expect((await readOn(two, lead, id)).expectData().patient?.latestObservations?.heartRate).toBe(70);
     // A heart rate of 131 adds 3 points to NEWS2.
-    (
-      await execute(one.url, RecordObservationsDocument, { patientId: id, input: { heartRate: 131 } }, { token: lead })
-    ).expectData();
+    await recordHeartRate(id, 131);
     expect((await readOn(two, lead, id)).expectData().patient?.latestObservations?.heartRate).toBe(131);
     const after = (await assessOn(two, lead, id)).expectData().assessment;
     expect(after.score).toBe(before.score + 3);
@@ -147,14 +150,7 @@ describe('patient snapshots cached per pod', () => {
       // A new observation on the other pod: it answers only once pod two dropped its snapshot,
       // and the old inputs' entry, still in pod two's memory, must not be answered.
       // (A heart rate of 131 or more adds 3 points; one no other test records, so its key is new.)
-      (
-        await execute(
-          one.url,
-          RecordObservationsDocument,
-          { patientId: id, input: { heartRate: 150 + seq } },
-          { token: lead },
-        )
-      ).expectData();
+      await recordHeartRate(id, 150 + seq);
       const after = (await assessOn(two, lead, id)).expectData().assessment;
       expect(after).toMatchObject({ source: 'LIVE', score: first.score + 3 });
       expect((await assessOn(two, lead, id)).expectData().assessment).toMatchObject({
@@ -189,14 +185,7 @@ describe('patient snapshots cached per pod', () => {
         expect(versions.mock.calls[0]?.some((arg) => String(arg).startsWith('assessment:'))).toBe(true);
         expect(mget).not.toHaveBeenCalled();
         expect(three.deps.patientSnapshots.stats.held).toBe(0);
-        (
-          await execute(
-            one.url,
-            RecordObservationsDocument,
-            { patientId: id, input: { heartRate: 150 + seq } },
-            { token: lead },
-          )
-        ).expectData();
+        await recordHeartRate(id, 150 + seq);
         expect((await assessOn(three, lead, id)).expectData().assessment).toMatchObject({
           source: 'LIVE',
           score: first.score + 3,
@@ -219,14 +208,7 @@ describe('patient snapshots cached per pod', () => {
       expect((await readOn(two, colleague, id)).expectData().patient?.id).toBe(id);
       expect(two.deps.patientSnapshots.stats.bypassed).toBeGreaterThan(bypassed);
       // The write commits and answers; its version bump waits for Redis.
-      (
-        await execute(
-          one.url,
-          RecordObservationsDocument,
-          { patientId: id, input: { heartRate: 101 } },
-          { token: lead },
-        )
-      ).expectData();
+      await recordHeartRate(id, 101);
       expect((await readOn(two, colleague, id)).expectData().patient?.latestObservations?.heartRate).toBe(101);
     } finally {
       await redis.start();

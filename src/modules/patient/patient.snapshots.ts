@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { errorFields, type Logger } from '../../lib/logger.js';
 import type { Redis } from '../../lib/redis.js';
 import type { Patient } from './patient.entity.js';
-import { Invalidations, type SnapshotLeases } from './snapshot-leases.js';
+import { InvalidationFeed, type SnapshotLeases } from './snapshot-leases.js';
 
 /**
  * What the read path needs of a patient: the patient (frozen: it is shared by every operation
@@ -148,11 +148,9 @@ export class RedisSnapshotVersions implements SnapshotVersions {
  * The embedded mode's versions (one process): the same rule, in memory. The one pod always holds
  * its lease: every write's bump reaches its cache synchronously.
  */
-export class MemorySnapshotVersions implements SnapshotVersions {
+export class MemorySnapshotVersions extends InvalidationFeed implements SnapshotVersions {
   private readonly tokens = new Tokens();
   private readonly versions = new Map<string, string>();
-  private readonly invalidated = new Invalidations();
-  private readonly listeners: ((id: string) => void)[] = [];
 
   async current(ids: readonly string[]): Promise<{ versions: string[] }> {
     const versions = ids.map((id) => {
@@ -168,26 +166,13 @@ export class MemorySnapshotVersions implements SnapshotVersions {
 
   async bump(id: string): Promise<void> {
     this.versions.set(id, this.tokens.next());
-    this.invalidated.note(id);
-    for (const listener of this.listeners) listener(id);
+    this.invalidate(id);
   }
 
   onReset(): void {}
 
   held(): number {
     return 0;
-  }
-
-  mark(): number {
-    return this.invalidated.mark();
-  }
-
-  invalidatedSince(id: string, mark: number): boolean {
-    return this.invalidated.since(id, mark);
-  }
-
-  onInvalidate(listener: (id: string) => void): void {
-    this.listeners.push(listener);
   }
 }
 

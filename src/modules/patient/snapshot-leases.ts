@@ -35,6 +35,34 @@ export class Invalidations {
 
 const MAX_TRACKED = 50_000;
 
+/**
+ * What both kinds of snapshot versions (with leases across pods, and in memory for one process)
+ * keep of invalidations: marks to test a read against, and the listeners told of each one.
+ */
+export abstract class InvalidationFeed {
+  private readonly invalidated = new Invalidations();
+  private readonly listeners: ((id: string) => void)[] = [];
+
+  mark(): number {
+    return this.invalidated.mark();
+  }
+
+  invalidatedSince(id: string, mark: number): boolean {
+    return this.invalidated.since(id, mark);
+  }
+
+  /** Calls `listener` with every patient invalidated by any pod's write. */
+  onInvalidate(listener: (id: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Notes that `id` was invalidated, and tells the listeners. */
+  protected invalidate(id: string): void {
+    this.invalidated.note(id);
+    for (const listener of this.listeners) listener(id);
+  }
+}
+
 /** Slack on a wait measured by another process's clock (same rate on one host, ppm apart across hosts). */
 const CLOCK_MARGIN_MS = 25;
 
@@ -102,14 +130,12 @@ export interface SnapshotLeasesOptions {
  * a lease that ran out before the next heartbeat came back — starts a new epoch: nothing held
  * from before it is trusted again until a version round trip confirms it.
  */
-export class SnapshotLeases {
+export class SnapshotLeases extends InvalidationFeed {
   readonly pod = randomBytes(6).toString('base64url');
   private readonly redis: RedisWithLeases;
   private readonly channel: string;
   private readonly registry = 'pv:pods';
   private readonly channels: ChannelSubscriber;
-  private readonly invalidated = new Invalidations();
-  private readonly listeners: ((id: string) => void)[] = [];
   private epoch = 0;
   /** performance.now() until which this pod trusts what it holds. */
   private leaseUntil = 0;
@@ -125,6 +151,7 @@ export class SnapshotLeases {
   private closed = false;
 
   constructor(private readonly o: SnapshotLeasesOptions) {
+    super();
     if (!('snapshotHeartbeat' in o.redis)) o.redis.defineCommand('snapshotHeartbeat', { lua: HEARTBEAT_LUA });
     if (!('snapshotBump' in o.redis)) o.redis.defineCommand('snapshotBump', { lua: BUMP_LUA });
     this.redis = o.redis as RedisWithLeases;
@@ -152,19 +179,6 @@ export class SnapshotLeases {
   /** The current epoch while the lease is held; null while it is not. */
   held(): number | null {
     return performance.now() < this.leaseUntil ? this.epoch : null;
-  }
-
-  mark(): number {
-    return this.invalidated.mark();
-  }
-
-  invalidatedSince(id: string, mark: number): boolean {
-    return this.invalidated.since(id, mark);
-  }
-
-  /** Calls `listener` with every patient invalidated by any pod's write. */
-  onInvalidate(listener: (id: string) => void): void {
-    this.listeners.push(listener);
   }
 
   /**
@@ -267,8 +281,7 @@ export class SnapshotLeases {
       this.leaseUntil = Math.max(this.leaseUntil, sentAt + this.o.leaseMs);
       if (now >= this.leaseUntil) this.lapse();
     } else if (kind === 'i' && pod && id) {
-      this.invalidated.note(id);
-      for (const listener of this.listeners) listener(id);
+      this.invalidate(id);
       if (pod === this.pod) this.acknowledge(seq, this.pod);
       else
         void this.redis.publish(this.ackChannel(pod), `${seq} ${this.pod}`).catch((error: unknown) => {
