@@ -154,8 +154,7 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
       const pid = served.process.child.pid as number;
       const before = processCpuMs(pid);
       const result = await run();
-      const cpuMsPerOp = (processCpuMs(pid) - before) / Math.max(1, result.requests);
-      return { ...result, cpuMsPerOp: Math.round(cpuMsPerOp * 1000) / 1000 };
+      return meteredPhase({ ...result, metered: processCpuMs(pid) - before });
     };
 
     // Warm every path (JIT, pools, keep-alive) before measuring.
@@ -169,12 +168,7 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
       await saturateInTurns([ceilingTarget, meTarget, patientTarget, cached], 16, ms, seconds, () =>
         processCpuMs(podPid),
       )
-    ).map(
-      ({ metered, ...result }): Phase => ({
-        ...result,
-        cpuMsPerOp: Math.round((metered / Math.max(1, result.requests)) * 1000) / 1000,
-      }),
-    ) as [Phase, Phase, Phase, Phase];
+    ).map(meteredPhase) as [Phase, Phase, Phase, Phase];
     const cachedAt1000 = await onPod(pod, () => fixedRate(cached, 1_000, ms));
     // The same at half that rate: latency with more headroom on this machine.
     const cachedAt500 = await onPod(pod, () => fixedRate(cached, 500, ms));
@@ -200,12 +194,7 @@ export async function runAssessmentScenario({ seconds }: ScenarioOptions): Promi
     const catchUp = await drainCost(stack, drainer.child.pid as number);
     const [ceilingDraining, cachedDraining] = (
       await saturateInTurns([ceilingTarget, cached], 16, ms, seconds, () => processCpuMs(podPid))
-    ).map(
-      ({ metered, ...result }): Phase => ({
-        ...result,
-        cpuMsPerOp: Math.round((metered / Math.max(1, result.requests)) * 1000) / 1000,
-      }),
-    ) as [Phase, Phase];
+    ).map(meteredPhase) as [Phase, Phase];
     drainer.child.kill('SIGSTOP');
 
     await ml.stop();
@@ -285,8 +274,12 @@ async function drainCost(stack: BenchStack, workerPid: number): Promise<DrainCos
     const jsm = await jetstreamManager(nc);
     const { stream } = auditNames(stack.namespace);
     const rows = async () => Number((await db.query('select count(*) as n from audit_event')).rows[0].n);
-    const before = { rows: await rows(), worker: processCpuMs(workerPid), nats: commandCpuMs(['nats-server']) };
-    const postgresBefore = commandCpuMs(['postgres']);
+    const before = {
+      rows: await rows(),
+      worker: processCpuMs(workerPid),
+      nats: commandCpuMs(['nats-server']),
+      postgres: commandCpuMs(['postgres']),
+    };
     const started = performance.now();
     const deadline = Date.now() + 300_000;
     while ((await jsm.streams.info(stream)).state.messages > 0) {
@@ -302,12 +295,17 @@ async function drainCost(stack: BenchStack, workerPid: number): Promise<DrainCos
       eventsPerSecond: Math.round(events / seconds),
       workerUsPerEvent: per(processCpuMs(workerPid) - before.worker),
       natsUsPerEvent: per(commandCpuMs(['nats-server']) - before.nats),
-      postgresUsPerEvent: per(commandCpuMs(['postgres']) - postgresBefore),
+      postgresUsPerEvent: per(commandCpuMs(['postgres']) - before.postgres),
     };
   } finally {
     await nc.close();
     await db.end();
   }
+}
+
+/** A load result with the pod CPU metered over it (milliseconds), as CPU per request. */
+function meteredPhase({ metered, ...result }: LoadResult & { metered: number }): Phase {
+  return { ...result, cpuMsPerOp: Math.round((metered / Math.max(1, result.requests)) * 1000) / 1000 };
 }
 
 /** A phase's load result and the CPU time the serving pod spent per request meanwhile. */

@@ -18,7 +18,10 @@ import { startOwnNats } from '../helpers/services.js';
 
 const MESSAGES = 60;
 const ROWS_PER_MESSAGE = 500;
-/** The message whose rows the test blocks: well inside the drainer's second batch. */
+/**
+ * The message whose rows the test blocks: the last of the drainer's first write (at most 20,000
+ * rows: messages 1–40), whose earlier 2,000-row chunks commit before it.
+ */
 const BLOCKED_MESSAGE = 40;
 
 const cleanups: (() => Promise<unknown>)[] = [];
